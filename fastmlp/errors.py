@@ -1,0 +1,29 @@
+"""The errors fastmlp raises for bad input.
+
+Every message names the problem and, where there is one, the fix. The command-line layer turns
+any ``FastMLPError`` into one line on stderr and exit code 2 (3 for divergence), never a traceback.
+"""
+
+
+class FastMLPError(Exception):
+    """Base class: a problem the user can fix; the message says what and how."""
+
+    exit_code = 2
+
+
+class DataError(FastMLPError):
+    """A data file is missing, corrupt, truncated, or does not match its checksum."""
+
+
+class ConfigError(FastMLPError):
+    """An option or argument is out of range or inconsistent with another."""
+
+
+class CheckpointError(FastMLPError):
+    """A checkpoint is corrupt or does not fit the requested model."""
+
+
+class DivergenceError(FastMLPError):
+    """Training produced a NaN or infinite loss."""
+
+    exit_code = 3
