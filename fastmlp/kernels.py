@@ -1,0 +1,462 @@
+"""Numba kernels: the numerical heart of fastmlp.
+
+Dimension legend, used in every shape line below:
+    B  batch size (rows of every activation matrix)
+    D  inputs of a layer (784 for a full MNIST image, fewer after a crop)
+    H  outputs (units) of a layer
+    K  classes (the last layer's H)
+    N  images in a data set, P pixels per image (rows * cols)
+
+Conventions (after llm.c): kernels come in forward/backward pairs; arguments are outputs first,
+then inputs, then parameters; gradient buffers are named ``d<name>``. Every kernel writes into
+buffers the caller allocated once; no kernel allocates. Matrices are C-contiguous; a weight matrix
+is stored (D, H) so that the forward pass is ``out = inp @ weight`` (one BLAS call; Numba's
+``np.dot`` calls the BLAS that SciPy ships).
+
+Each public function checks dtypes, shapes and contiguity and raises ``ValueError`` naming the
+problem; the private ``_name`` kernel it calls only computes, and is what the training loop
+(``engine.py``) calls directly inside compiled code.
+"""
+
+import math
+
+import numpy as np
+
+from ._jit import jit
+
+# ---------------------------------------------------------------------------------------------
+# Activation codes. A hidden layer's activation is an integer code plus one float parameter, so
+# that one compiled (and cached) kernel serves every built-in activation; see activations.py.
+# ---------------------------------------------------------------------------------------------
+IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SHIFTED_RELU, ELU, SOFTPLUS, GELU = range(9)
+
+_GELU_K = math.sqrt(2.0 / math.pi)
+_GELU_A = 0.044715
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation helpers (Python side only)
+# ---------------------------------------------------------------------------------------------
+def _check_array(name, a, ndim, dtype=None):
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
+    if dtype is not None and a.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}; "
+                         f"convert it with .astype(np.{np.dtype(dtype).name})")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
+
+
+def _check_float(name, a, ndim, dtype=None):
+    _check_array(name, a, ndim, dtype)
+    if a.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {a.dtype.name}")
+
+
+def _check_shape(name, a, shape):
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {a.shape}, expected {tuple(shape)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Input gather: uint8 images -> float32 batch, applying crop (pixel index map) and scaling
+# ---------------------------------------------------------------------------------------------
+@jit
+def _gather_batch(out, images, rows, pixel_index, scale, shift):
+    # out (B, D) float; images (N, P) uint8; rows (B,) int64; pixel_index, scale, shift (D,)
+    B, D = out.shape
+    for b in range(B):
+        img = images[rows[b]]
+        for d in range(D):
+            out[b, d] = img[pixel_index[d]] * scale[d] + shift[d]
+
+
+def gather_batch(out, images, rows, pixel_index, scale, shift):
+    """Fill ``out[b, d] = images[rows[b], pixel_index[d]] * scale[d] + shift[d]``.
+
+    ``out`` (B, D) float32/float64, ``images`` (N, P) uint8, ``rows`` (B,) int64 indices into
+    ``images``, ``pixel_index`` (D,) int64 indices into a flattened image, ``scale``/``shift`` (D,)
+    of ``out``'s dtype. The data set stays uint8; only the batch becomes float.
+    """
+    _check_float("out", out, 2)
+    _check_array("images", images, 2, np.uint8)
+    _check_array("rows", rows, 1, np.int64)
+    _check_array("pixel_index", pixel_index, 1, np.int64)
+    _check_array("scale", scale, 1, out.dtype)
+    _check_array("shift", shift, 1, out.dtype)
+    B, D = out.shape
+    _check_shape("rows", rows, (B,))
+    for name, a in (("pixel_index", pixel_index), ("scale", scale), ("shift", shift)):
+        _check_shape(name, a, (D,))
+    if B and (rows.min() < 0 or rows.max() >= images.shape[0]):
+        raise ValueError(f"rows must index images (0..{images.shape[0] - 1})")
+    if D and (pixel_index.min() < 0 or pixel_index.max() >= images.shape[1]):
+        raise ValueError(f"pixel_index must index a flattened image (0..{images.shape[1] - 1})")
+    _gather_batch(out, images, rows, pixel_index, scale, shift)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dense layer
+# ---------------------------------------------------------------------------------------------
+@jit
+def _dense_forward(out, inp, weight, bias):
+    # out (B, H) = inp (B, D) @ weight (D, H) + bias (H,)
+    np.dot(inp, weight, out)
+    B, H = out.shape
+    for b in range(B):
+        for h in range(H):
+            out[b, h] += bias[h]
+
+
+@jit
+def _dense_backward_params(dweight, dbias, dout, inp):
+    # dweight (D, H) = inp.T (D, B) @ dout (B, H); dbias (H,) = sum_b dout (B, H). Overwrites.
+    np.dot(inp.T, dout, dweight)
+    B, H = dout.shape
+    for h in range(H):
+        dbias[h] = 0.0
+    for b in range(B):
+        for h in range(H):
+            dbias[h] += dout[b, h]
+
+
+@jit
+def _dense_backward_input(dinp, dout, weight):
+    # dinp (B, D) = dout (B, H) @ weight.T (H, D). Overwrites.
+    np.dot(dout, weight.T, dinp)
+
+
+def _check_dense(out, inp, weight, bias):
+    _check_float("inp", inp, 2)
+    dt = inp.dtype
+    _check_array("weight", weight, 2, dt)
+    _check_array("bias", bias, 1, dt)
+    _check_array("out", out, 2, dt)
+    B, D = inp.shape
+    if weight.shape[0] != D:
+        raise ValueError(f"weight has shape {weight.shape} but inp has {D} columns; "
+                         f"weight must be (D, H) = ({D}, H)")
+    H = weight.shape[1]
+    _check_shape("bias", bias, (H,))
+    _check_shape("out", out, (B, H))
+
+
+def dense_forward(out, inp, weight, bias):
+    """``out = inp @ weight + bias``: out (B, H), inp (B, D), weight (D, H), bias (H,)."""
+    _check_dense(out, inp, weight, bias)
+    _dense_forward(out, inp, weight, bias)
+
+
+def dense_backward(dinp, dweight, dbias, dout, inp, weight):
+    """Gradients of a dense layer; overwrites (does not accumulate into) its outputs.
+
+    dinp (B, D) or None (the first layer needs no input gradient), dweight (D, H), dbias (H,),
+    from dout (B, H), inp (B, D), weight (D, H).
+    """
+    _check_dense(dout, inp, weight, dbias)
+    _check_array("dweight", dweight, 2, inp.dtype)
+    _check_shape("dweight", dweight, weight.shape)
+    _dense_backward_params(dweight, dbias, dout, inp)
+    if dinp is not None:
+        _check_array("dinp", dinp, 2, inp.dtype)
+        _check_shape("dinp", dinp, inp.shape)
+        _dense_backward_input(dinp, dout, weight)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations (element-wise, on flat views). One kernel for all built-ins: the branch on `code`
+# sits outside each loop, so every loop is a plain vectorisable loop.
+# ---------------------------------------------------------------------------------------------
+@jit
+def _activation_forward(out, z, code, p):
+    # out (n,) = f(z (n,)); for a (B, H) matrix pass .ravel() views
+    n = z.size
+    if code == IDENTITY:
+        for i in range(n):
+            out[i] = z[i]
+    elif code == SIGMOID:
+        for i in range(n):
+            out[i] = 1.0 / (1.0 + math.exp(-z[i]))
+    elif code == TANH:
+        for i in range(n):
+            out[i] = math.tanh(z[i])
+    elif code == RELU:
+        for i in range(n):
+            out[i] = max(z[i], 0.0)
+    elif code == LEAKY_RELU:
+        for i in range(n):
+            x = z[i]
+            out[i] = x if x > 0.0 else p * x
+    elif code == SHIFTED_RELU:
+        c = -p
+        for i in range(n):
+            out[i] = max(z[i], c)
+    elif code == ELU:
+        for i in range(n):
+            x = z[i]
+            out[i] = x if x > 0.0 else p * math.expm1(x)
+    elif code == SOFTPLUS:
+        for i in range(n):
+            x = z[i]
+            out[i] = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    elif code == GELU:
+        for i in range(n):
+            x = z[i]
+            out[i] = 0.5 * x * (1.0 + math.tanh(_GELU_K * (x + _GELU_A * x * x * x)))
+
+
+@jit
+def _activation_backward(dz, da, z, a, code, p):
+    # dz (n,) = da (n,) * f'(z) ; a = f(z) (n,) is the forward output, reused where cheaper
+    n = z.size
+    if code == IDENTITY:
+        for i in range(n):
+            dz[i] = da[i]
+    elif code == SIGMOID:
+        for i in range(n):
+            dz[i] = da[i] * a[i] * (1.0 - a[i])
+    elif code == TANH:
+        for i in range(n):
+            dz[i] = da[i] * (1.0 - a[i] * a[i])
+    elif code == RELU:
+        for i in range(n):
+            dz[i] = da[i] if z[i] > 0.0 else 0.0
+    elif code == LEAKY_RELU:
+        for i in range(n):
+            dz[i] = da[i] if z[i] > 0.0 else p * da[i]
+    elif code == SHIFTED_RELU:
+        c = -p
+        for i in range(n):
+            dz[i] = da[i] if z[i] > c else 0.0
+    elif code == ELU:
+        for i in range(n):
+            dz[i] = da[i] if z[i] > 0.0 else da[i] * (a[i] + p)
+    elif code == SOFTPLUS:
+        for i in range(n):
+            dz[i] = da[i] / (1.0 + math.exp(-z[i]))
+    elif code == GELU:
+        for i in range(n):
+            x = z[i]
+            t = math.tanh(_GELU_K * (x + _GELU_A * x * x * x))
+            dt = (1.0 - t * t) * _GELU_K * (1.0 + 3.0 * _GELU_A * x * x)
+            dz[i] = da[i] * (0.5 * (1.0 + t) + 0.5 * x * dt)
+
+
+def _check_elementwise(**arrays):
+    first_name, first = next(iter(arrays.items()))
+    _check_float(first_name, first, first.ndim)
+    for name, a in arrays.items():
+        _check_array(name, a, a.ndim if isinstance(a, np.ndarray) else 1, first.dtype)
+        _check_shape(name, a, first.shape)
+
+
+def activation_forward(out, z, activation):
+    """``out = f(z)`` for an :class:`~fastmlp.activations.Activation`; any shape, same for both."""
+    _check_elementwise(z=z, out=out)
+    activation.kernels.forward(out.reshape(-1), z.reshape(-1), activation.code, activation.param)
+
+
+def activation_backward(dz, da, z, a, activation):
+    """``dz = da * f'(z)``; ``a = f(z)`` from the forward pass. All the same shape."""
+    _check_elementwise(z=z, dz=dz, da=da, a=a)
+    activation.kernels.backward(dz.reshape(-1), da.reshape(-1), z.reshape(-1), a.reshape(-1),
+                                activation.code, activation.param)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fused softmax + cross-entropy. Each row's max is subtracted (never the batch's), so exp never
+# overflows and the row's largest term is exactly 1: the sum is >= 1 and its log is finite.
+# ---------------------------------------------------------------------------------------------
+@jit
+def _softmax_xent_forward(probs, logits, labels):
+    # probs (B, K) = softmax(logits (B, K)) row by row; labels (B,) int class indices.
+    # Returns (sum over rows of -log p[label], number of rows whose argmax equals the label).
+    B, K = logits.shape
+    loss = 0.0
+    correct = 0
+    for b in range(B):
+        row_max = -np.inf
+        best = 0
+        for k in range(K):
+            if logits[b, k] > row_max:
+                row_max = logits[b, k]
+                best = k
+        total = 0.0
+        for k in range(K):
+            e = math.exp(logits[b, k] - row_max)
+            probs[b, k] = e
+            total += e
+        inv = 1.0 / total
+        for k in range(K):
+            probs[b, k] *= inv
+        y = labels[b]
+        # -log softmax computed from the logits, not log(probs): exact even when probs underflow
+        loss += math.log(total) - (logits[b, y] - row_max)
+        if best == y:
+            correct += 1
+    return loss, correct
+
+
+@jit
+def _softmax_xent_backward(dlogits, probs, labels, scale):
+    # dlogits (B, K) = (probs (B, K) - onehot(labels (B,))) * scale ; scale is 1/B for a mean loss
+    B, K = probs.shape
+    for b in range(B):
+        for k in range(K):
+            dlogits[b, k] = probs[b, k] * scale
+        dlogits[b, labels[b]] -= scale
+
+
+def _check_xent(probs, logits, labels):
+    _check_float("logits", logits, 2)
+    _check_array("probs", probs, 2, logits.dtype)
+    _check_shape("probs", probs, logits.shape)
+    if not isinstance(labels, np.ndarray) or labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError("labels must be a 1-D integer array of class indices (not one-hot)")
+    _check_shape("labels", labels, (logits.shape[0],))
+    K = logits.shape[1]
+    if labels.size and (labels.min() < 0 or labels.max() >= K):
+        raise ValueError(f"labels must be class indices in 0..{K - 1}")
+
+
+def softmax_xent_forward(probs, logits, labels):
+    """Row-stable softmax and mean cross-entropy in one pass.
+
+    probs (B, K) is written; logits (B, K); labels (B,) integer class indices.
+    Returns ``(mean_loss, n_correct)``; a zero-row batch gives ``(0.0, 0)``.
+    """
+    _check_xent(probs, logits, labels)
+    loss, correct = _softmax_xent_forward(probs, logits, labels)
+    B = logits.shape[0]
+    return (loss / B if B else 0.0), int(correct)
+
+
+def softmax_xent_backward(dlogits, probs, labels):
+    """Gradient of the mean loss: ``dlogits = (probs - onehot(labels)) / B``, from the forward's
+    probabilities. dlogits and probs (B, K), labels (B,)."""
+    _check_xent(probs, probs, labels)
+    _check_array("dlogits", dlogits, 2, probs.dtype)
+    _check_shape("dlogits", dlogits, probs.shape)
+    B = probs.shape[0]
+    if B:
+        _softmax_xent_backward(dlogits, probs, labels, 1.0 / B)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inverted dropout with a counter-based generator: the mask of (seed, stream) is the same
+# whatever ran before it, so runs repeat exactly and a resumed run draws the same masks.
+# ---------------------------------------------------------------------------------------------
+_U64 = np.uint64
+
+
+@jit
+def _splitmix64(x):
+    x = x + _U64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return x ^ (x >> _U64(31))
+
+
+@jit
+def _stream_seed(seed, a, b, c):
+    # A 64-bit seed for stream (a, b, c) of `seed`, e.g. (epoch, step, layer).
+    s = _splitmix64(_U64(seed))
+    s = _splitmix64(s ^ _U64(a))
+    s = _splitmix64(s ^ _U64(b))
+    return _splitmix64(s ^ _U64(c))
+
+
+@jit
+def _dropout_forward(out, mask, inp, rate, state):
+    # out (n,) = inp (n,) * mask (n,); mask[i] = 0 with probability `rate`, else 1/(1-rate).
+    # Randomness: xorshift64* from `state` (a 64-bit seed), 16 bits per element.
+    n = inp.size
+    threshold = int(rate * 65536.0 + 0.5)
+    keep = 1.0 / (1.0 - rate)
+    x = state | _U64(1)
+    i = 0
+    while i < n:
+        x ^= x >> _U64(12)
+        x ^= x << _U64(25)
+        x ^= x >> _U64(27)
+        r = x * _U64(0x2545F4914F6CDD1D)
+        for j in range(4):
+            if i + j < n:
+                u = int((r >> _U64(16 * j)) & _U64(0xFFFF))
+                m = keep if u >= threshold else 0.0
+                mask[i + j] = m
+                out[i + j] = inp[i + j] * m
+        i += 4
+
+
+@jit
+def _dropout_backward(dinp, dout, mask):
+    # dinp (n,) = dout (n,) * mask (n,)
+    for i in range(dout.size):
+        dinp[i] = dout[i] * mask[i]
+
+
+def _check_rate(rate):
+    if not (0.0 <= rate < 1.0):
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+
+
+def dropout_forward(out, mask, inp, rate, seed, stream=(0, 0, 0)):
+    """Inverted dropout: ``out = inp * mask``, mask 0 with probability ``rate`` else
+    ``1 / (1 - rate)``. All arrays the same shape; ``seed`` and ``stream`` (three non-negative
+    ints, e.g. epoch, step, layer) fix the mask. Rates are resolved to 1/65536."""
+    _check_rate(rate)
+    _check_elementwise(inp=inp, out=out, mask=mask)
+    state = _stream_seed(seed, *stream)
+    _dropout_forward(out.reshape(-1), mask.reshape(-1), inp.reshape(-1), float(rate), state)
+
+
+def dropout_backward(dinp, dout, mask):
+    """``dinp = dout * mask`` with the mask of the forward pass."""
+    _check_elementwise(dout=dout, dinp=dinp, mask=mask)
+    _dropout_backward(dinp.reshape(-1), dout.reshape(-1), mask.reshape(-1))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter updates, on the flat parameter and gradient buffers (views of one allocation)
+# ---------------------------------------------------------------------------------------------
+@jit
+def _sgd_update(params, grads, lr):
+    # params (P,) -= lr * grads (P,)
+    for i in range(params.size):
+        params[i] -= lr * grads[i]
+
+
+@jit
+def _momentum_update(params, velocity, grads, lr, mu, nesterov):
+    # velocity (P,) = mu * velocity + grads; params -= lr * (velocity, or grads + mu * velocity)
+    for i in range(params.size):
+        v = mu * velocity[i] + grads[i]
+        velocity[i] = v
+        if nesterov:
+            params[i] -= lr * (grads[i] + mu * v)
+        else:
+            params[i] -= lr * v
+
+
+@jit
+def _adam_update(params, m, v, grads, lr, beta1, beta2, eps, t):
+    # Adam (Kingma & Ba) with bias correction; t is the 1-based step count
+    c1 = 1.0 / (1.0 - beta1 ** t)
+    c2 = 1.0 / (1.0 - beta2 ** t)
+    for i in range(params.size):
+        g = grads[i]
+        mi = beta1 * m[i] + (1.0 - beta1) * g
+        vi = beta2 * v[i] + (1.0 - beta2) * g * g
+        m[i] = mi
+        v[i] = vi
+        params[i] -= lr * (mi * c1) / (math.sqrt(vi * c2) + eps)
+
+
+@jit
+def _add_weight_decay(grads, params, wd):
+    # grads (n,) += wd * params (n,): the gradient of 0.5 * wd * |w|^2, for weight matrices only
+    for i in range(params.size):
+        grads[i] += wd * params[i]
