@@ -1,0 +1,82 @@
+"""Checkpoints: a model, its optimizer state and the run's progress in one ``.npz`` file.
+
+Written atomically (a temporary file in the same folder, flushed and fsynced, then renamed over
+the target), so a crash or Ctrl-C while saving never leaves a half-written checkpoint and the
+previous one survives until the new one is complete.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .errors import CheckpointError
+
+FORMAT = "fastmlp-checkpoint-1"
+
+
+def atomic_write(path, write):
+    """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync it, rename it onto
+    ``path`` and fsync the folder. On any error the temporary file is removed."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:  # pragma: no cover - some filesystems cannot fsync a folder
+        pass
+
+
+def save(path, arrays, meta):
+    """Write ``arrays`` (name -> ndarray) and ``meta`` (JSON-able dict) to ``path``."""
+    meta = dict(meta, format=FORMAT)
+    blob = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+
+    def write(f):
+        np.savez(f, __meta__=blob, **arrays)
+
+    atomic_write(path, write)
+
+
+def load(path):
+    """Read a checkpoint: ``(arrays, meta)``. Raises CheckpointError naming the file and the
+    problem when it is missing, truncated, corrupt or not a fastmlp checkpoint."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint {path}: no such file; check the path given to "
+                              "--resume or to the model argument")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc}); use an "
+                              "earlier checkpoint or train again") from None
+    blob = arrays.pop("__meta__", None)
+    try:
+        meta = json.loads(blob.tobytes().decode()) if blob is not None else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not a fastmlp checkpoint (its metadata "
+                              f"is missing or unreadable)")
+    return arrays, meta

@@ -1,0 +1,129 @@
+"""The network: layer sizes, one flat float32 buffer for all parameters, and prediction.
+
+Parameters live in a single allocation (llm.c style); each layer's weight (D, H) and bias (H,)
+are views into it, so the optimizer updates every parameter in one loop and a checkpoint is one
+array. ``layout[l] = (weight offset, bias offset, D, H)`` tells the compiled training loop where
+layer ``l`` lives.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import Activation, get_activation, resolve_init
+from .errors import ConfigError
+
+
+def make_layout(sizes):
+    """``layout`` (L, 4) int64 rows ``(w_off, b_off, D, H)`` for layer sizes ``(D0, H1, ..., K)``,
+    and the total number of parameters."""
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ConfigError(f"layer sizes must be two or more positive numbers, got {list(sizes)}")
+    rows = []
+    offset = 0
+    for D, H in zip(sizes[:-1], sizes[1:]):
+        rows.append((offset, offset + D * H, D, H))
+        offset += D * H + H
+    return np.array(rows, dtype=np.int64), offset
+
+
+@dataclass
+class MLP:
+    """A multilayer perceptron: ``sizes = (n_inputs, hidden..., n_classes)``, one activation
+    for every hidden layer, a softmax output. ``transform`` (an
+    :class:`~fastmlp.transforms.InputTransform`) maps raw uint8 images to its inputs."""
+
+    sizes: tuple
+    activation: Activation
+    params: np.ndarray
+    transform: object = None
+
+    def __post_init__(self):
+        self.sizes = tuple(int(s) for s in self.sizes)
+        self.activation = get_activation(self.activation)
+        self.layout, n_params = make_layout(self.sizes)
+        if self.params.dtype != np.float32 or self.params.shape != (n_params,):
+            raise ConfigError(f"parameters must be float32 of shape ({n_params},) for sizes "
+                              f"{self.sizes}, got {self.params.dtype} {self.params.shape}")
+        if not self.params.flags.c_contiguous:
+            self.params = np.ascontiguousarray(self.params)
+
+    @classmethod
+    def create(cls, sizes, activation, seed=0, init=None, transform=None):
+        """A freshly initialised network: He-normal (ReLU family) or Xavier-normal (sigmoid,
+        tanh) weights for hidden layers, Xavier-normal for the output layer, zero biases."""
+        activation = get_activation(activation)
+        scheme = resolve_init(activation, init)
+        layout, n_params = make_layout(tuple(int(s) for s in sizes))
+        params = np.zeros(n_params, dtype=np.float32)
+        rng = np.random.default_rng(seed)
+        L = len(layout)
+        for l, (w, _, D, H) in enumerate(layout):
+            if scheme == "he" and l < L - 1:
+                std = np.sqrt(2.0 / D)
+            else:
+                std = np.sqrt(2.0 / (D + H))
+            params[w:w + D * H] = rng.standard_normal(D * H, dtype=np.float32) * np.float32(std)
+        return cls(tuple(sizes), activation, params, transform)
+
+    @property
+    def n_layers(self):
+        return len(self.layout)
+
+    def weight(self, l):
+        """View of layer ``l``'s weight matrix, shape (D, H)."""
+        w, _, D, H = self.layout[l]
+        return self.params[w:w + D * H].reshape(D, H)
+
+    def bias(self, l):
+        """View of layer ``l``'s bias, shape (H,)."""
+        _, b, _, H = self.layout[l]
+        return self.params[b:b + H]
+
+    def weight_rms(self):
+        """Root-mean-square of each weight matrix, a list of L floats."""
+        return [float(np.sqrt(np.mean(np.square(self.weight(l), dtype=np.float64))))
+                for l in range(self.n_layers)]
+
+    # -- prediction -------------------------------------------------------------------------
+    def _inputs(self, images):
+        images = np.asarray(images)
+        if images.dtype != np.uint8:
+            raise ConfigError(f"images must be uint8 pixels (0..255), got {images.dtype}")
+        if self.transform is None:
+            flat = images.reshape(len(images), -1)
+            if flat.shape[1] != self.sizes[0]:
+                raise ConfigError(f"images have {flat.shape[1]} pixels, the model expects "
+                                  f"{self.sizes[0]} inputs")
+            return flat
+        shape = tuple(self.transform.image_shape)
+        if images.shape[1:] != shape and images.reshape(len(images), -1).shape[1] != np.prod(shape):
+            raise ConfigError(f"images have shape {images.shape[1:]}, the model was trained "
+                              f"on {shape}")
+        return images.reshape(len(images), -1)
+
+    def predict_proba(self, images, batch_size=1000):
+        """Class probabilities (N, K) float32 for uint8 images (N, rows, cols)."""
+        from .engine import evaluate
+
+        flat = self._inputs(images)
+        probs = np.empty((len(flat), self.sizes[-1]), dtype=np.float32)
+        evaluate(self, flat, None, batch_size=batch_size, probs_out=probs)
+        return probs
+
+    def predict(self, images, batch_size=1000):
+        """Predicted class (N,) int64 for uint8 images (N, rows, cols)."""
+        from .engine import evaluate
+
+        flat = self._inputs(images)
+        pred = np.empty(len(flat), dtype=np.int64)
+        evaluate(self, flat, None, batch_size=batch_size, pred_out=pred)
+        return pred
+
+    def accuracy(self, images, labels, batch_size=1000):
+        """Fraction of ``images`` whose predicted class equals ``labels``."""
+        from .engine import evaluate
+
+        flat = self._inputs(images)
+        _, correct = evaluate(self, flat, np.asarray(labels), batch_size=batch_size)
+        return correct / max(1, len(flat))

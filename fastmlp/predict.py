@@ -1,0 +1,64 @@
+"""``python -m fastmlp.predict MODEL IMAGE``: the predicted class of an image.
+
+IMAGE is a PNG (read with Pillow, if installed: ``pip install pillow``) of the model's image size,
+white digit on black as in MNIST (``--invert`` for black on white), or an IDX image file, whose
+every image is classified (one line each).
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+from .cli import run_main
+from .errors import ConfigError, DataError
+
+
+def _read_png(path, shape, invert):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise ConfigError("reading PNG files needs Pillow, which is not installed: "
+                          "pip install pillow (or give an IDX file)") from None
+    try:
+        img = Image.open(path).convert("L")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read the image ({exc})") from None
+    if img.size != (shape[1], shape[0]):
+        raise DataError(f"{path}: image is {img.size[0]}x{img.size[1]}, the model expects "
+                        f"{shape[1]}x{shape[0]}; resize it first")
+    a = np.asarray(img, dtype=np.uint8)
+    return (255 - a if invert else a)[None]
+
+
+def main(argv=None):
+    from .data import read_idx
+    from .trainer import load_model
+
+    p = argparse.ArgumentParser(prog="python -m fastmlp.predict",
+                                description="Print the predicted class of an image.")
+    p.add_argument("model", help="checkpoint file (.npz)")
+    p.add_argument("image", help="a PNG file, or an IDX images file (.gz or raw)")
+    p.add_argument("--invert", action="store_true", help="PNG is a dark digit on light ground")
+    p.add_argument("--probs", action="store_true", help="also print the class probabilities")
+    args = p.parse_args(argv)
+    model, _ = load_model(args.model)
+    shape = tuple(model.transform.image_shape)
+    if args.image.lower().endswith(".png"):
+        images = _read_png(args.image, shape, args.invert)
+    else:
+        images = read_idx(args.image)
+        if images.ndim != 3 or images.shape[1:] != shape:
+            raise DataError(f"{args.image}: holds images of shape {images.shape[1:]}, the model "
+                            f"expects {shape}")
+    probs = model.predict_proba(images)
+    for row in probs:
+        line = str(int(np.argmax(row)))
+        if args.probs:
+            line += "  " + " ".join(f"{p:.3f}" for p in row)
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

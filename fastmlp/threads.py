@@ -1,0 +1,37 @@
+"""Thread control from one call: Numba's threads and every BLAS library's threads."""
+
+import os
+
+import numba
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from .errors import ConfigError
+
+_LIMITER = None
+
+
+def available_cores():
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(n=None):
+    """Use ``n`` threads in Numba and in every loaded BLAS (OpenBLAS, MKL, ...); ``None`` means
+    all available cores. Returns the number set."""
+    global _LIMITER
+    if n is None:
+        n = available_cores()
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"threads must be a positive whole number, got {n!r}")
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    _LIMITER = threadpool_limits(limits=n)
+    return n
+
+
+def blas_info():
+    """What threadpoolctl sees: a list of dicts (library, version, threads, architecture)."""
+    return [{k: d.get(k) for k in ("internal_api", "version", "num_threads", "architecture",
+                                   "filepath")} for d in threadpool_info()]

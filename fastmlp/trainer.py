@@ -1,0 +1,352 @@
+"""The training loop's Python side: ``train(config)`` and what it reports.
+
+The compiled inner loop lives in ``engine.py``; this module prepares data and buffers, walks
+the epochs (batch ramp, reshuffle, learning-rate schedule), evaluates, keeps the best weights for
+early stopping, writes checkpoints, and turns Ctrl-C and a diverging loss into clean stops.
+Nothing here prints: progress reaches the caller through the ``on_epoch`` / ``on_progress``
+callbacks (the command line in ``train.py`` prints them).
+"""
+
+import csv
+import io
+import json
+import math
+import resource
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from . import checkpoint, engine
+from .activations import get_activation
+from .config import TrainConfig
+from .errors import CheckpointError, ConfigError, DivergenceError
+from .model import MLP
+from .schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
+from .threads import set_threads
+
+# Samples per call into compiled code: small enough for a lively progress bar and a prompt
+# Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.
+CHUNK_SAMPLES = 8192
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+@dataclass
+class Data:
+    """What training reads: the splits (uint8) and the input transform fitted on train."""
+
+    dataset: object
+    splits: object
+    transform: object
+
+    @property
+    def n_classes(self):
+        return int(self.dataset.n_classes)
+
+
+def prepare_data(cfg: TrainConfig) -> Data:
+    """Load the data set named by ``cfg``, split it and fit the input transform."""
+    from .data import load_dataset, split
+    from .transforms import make_transform
+
+    ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download)
+    sp = split(ds, mode=cfg.split, seed=cfg.seed)
+    tr = make_transform(sp.train_x, crop=cfg.crop, center=cfg.center, auto_crop=cfg.auto_crop,
+                        normalize=cfg.normalize)
+    return Data(ds, sp, tr)
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best weights when early stopping), the per-epoch history, the final
+    summary (see ``summary`` keys in the README) and how the run ended."""
+
+    model: MLP
+    history: List[dict]
+    summary: dict
+    stopped: str = "completed"     # completed, early_stop, interrupted
+    checkpoint_path: Optional[str] = None
+
+
+class _Interrupt:
+    """Turns SIGINT into a flag checked between chunks of steps (main thread only)."""
+
+    def __init__(self, should_stop):
+        self.flag = False
+        self.should_stop = should_stop
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.flag:  # a second Ctrl-C: the user really wants out
+            raise KeyboardInterrupt
+        self.flag = True
+
+    def requested(self, epoch, step):
+        if not self.flag and self.should_stop is not None and self.should_stop(epoch, step):
+            self.flag = True
+        return self.flag
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
+def _hyper(cfg, act):
+    opt = {"sgd": engine.SGD, "momentum": engine.MOMENTUM, "adam": engine.ADAM}[cfg.optimizer]
+    return engine.Hyper(int(act.code), float(act.param), float(cfg.dropout_input),
+                        float(cfg.dropout), float(cfg.weight_decay), opt, float(cfg.momentum),
+                        bool(cfg.nesterov), float(cfg.beta1), float(cfg.beta2), float(cfg.eps),
+                        int(cfg.seed))
+
+
+def _check_resume(cfg, model, meta, path):
+    want = {"sizes": list(model.sizes), "activation": str(model.activation)}
+    have = {"sizes": meta.get("sizes"), "activation": meta.get("activation")}
+    for key in want:
+        if want[key] != have[key]:
+            raise CheckpointError(
+                f"checkpoint {path} is for a different network ({key} {have[key]}, this run "
+                f"asks for {want[key]}); resume with the original settings or train anew")
+
+
+def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] = None,
+          resume: Optional[str] = None, on_epoch: Optional[Callable] = None,
+          on_progress: Optional[Callable] = None,
+          should_stop: Optional[Callable] = None) -> TrainResult:
+    """Train an MLP as ``cfg`` says and return a :class:`TrainResult`.
+
+    data: prepared data (default: ``prepare_data(cfg)``). save: checkpoint path, written
+    atomically after every epoch and on interruption. resume: a checkpoint to continue from
+    (same network; the run then ends with the same weights as an uninterrupted one).
+    on_epoch(record): after each epoch. on_progress(epoch, samples_done, samples_total): within
+    an epoch. should_stop(epoch, step) -> bool: checked between chunks, like Ctrl-C.
+    """
+    t_start = time.perf_counter()
+    threads = set_threads(cfg.threads)
+    if data is None:
+        data = prepare_data(cfg)
+    sp, transform = data.splits, data.transform
+    act = get_activation(cfg.activation)
+    sizes = (transform.n_inputs, *cfg.hidden, data.n_classes)
+    model = MLP.create(sizes, act, seed=cfg.seed, init=cfg.init, transform=transform)
+
+    train_x = np.ascontiguousarray(sp.train_x.reshape(len(sp.train_x), -1))
+    train_y = np.ascontiguousarray(sp.train_y, dtype=np.int64)
+    N = len(train_x)
+    tr_arrays = engine.transform_arrays(model, train_x.shape[1])
+    max_batch = max(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp)
+                    for e in range(cfg.epochs))
+    max_batch = min(max_batch, N)
+    ws = engine.make_workspace(model.sizes, max_batch, model.params.size)
+    hp = _hyper(cfg, act)
+    order = np.arange(N, dtype=np.int64)
+    min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
+    lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
+    best_params = np.empty_like(model.params) if cfg.early_stop else None
+
+    # run state (saved in checkpoints)
+    state = dict(epoch=0, step=0, t=0, loss_sum=0.0, correct=0, samples=0, seconds=0.0,
+                 best_val=-1.0, best_epoch=0, since_best=0, history=[], stopped="")
+    if resume:
+        arrays, meta = checkpoint.load(resume)
+        _check_resume(cfg, model, meta, resume)
+        try:
+            model.params[:] = arrays["params"]
+            ws.opt1[:] = arrays["opt1"]
+            ws.opt2[:] = arrays["opt2"]
+            if best_params is not None:
+                best_params[:] = arrays.get("best_params", model.params)
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {resume} is missing or has malformed arrays "
+                                  f"({exc}); use another checkpoint") from None
+        state.update(meta["state"])
+
+    # Compile (or load from Numba's cache) before the clock for training starts.
+    t0 = time.perf_counter()
+    train_fn, eval_fn = engine._specialised(act)
+    train_fn(model.params, ws, model.layout, hp, train_x, train_y, order, *tr_arrays, 1, 0, 0,
+             lrs, 0, 0)
+    eval_fn(np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
+            model.layout, engine.eval_hyper(act), train_x[:0], np.empty(0, np.int64),
+            *tr_arrays, 1, False)
+    compile_seconds = time.perf_counter() - t0
+
+    def evaluate(x, y):
+        loss, correct = engine.evaluate(model, x, y, batch_size=ws.x.shape[0], workspace=ws)
+        return loss, correct / max(1, len(x))
+
+    def save_checkpoint(path):
+        arrays = dict(params=model.params, opt1=ws.opt1, opt2=ws.opt2,
+                      pixel_index=tr_arrays[0], scale=tr_arrays[1], shift=tr_arrays[2])
+        if best_params is not None:
+            arrays["best_params"] = best_params
+        meta = dict(config=cfg.to_dict(), sizes=list(model.sizes),
+                    activation=str(model.activation), transform=transform_meta(transform),
+                    state=state)
+        checkpoint.save(path, arrays, meta)
+
+    stopped = "completed"
+    history = state["history"]
+    with _Interrupt(should_stop) as interrupt:
+        while state["epoch"] < cfg.epochs:
+            e = state["epoch"]
+            B = min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp), N)
+            steps = steps_in_epoch(N, B)
+            order[:] = np.arange(N)
+            np.random.default_rng([cfg.seed, e]).shuffle(order)
+            for s in range(steps):
+                lrs[s] = learning_rate(cfg, e, s, steps, B)
+            chunk = max(1, CHUNK_SAMPLES // B)
+            t_epoch = time.perf_counter()
+            while state["step"] < steps:
+                if interrupt.requested(e, state["step"]):
+                    break
+                s0 = state["step"]
+                n = min(chunk, steps - s0)
+                loss, correct, samples, bad = engine.train_steps(
+                    model, ws, hp, train_x, train_y, order, tr_arrays, B, s0, n, lrs, e,
+                    state["t"])
+                state["loss_sum"] += loss
+                state["correct"] += correct
+                state["samples"] += samples
+                done = n if bad < 0 else bad - s0
+                state["t"] += done
+                state["step"] += done
+                if bad >= 0:
+                    last = (history[-1]["loss"] if history and state["samples"] == 0 else
+                            state["loss_sum"] / max(1, state["samples"]))
+                    raise DivergenceError(
+                        f"training diverged: the loss became NaN or infinite at epoch {e + 1}, "
+                        f"step {bad + 1} (learning rate {lrs[bad]:.4g}); the last finite mean "
+                        f"loss was {last:.4g}. Lower the learning rate (--lr) or use a "
+                        "schedule with warm-up" + (f"; the last good checkpoint is {save}"
+                                                  if save else ""))
+                if on_progress is not None:
+                    on_progress(e, min(state["step"] * B, N), N)
+            state["seconds"] += time.perf_counter() - t_epoch
+            if state["step"] < steps:
+                stopped = "interrupted"
+                break
+            val_loss, val_acc = evaluate(sp.val_x, sp.val_y)
+            record = dict(epoch=e + 1, loss=state["loss_sum"] / max(1, state["samples"]),
+                          train_accuracy=state["correct"] / max(1, state["samples"]),
+                          val_loss=val_loss, val_accuracy=val_acc, seconds=state["seconds"],
+                          samples_per_second=state["samples"] / max(1e-9, state["seconds"]),
+                          batch_size=B, lr=float(lrs[0]), weight_rms=model.weight_rms())
+            history.append(record)
+            state.update(epoch=e + 1, step=0, loss_sum=0.0, correct=0, samples=0, seconds=0.0)
+            if cfg.early_stop:
+                if val_acc > state["best_val"]:
+                    state.update(best_val=val_acc, best_epoch=e + 1, since_best=0)
+                    best_params[:] = model.params
+                else:
+                    state["since_best"] += 1
+            if save:
+                save_checkpoint(save)
+            if on_epoch is not None:
+                on_epoch(record)
+            if cfg.early_stop and state["since_best"] >= cfg.early_stop:
+                stopped = "early_stop"
+                break
+
+    checkpoint_path = None
+    if stopped == "interrupted":
+        checkpoint_path = save or "fastmlp-interrupted.npz"
+        save_checkpoint(checkpoint_path)
+    elif save:
+        checkpoint_path = save
+    if cfg.early_stop and state["best_epoch"] > 0 and stopped != "interrupted":
+        model.params[:] = best_params
+
+    summary = _summary(cfg, model, history, evaluate, sp, compile_seconds, threads, state,
+                       time.perf_counter() - t_start)
+    summary["stopped"] = stopped
+    return TrainResult(model, history, summary, stopped, checkpoint_path)
+
+
+def transform_meta(t):
+    return dict(image_shape=list(t.image_shape),
+                kept_shape=list(t.kept_shape) if t.kept_shape is not None else None,
+                description=t.description)
+
+
+def _summary(cfg, model, history, evaluate, sp, compile_seconds, threads, state, wall):
+    val_loss, val_acc = evaluate(sp.val_x, sp.val_y)
+    _, test_acc = evaluate(sp.test_x, sp.test_y)
+    _, full_acc = evaluate(sp.test_full_x, sp.test_full_y)
+    rates = [h["samples_per_second"] for h in history[1:]] or \
+            [h["samples_per_second"] for h in history]
+    return dict(
+        val_accuracy=val_acc, val_loss=val_loss, test_accuracy=test_acc,
+        test_accuracy_full=full_acc, epochs=len(history),
+        best_epoch=state["best_epoch"] or len(history),
+        train_seconds=float(sum(h["seconds"] for h in history)),
+        wall_seconds=wall,
+        samples_per_second=float(np.median(rates)) if rates else 0.0,
+        compile_seconds=compile_seconds, peak_rss_mb=peak_rss_mb(),
+        n_inputs=int(model.sizes[0]), hidden=list(cfg.hidden), activation=str(model.activation),
+        seed=cfg.seed, threads=threads, config=cfg.to_dict(), history=history)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading a saved model and writing reports
+# ---------------------------------------------------------------------------------------------
+def load_model(path):
+    """The :class:`MLP` saved in checkpoint ``path`` (with its input transform), and the
+    checkpoint's metadata."""
+    from .transforms import InputTransform
+
+    arrays, meta = checkpoint.load(path)
+    try:
+        tm = meta["transform"]
+        transform = InputTransform(
+            image_shape=tuple(tm["image_shape"]), pixel_index=arrays["pixel_index"],
+            scale=arrays["scale"], shift=arrays["shift"],
+            kept_shape=tuple(tm["kept_shape"]) if tm["kept_shape"] else None,
+            description=tm["description"])
+        model = MLP(tuple(meta["sizes"]), meta["activation"],
+                    np.ascontiguousarray(arrays["params"], dtype=np.float32), transform)
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise CheckpointError(f"checkpoint {path} is malformed ({exc}); use another "
+                              "checkpoint") from None
+    return model, meta
+
+
+def write_metrics_json(path, summary):
+    checkpoint.atomic_write(path, lambda f: f.write(
+        json.dumps(summary, indent=2, default=_json_default).encode()))
+
+
+def write_history_csv(path, history):
+    buf = io.StringIO()
+    if history:
+        n_layers = len(history[0]["weight_rms"])
+        keys = [k for k in history[0] if k != "weight_rms"]
+        w = csv.writer(buf)
+        w.writerow(keys + [f"weight_rms_{l + 1}" for l in range(n_layers)])
+        for h in history:
+            w.writerow([h[k] for k in keys] + list(h["weight_rms"]))
+    checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(type(o).__name__)
