@@ -5,7 +5,7 @@ configurations applied on top of it (see :data:`PRESETS`).
 """
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from .activations import get_activation, resolve_init

@@ -33,7 +33,6 @@ but :func:`verify_checksums` checks any directory on request.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import http.client
@@ -41,7 +40,6 @@ import io
 import logging
 import math
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -51,6 +49,7 @@ from typing import Callable
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -233,32 +232,6 @@ def _raise_length(path, expected, found, header_size, shape_text, where):
     )
 
 
-def _atomic_write(path, write):
-    """Call ``write(fileobj)`` on a temporary file beside ``path``, then rename it onto ``path``.
-
-    The temporary file is flushed and fsync'ed before ``os.replace``, so ``path`` is either the
-    old file or the complete new one, never a partial one; on any error it is removed.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX only)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def write_idx(path, array):
     """Write a ``uint8`` array as an IDX file, atomically; gzip-compressed if ``path`` ends in .gz.
 
@@ -294,7 +267,7 @@ def write_idx(path, array):
             f.write(header)
             f.write(memoryview(data.reshape(-1)))
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def content_sha256(path):
@@ -557,7 +530,7 @@ def verify_checksums(directory, name="mnist"):
         raise DataError(
             f"{name} in {directory} does not match its checksums:\n  "
             + "\n  ".join(problems)
-            + f"\nDelete the bad files and download them again (--download)."
+            + "\nDelete the bad files and download them again (--download)."
         )
     return digests
 
@@ -637,7 +610,7 @@ def download_dataset(name="mnist", dest_dir=None, *, mirrors=None, fetch: Callab
             if data[:2] != GZIP_MAGIC:  # a mirror that serves the raw file
                 target = dest / stem
             try:
-                _atomic_write(target, lambda f, blob=data: f.write(blob))
+                atomic_write(target, lambda f, blob=data: f.write(blob))
             except OSError as e:
                 raise DataError(f"cannot write {target}: {e}; free some space or choose "
                                 f"another directory (FASTMLP_DATA or --data-dir)") from e

@@ -5,13 +5,12 @@ reports accuracy on the validation half, the test half and all 10,000 test image
 """
 
 import argparse
-import os
 import sys
 import time
 
 from .cli import run_main
 from .config import PRESETS, TrainConfig
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError
 
 _D = TrainConfig()
 
@@ -34,7 +33,6 @@ def build_parser():
         description="Train a multilayer perceptron on MNIST-like images with Numba kernels. "
                     "Flags override the chosen --preset, which overrides the defaults shown.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    a = p.add_argument
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help=f"mnist or fashion-mnist (default {_D.dataset})")
     g.add_argument("--data-dir", help="a directory holding the four IDX files "

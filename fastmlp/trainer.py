@@ -10,17 +10,17 @@ callbacks (the command line in ``train.py`` prints them).
 import csv
 import io
 import json
-import math
 import resource
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, List, Optional
 
 import numpy as np
 
 from . import checkpoint, engine
+from .atomic import atomic_write
 from .activations import get_activation
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, DivergenceError
@@ -326,7 +326,7 @@ def load_model(path):
 
 
 def write_metrics_json(path, summary):
-    checkpoint.atomic_write(path, lambda f: f.write(
+    atomic_write(path, lambda f: f.write(
         json.dumps(summary, indent=2, default=_json_default).encode()))
 
 
@@ -339,7 +339,7 @@ def write_history_csv(path, history):
         w.writerow(keys + [f"weight_rms_{l + 1}" for l in range(n_layers)])
         for h in history:
             w.writerow([h[k] for k in keys] + list(h["weight_rms"]))
-    checkpoint.atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
+    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
 
 def _json_default(o):
