@@ -57,6 +57,7 @@ class TrainConfig:
     # run
     seed: int = 0
     threads: Optional[int] = None        # default: all available cores
+    input_path: str = "auto"             # auto, sparse or dense first layer (same results)
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -133,6 +134,8 @@ class TrainConfig:
             bad(f"--early-stop must be >= 1 epoch, got {self.early_stop}")
         if self.threads is not None and self.threads < 1:
             bad(f"--threads must be >= 1, got {self.threads}")
+        if self.input_path not in ("auto", "sparse", "dense"):
+            bad(f"unknown input path {self.input_path!r}; choose auto, sparse or dense")
         if self.seed < 0:
             bad(f"--seed must be >= 0, got {self.seed}")
 

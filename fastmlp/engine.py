@@ -8,11 +8,18 @@ caller (``trainer.py``) chooses chunk sizes so progress bars and Ctrl-C stay res
 Buffers (allocated once by :class:`Workspace`, sized for the largest batch):
 
     x      (Bmax, D0)      the gathered, scaled input batch, and y (Bmax,) its labels
+    bptr, bidx, bval       the batch as CSR instead of x, on the sparse input path
     xd     (Bmax, D0)      the input after dropout, and xmask its mask
     z, h   (Bmax, sum H)   per layer: pre-activation z_l and f(z_l) (logits and probs for the last)
     a      (Bmax, sum H)   per layer: f(z_l) after dropout, and mask its mask
     d0, d1 (Bmax, max H)   ping-pong gradient buffers
     grads  (P,)            gradients, laid out like the parameters
+    opt1, opt2 (P,)        optimizer state (momentum velocity; Adam's two moments)
+
+The sparse input path (``Hyper.sparse``): the training images arrive as CSR (see
+``kernels.csr_inputs``) and the first layer visits only nonzero inputs. With plain SGD and no
+weight decay (``Hyper.fused``) the first layer's update is applied while its gradient is
+computed, so its (D0, H1) gradient is never written or read.
 
 User activations: the loop calls the activation kernels through two module globals,
 ``_act_forward`` and ``_act_backward``. For a built-in activation those are the cached kernels of
@@ -40,6 +47,9 @@ class Workspace(NamedTuple):
 
     x: np.ndarray
     y: np.ndarray
+    bptr: np.ndarray
+    bidx: np.ndarray
+    bval: np.ndarray
     xd: np.ndarray
     xmask: np.ndarray
     z: np.ndarray
@@ -65,6 +75,8 @@ def make_workspace(sizes, max_batch, n_params):
     f32 = np.float32
     return Workspace(
         x=np.zeros((max_batch, D0), f32), y=np.zeros(max_batch, np.int64),
+        bptr=np.zeros(max_batch + 1, np.int64), bidx=np.zeros(max_batch * D0, np.int32),
+        bval=np.zeros(max_batch * D0, f32),
         xd=np.zeros((max_batch, D0), f32),
         xmask=np.zeros((max_batch, D0), f32),
         z=np.zeros(total, f32), h=np.zeros(total, f32), a=np.zeros(total, f32),
@@ -89,6 +101,8 @@ class Hyper(NamedTuple):
     beta2: float
     eps: float
     seed: int
+    sparse: bool = False
+    fused: bool = False
 
 
 @jit
@@ -104,7 +118,8 @@ def _forward(ws, params, layout, b, hp, train, epoch, step):
     L = layout.shape[0]
     D0 = layout[0, 2]
     inp = _view(ws.x.ravel(), 0, b, D0)
-    if train and hp.dropout_input > 0.0:
+    sparse = train and hp.sparse
+    if train and hp.dropout_input > 0.0 and not sparse:
         xd = _view(ws.xd.ravel(), 0, b, D0)
         K._dropout_forward(xd.ravel(), _view(ws.xmask.ravel(), 0, b, D0).ravel(), inp.ravel(),
                            hp.dropout_input, K._stream_seed(hp.seed, epoch, step, 0))
@@ -113,7 +128,11 @@ def _forward(ws, params, layout, b, hp, train, epoch, step):
         w_off, b_off, D, H = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3]
         off = ws.act_offsets[l]
         z = _view(ws.z, off, b, H)
-        K._dense_forward(z, inp, _view(params, w_off, D, H), params[b_off:b_off + H])
+        if l == 0 and sparse:
+            K._sparse_dense_forward(z, ws.bptr, ws.bidx, ws.bval, _view(params, w_off, D, H),
+                                    params[b_off:b_off + H])
+        else:
+            K._dense_forward(z, inp, _view(params, w_off, D, H), params[b_off:b_off + H])
         if l == L - 1:
             break
         h = _view(ws.h, off, b, H)
@@ -129,8 +148,9 @@ def _forward(ws, params, layout, b, hp, train, epoch, step):
 
 
 @jit
-def _backward(ws, params, layout, b, hp):
-    # Backward pass from the logits' gradient already in ws.d0; fills ws.grads.
+def _backward(ws, params, layout, b, hp, lr):
+    # Backward pass from the logits' gradient already in ws.d0; fills ws.grads (on the fused
+    # sparse path, updates the first layer with learning rate lr instead).
     L = layout.shape[0]
     D0 = layout[0, 2]
     cur = ws.d0
@@ -151,7 +171,18 @@ def _backward(ws, params, layout, b, hp):
                 inp = _view(ws.h, prev, b, D)
         weight = _view(params, w_off, D, H)
         dweight = _view(ws.grads, w_off, D, H)
-        K._dense_backward_params(dweight, ws.grads[b_off:b_off + H], dout, inp)
+        dbias = ws.grads[b_off:b_off + H]
+        if l == 0 and hp.sparse:
+            if hp.fused:
+                K._sparse_dense_backward_params(weight, params[b_off:b_off + H], dout, ws.bptr,
+                                                ws.bidx, ws.bval, -lr)
+                break
+            dweight[:] = 0.0
+            dbias[:] = 0.0
+            K._sparse_dense_backward_params(dweight, dbias, dout, ws.bptr, ws.bidx, ws.bval,
+                                            1.0)
+        else:
+            K._dense_backward_params(dweight, dbias, dout, inp)
         if hp.weight_decay > 0.0:
             K._add_weight_decay(dweight.ravel(), weight.ravel(), hp.weight_decay)
         if l > 0:
@@ -166,9 +197,11 @@ def _backward(ws, params, layout, b, hp):
 
 
 @jit
-def _update(params, ws, hp, lr, t):
+def _update(params, ws, layout, hp, lr, t):
     if hp.optimizer == SGD:
-        K._sgd_update(params, ws.grads, lr)
+        # the fused sparse path has already updated layer 0: start after its bias
+        start = layout[0, 1] + layout[0, 3] if hp.fused else 0
+        K._sgd_update(params[start:], ws.grads[start:], lr)
     elif hp.optimizer == MOMENTUM:
         K._momentum_update(params, ws.opt1, ws.grads, lr, hp.momentum, hp.nesterov)
     else:
@@ -177,10 +210,11 @@ def _update(params, ws, hp, lr, t):
 
 @jit
 def _train_steps(params, ws, layout, hp, images, labels, order, pixel_index, scale, shift,
-                 batch, first_step, n_steps, lrs, epoch, t0):
+                 csr_ptr, csr_idx, csr_val, batch, first_step, n_steps, lrs, epoch, t0):
     # Runs steps first_step .. first_step + n_steps - 1 of an epoch whose sample order is
     # `order` (N,), batches of `batch` rows (the last one may be shorter), learning rate lrs[s].
-    # t0 counts the optimizer steps before this call (Adam's bias correction).
+    # t0 counts the optimizer steps before this call (Adam's bias correction). On the sparse
+    # path the images come as CSR (csr_ptr, csr_idx, csr_val) and `images` is not read.
     # Returns (loss sum, correct, samples, bad_step): bad_step >= 0 is the step whose loss was
     # not finite; training stops there, before that step's update.
     N = order.shape[0]
@@ -195,8 +229,12 @@ def _train_steps(params, ws, layout, hp, images, labels, order, pixel_index, sca
         if b <= 0:
             break
         rows = order[start:start + b]
-        K._gather_batch(_view(ws.x.ravel(), 0, b, layout[0, 2]), images, rows, pixel_index,
-                        scale, shift)
+        if hp.sparse:
+            K._gather_sparse(ws.bptr, ws.bidx, ws.bval, csr_ptr, csr_idx, csr_val, rows, scale,
+                             hp.dropout_input, K._stream_seed(hp.seed, epoch, s, 0))
+        else:
+            K._gather_batch(_view(ws.x.ravel(), 0, b, layout[0, 2]), images, rows,
+                            pixel_index, scale, shift)
         y = ws.y[:b]
         for i in range(b):
             y[i] = labels[rows[i]]
@@ -210,8 +248,8 @@ def _train_steps(params, ws, layout, hp, images, labels, order, pixel_index, sca
         correct += ok
         samples += b
         K._softmax_xent_backward(_view(ws.d0, 0, b, Kc), probs, y, 1.0 / b)
-        _backward(ws, params, layout, b, hp)
-        _update(params, ws, hp, lrs[s], t0 + s - first_step + 1)
+        _backward(ws, params, layout, b, hp, lrs[s])
+        _update(params, ws, layout, hp, lrs[s], t0 + s - first_step + 1)
     return loss_sum, correct, samples, -1
 
 
@@ -332,12 +370,16 @@ def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, pr
     return loss / N, int(correct)
 
 
+NO_CSR = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8))
+
+
 def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, first_step,
-                n_steps, lrs, epoch, t0):
-    """Run ``n_steps`` training steps inside compiled code; see ``_train_steps``."""
+                n_steps, lrs, epoch, t0, csr=NO_CSR):
+    """Run ``n_steps`` training steps inside compiled code; see ``_train_steps``. ``csr`` is
+    ``kernels.csr_inputs(images_flat, pixel_index)`` when ``hp.sparse``."""
     train_fn, _ = _specialised(model.activation)
     idx, scale, shift = transform
     loss, correct, samples, bad = train_fn(model.params, ws, model.layout, hp, images_flat,
-                                           labels, order, idx, scale, shift, batch, first_step,
-                                           n_steps, lrs, epoch, t0)
+                                           labels, order, idx, scale, shift, *csr, batch,
+                                           first_step, n_steps, lrs, epoch, t0)
     return float(loss), int(correct), int(samples), int(bad)

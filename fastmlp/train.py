@@ -91,6 +91,9 @@ def build_parser():
                    help="book: 784-100-10 sigmoid SGD as in the book; strong: the best MLP")
     g.add_argument("--seed", type=int, help="seed of init, shuffling and dropout (default 0)")
     g.add_argument("--threads", type=int, help="threads for Numba and BLAS (default: all cores)")
+    g.add_argument("--input-path", choices=["auto", "sparse", "dense"],
+                   help="first layer over nonzero inputs only (sparse) or all (dense); auto "
+                        "picks sparse for mostly-zero images. Same results either way")
     g.add_argument("--save", metavar="PATH",
                    help="checkpoint path, written atomically after every epoch")
     g.add_argument("--resume", metavar="PATH",

@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from . import checkpoint, engine
+from . import checkpoint, engine, kernels
 from .atomic import atomic_write
 from .activations import get_activation
 from .config import TrainConfig
@@ -31,6 +31,10 @@ from .threads import set_threads
 # Samples per call into compiled code: small enough for a lively progress bar and a prompt
 # Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.
 CHUNK_SAMPLES = 8192
+
+# The sparse first layer wins while at most this fraction of inputs is nonzero (MNIST: 0.19,
+# Fashion-MNIST: 0.50); measured with benchmarks/test_bench_kernels.py.
+SPARSE_MAX_DENSITY = 0.6
 
 
 def peak_rss_mb():
@@ -104,12 +108,31 @@ class _Interrupt:
         return False
 
 
-def _hyper(cfg, act):
+def _hyper(cfg, act, sparse):
     opt = {"sgd": engine.SGD, "momentum": engine.MOMENTUM, "adam": engine.ADAM}[cfg.optimizer]
+    fused = sparse and opt == engine.SGD and cfg.weight_decay == 0
     return engine.Hyper(int(act.code), float(act.param), float(cfg.dropout_input),
                         float(cfg.dropout), float(cfg.weight_decay), opt, float(cfg.momentum),
                         bool(cfg.nesterov), float(cfg.beta1), float(cfg.beta2), float(cfg.eps),
-                        int(cfg.seed))
+                        int(cfg.seed), bool(sparse), bool(fused))
+
+
+def _input_csr(cfg, train_x, tr_arrays):
+    """The training inputs as CSR if the sparse first layer applies and pays (see
+    SPARSE_MAX_DENSITY), else ``engine.NO_CSR``. Sparse needs zero pixels to stay zero."""
+    idx, _, shift = tr_arrays
+    if cfg.input_path == "dense":
+        return engine.NO_CSR
+    if np.any(shift != 0):
+        if cfg.input_path == "sparse":
+            raise ConfigError("--input-path sparse needs zero pixels to stay zero; "
+                              "it does not work with --normalize standardize")
+        return engine.NO_CSR
+    csr = kernels.csr_inputs(train_x, idx)
+    density = csr[0][-1] / max(1, train_x.shape[0] * idx.size)
+    if cfg.input_path == "auto" and density > SPARSE_MAX_DENSITY:
+        return engine.NO_CSR
+    return csr
 
 
 def _check_resume(cfg, model, meta, path):
@@ -151,7 +174,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                     for e in range(cfg.epochs))
     max_batch = min(max_batch, N)
     ws = engine.make_workspace(model.sizes, max_batch, model.params.size)
-    hp = _hyper(cfg, act)
+    csr = _input_csr(cfg, train_x, tr_arrays)
+    hp = _hyper(cfg, act, sparse=csr is not engine.NO_CSR)
     order = np.arange(N, dtype=np.int64)
     min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
@@ -177,8 +201,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     # Compile (or load from Numba's cache) before the clock for training starts.
     t0 = time.perf_counter()
     train_fn, eval_fn = engine._specialised(act)
-    train_fn(model.params, ws, model.layout, hp, train_x, train_y, order, *tr_arrays, 1, 0, 0,
-             lrs, 0, 0)
+    train_fn(model.params, ws, model.layout, hp, train_x, train_y, order, *tr_arrays, *csr, 1,
+             0, 0, lrs, 0, 0)
     eval_fn(np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
             model.layout, engine.eval_hyper(act), train_x[:0], np.empty(0, np.int64),
             *tr_arrays, 1, False)
@@ -218,7 +242,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                 n = min(chunk, steps - s0)
                 loss, correct, samples, bad = engine.train_steps(
                     model, ws, hp, train_x, train_y, order, tr_arrays, B, s0, n, lrs, e,
-                    state["t"])
+                    state["t"], csr)
                 state["loss_sum"] += loss
                 state["correct"] += correct
                 state["samples"] += samples
@@ -274,6 +298,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     summary = _summary(cfg, model, history, evaluate, sp, compile_seconds, threads, state,
                        time.perf_counter() - t_start)
     summary["stopped"] = stopped
+    summary["input_path"] = "sparse" if hp.sparse else "dense"
     return TrainResult(model, history, summary, stopped, checkpoint_path)
 
 

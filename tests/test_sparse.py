@@ -1,0 +1,141 @@
+"""The sparse input path: CSR storage of the training images, the batch gather with input
+dropout, and the first layer's forward pass and gradient over nonzero inputs only. Each is
+checked against the dense twin in tests/naive.py, and a whole training run on the sparse path
+against the same run on the dense path."""
+
+import numpy as np
+import pytest
+
+import naive
+from fastmlp import TrainConfig, train
+from fastmlp import kernels as K
+from fastmlp.errors import ConfigError
+from fastmlp.trainer import prepare_data
+
+RTOL32, ATOL32 = 1e-4, 1e-5   # float32 kernel vs float64 twin
+
+
+def csr_to_dense(bptr, bidx, bval, B, D):
+    x = np.zeros((B, D))
+    for b in range(B):
+        for j in range(bptr[b], bptr[b + 1]):
+            x[b, bidx[j]] += bval[j]
+    return x
+
+
+@pytest.fixture
+def sparse_images():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (50, 36), dtype=np.uint8)
+    imgs[rng.random(imgs.shape) < 0.7] = 0
+    imgs[3] = 0                      # an all-zero image: an empty CSR row
+    return imgs
+
+
+def test_csr_inputs_hold_exactly_the_nonzero_kept_pixels(sparse_images):
+    pix = np.array([0, 5, 7, 8, 20, 35, 1], dtype=np.int64)
+    ptr, idx, val = K.csr_inputs(sparse_images, pix)
+    dense = np.zeros((len(sparse_images), len(pix)))
+    for i in range(len(sparse_images)):
+        dense[i, idx[ptr[i]:ptr[i + 1]]] = val[ptr[i]:ptr[i + 1]]
+    np.testing.assert_array_equal(dense, sparse_images[:, pix])
+    assert ptr[-1] == np.count_nonzero(sparse_images[:, pix]) and ptr[4] == ptr[3]
+
+
+def test_gather_sparse_equals_dense_gather(sparse_images):
+    pix = np.arange(36, dtype=np.int64)
+    scale = np.linspace(0.5, 2.0, 36).astype(np.float32) / 255
+    ptr, idx, val = K.csr_inputs(sparse_images, pix)
+    rows = np.array([3, 7, 7, 0, 49], dtype=np.int64)
+    bptr = np.zeros(6, np.int64)
+    bidx = np.zeros(5 * 36, np.int32)
+    bval = np.zeros(5 * 36, np.float32)
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, 0.0, np.uint64(1))
+    want = naive.gather_batch(sparse_images, rows, pix, scale, np.zeros(36))
+    np.testing.assert_allclose(csr_to_dense(bptr, bidx, bval, 5, 36), want, rtol=RTOL32)
+
+
+def test_gather_sparse_input_dropout_drops_at_the_rate_and_rescales():
+    imgs = np.full((200, 100), 255, dtype=np.uint8)
+    ptr, idx, val = K.csr_inputs(imgs, np.arange(100, dtype=np.int64))
+    rows = np.arange(200, dtype=np.int64)
+    bptr = np.zeros(201, np.int64)
+    bidx = np.zeros(20000, np.int32)
+    bval = np.zeros(20000, np.float32)
+    scale = np.full(100, 1 / 255, np.float32)
+    rate = 0.3
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, rate, np.uint64(42))
+    kept = bptr[-1]
+    sigma = np.sqrt(20000 * rate * (1 - rate))
+    assert abs((20000 - kept) - 20000 * rate) < 5 * sigma
+    np.testing.assert_allclose(bval[:kept], 1 / (1 - rate), rtol=1e-6)
+    first = bidx[:kept].copy()
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, rate, np.uint64(42))
+    np.testing.assert_array_equal(bidx[:kept], first)   # same seed, same mask
+
+
+@pytest.mark.parametrize("H", [1, 7, 100])
+def test_sparse_forward_and_gradient_match_the_dense_twins(sparse_images, H):
+    rng = np.random.default_rng(H)
+    pix = np.arange(36, dtype=np.int64)
+    scale = np.full(36, 1 / 255, np.float32)
+    ptr, idx, val = K.csr_inputs(sparse_images, pix)
+    rows = rng.integers(0, 50, 9).astype(np.int64)
+    rows[0] = 3                                      # include the empty row
+    B = len(rows)
+    bptr = np.zeros(B + 1, np.int64)
+    bidx = np.zeros(B * 36, np.int32)
+    bval = np.zeros(B * 36, np.float32)
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, 0.0, np.uint64(1))
+    x = csr_to_dense(bptr, bidx, bval, B, 36)
+    W = rng.standard_normal((36, H)).astype(np.float32)
+    bias = rng.standard_normal(H).astype(np.float32)
+    out = np.zeros((B, H), np.float32)
+    K._sparse_dense_forward(out, bptr, bidx, bval, W, bias)
+    np.testing.assert_allclose(out, naive.dense_forward(x, W, bias), rtol=RTOL32, atol=ATOL32)
+
+    dout = rng.standard_normal((B, H)).astype(np.float32)
+    _, dW_ref, db_ref = naive.dense_backward(dout, x, W)
+    dW = np.zeros_like(W)
+    db = np.zeros_like(bias)
+    K._sparse_dense_backward_params(dW, db, dout, bptr, bidx, bval, 1.0)
+    np.testing.assert_allclose(dW, dW_ref, rtol=RTOL32, atol=ATOL32)
+    np.testing.assert_allclose(db, db_ref, rtol=RTOL32, atol=ATOL32)
+    # alpha = -lr applied to the parameters themselves is one SGD step
+    W2, b2 = W.copy(), bias.copy()
+    K._sparse_dense_backward_params(W2, b2, dout, bptr, bidx, bval, -0.1)
+    np.testing.assert_allclose(W2, W - 0.1 * dW_ref, rtol=RTOL32, atol=ATOL32)
+    np.testing.assert_allclose(b2, bias - 0.1 * db_ref, rtol=RTOL32, atol=ATOL32)
+
+
+@pytest.mark.parametrize("optimizer, weight_decay", [("sgd", 0.0), ("sgd", 1e-4),
+                                                     ("momentum", 0.0), ("adam", 0.0)])
+def test_sparse_and_dense_paths_train_the_same_network(mnist_data, optimizer, weight_decay):
+    # Same math, different summation order: after a short run (hidden dropout on, input
+    # dropout off, which the two paths draw differently) the weights agree to float32 rounding
+    # growth, and far closer than two seeds would.
+    cfg = TrainConfig(hidden=(32,), epochs=1, batch_size=64, batch_ramp=None,
+                      optimizer=optimizer, weight_decay=weight_decay, dropout=0.2,
+                      lr=0.05 if optimizer != "adam" else 0.001, threads=1)
+    sparse = train(cfg.replace(input_path="sparse"), data=mnist_data)
+    dense = train(cfg.replace(input_path="dense"), data=mnist_data)
+    assert sparse.summary["input_path"] == "sparse" and dense.summary["input_path"] == "dense"
+    diff = np.abs(sparse.model.params - dense.model.params).max()
+    other = train(cfg.replace(input_path="dense", seed=1), data=mnist_data)
+    assert diff < 2e-3 < np.abs(other.model.params - dense.model.params).max()
+    assert abs(sparse.summary["test_accuracy"] - dense.summary["test_accuracy"]) < 0.005
+
+
+def test_auto_picks_sparse_for_mnist_and_dense_when_zero_is_not_zero(mnist_data):
+    cfg = TrainConfig(hidden=(8,), epochs=1, threads=1)
+    assert train(cfg, data=mnist_data).summary["input_path"] == "sparse"
+    std = cfg.replace(normalize="standardize")
+    std_data = prepare_data(std)
+    assert train(std, data=std_data).summary["input_path"] == "dense"
+    with pytest.raises(ConfigError, match="zero pixels to stay zero"):
+        train(std.replace(input_path="sparse"), data=std_data)
+
+
+@pytest.fixture(scope="module")
+def mnist_data():
+    return prepare_data(TrainConfig())
