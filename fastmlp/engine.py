@@ -103,6 +103,7 @@ class Hyper(NamedTuple):
     seed: int
     sparse: bool = False
     fused: bool = False
+    threads: int = 1
 
 
 @jit
@@ -112,14 +113,15 @@ def _view(buf, offset, rows, cols):
 
 
 @jit
-def _forward(ws, params, layout, b, hp, train, epoch, step):
-    # Forward pass of b rows already gathered into ws.x. Training applies dropout (masks drawn
-    # from stream (epoch, step, layer)); evaluation does not. Returns the last layer's index.
+def _forward(ws, params, layout, b, hp, epoch, step):
+    # Forward pass of b rows already gathered into ws.x (or ws.bptr/bidx/bval if hp.sparse).
+    # Dropout masks come from stream (epoch, step, layer). Evaluation passes an hp with zero
+    # dropout rates and sparse off. Returns the last layer's index.
     L = layout.shape[0]
     D0 = layout[0, 2]
     inp = _view(ws.x.ravel(), 0, b, D0)
-    sparse = train and hp.sparse
-    if train and hp.dropout_input > 0.0 and not sparse:
+    sparse = hp.sparse
+    if hp.dropout_input > 0.0 and not sparse:
         xd = _view(ws.xd.ravel(), 0, b, D0)
         K._dropout_forward(xd.ravel(), _view(ws.xmask.ravel(), 0, b, D0).ravel(), inp.ravel(),
                            hp.dropout_input, K._stream_seed(hp.seed, epoch, step, 0))
@@ -137,7 +139,7 @@ def _forward(ws, params, layout, b, hp, train, epoch, step):
             break
         h = _view(ws.h, off, b, H)
         _act_forward(h.ravel(), z.ravel(), hp.act_code, hp.act_param)
-        if train and hp.dropout > 0.0:
+        if hp.dropout > 0.0:
             a = _view(ws.a, off, b, H)
             K._dropout_forward(a.ravel(), _view(ws.mask, off, b, H).ravel(), h.ravel(),
                                hp.dropout, K._stream_seed(hp.seed, epoch, step, l + 1))
@@ -175,12 +177,12 @@ def _backward(ws, params, layout, b, hp, lr):
         if l == 0 and hp.sparse:
             if hp.fused:
                 K._sparse_dense_backward_params(weight, params[b_off:b_off + H], dout, ws.bptr,
-                                                ws.bidx, ws.bval, -lr)
+                                                ws.bidx, ws.bval, -lr, hp.threads)
                 break
             dweight[:] = 0.0
             dbias[:] = 0.0
             K._sparse_dense_backward_params(dweight, dbias, dout, ws.bptr, ws.bidx, ws.bval,
-                                            1.0)
+                                            1.0, hp.threads)
         else:
             K._dense_backward_params(dweight, dbias, dout, inp)
         if hp.weight_decay > 0.0:
@@ -238,7 +240,7 @@ def _train_steps(params, ws, layout, hp, images, labels, order, pixel_index, sca
         y = ws.y[:b]
         for i in range(b):
             y[i] = labels[rows[i]]
-        last = _forward(ws, params, layout, b, hp, True, epoch, s)
+        last = _forward(ws, params, layout, b, hp, epoch, s)
         off = ws.act_offsets[last]
         probs = _view(ws.h, off, b, Kc)
         loss, ok = K._softmax_xent_forward(probs, _view(ws.z, off, b, Kc), y)
@@ -256,8 +258,9 @@ def _train_steps(params, ws, layout, hp, images, labels, order, pixel_index, sca
 @jit
 def _evaluate(pred, probs_out, params, ws, layout, hp, images, labels, pixel_index, scale,
               shift, batch, want_probs):
-    # Forward pass without dropout over all N images (N, P) uint8 in batches; writes pred (N,)
-    # and, if want_probs, probs_out (N, K). Returns (loss sum, correct); labels may be empty.
+    # Forward pass over all N images (N, P) uint8 in batches, with hp from eval_hyper (no
+    # dropout, dense input); writes pred (N,) and, if want_probs, probs_out (N, K).
+    # Returns (loss sum, correct); labels may be empty.
     N = images.shape[0]
     L = layout.shape[0]
     Kc = layout[L - 1, 3]
@@ -271,7 +274,7 @@ def _evaluate(pred, probs_out, params, ws, layout, hp, images, labels, pixel_ind
             rows[i] = start + i
         K._gather_batch(_view(ws.x.ravel(), 0, b, layout[0, 2]), images, rows[:b],
                         pixel_index, scale, shift)
-        last = _forward(ws, params, layout, b, hp, False, 0, 0)
+        last = _forward(ws, params, layout, b, hp, start, start)
         off = ws.act_offsets[last]
         probs = _view(ws.h, off, b, Kc)
         if have_labels:

@@ -21,6 +21,7 @@ problem; the private ``_name`` kernel it calls only computes, and is what the tr
 import math
 
 import numpy as np
+from numba import prange
 
 from ._jit import jit
 
@@ -210,12 +211,13 @@ def _gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, rate, state):
     bptr[B] = n
 
 
-@jit
+@jit(parallel=True)
 def _sparse_dense_forward(out, bptr, bidx, bval, weight, bias):
     # out (B, H) = X @ weight (D, H) + bias (H,), X (B, D) given as CSR (bptr, bidx, bval).
     # Four inputs per pass over the output row: four weight rows in, one output row in and out.
+    # Threads split the batch rows: each owns its rows of out.
     B, H = out.shape
-    for b in range(B):
+    for b in prange(B):
         o = out[b]
         for h in range(H):
             o[h] = bias[h]
@@ -236,21 +238,30 @@ def _sparse_dense_forward(out, bptr, bidx, bval, weight, bias):
             j += 1
 
 
-@jit
-def _sparse_dense_backward_params(dweight, dbias, dout, bptr, bidx, bval, alpha):
+@jit(parallel=True)
+def _sparse_dense_backward_params(dweight, dbias, dout, bptr, bidx, bval, alpha, T):
     # dweight (D, H) += alpha * X.T @ dout (B, H), dbias (H,) += alpha * sum_b dout; X as CSR.
     # With alpha = 1 into zeroed buffers this is the gradient; with alpha = -lr into the weight
     # and bias themselves it is plain SGD's update, fused (the first layer needs no dinp).
+    # T tasks (one per thread) split the rows of dweight (input indices d): task t owns rows
+    # [d0, d1) and skips the entries of other rows, so no two threads write the same row.
     B, H = dout.shape
-    for b in range(B):
-        g = dout[b]
-        for h in range(H):
-            dbias[h] += alpha * g[h]
-        for j in range(bptr[b], bptr[b + 1]):
-            v = alpha * bval[j]
-            w = dweight[bidx[j]]
-            for h in range(H):
-                w[h] += v * g[h]
+    D = dweight.shape[0]
+    for t in prange(T):
+        d0 = D * t // T
+        d1 = D * (t + 1) // T
+        for b in range(B):
+            g = dout[b]
+            if t == 0:
+                for h in range(H):
+                    dbias[h] += alpha * g[h]
+            for j in range(bptr[b], bptr[b + 1]):
+                d = bidx[j]
+                if d0 <= d < d1:
+                    v = alpha * bval[j]
+                    w = dweight[d]
+                    for h in range(H):
+                        w[h] += v * g[h]
 
 
 # ---------------------------------------------------------------------------------------------

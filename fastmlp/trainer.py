@@ -108,13 +108,13 @@ class _Interrupt:
         return False
 
 
-def _hyper(cfg, act, sparse):
+def _hyper(cfg, act, sparse, threads):
     opt = {"sgd": engine.SGD, "momentum": engine.MOMENTUM, "adam": engine.ADAM}[cfg.optimizer]
     fused = sparse and opt == engine.SGD and cfg.weight_decay == 0
     return engine.Hyper(int(act.code), float(act.param), float(cfg.dropout_input),
                         float(cfg.dropout), float(cfg.weight_decay), opt, float(cfg.momentum),
                         bool(cfg.nesterov), float(cfg.beta1), float(cfg.beta2), float(cfg.eps),
-                        int(cfg.seed), bool(sparse), bool(fused))
+                        int(cfg.seed), bool(sparse), bool(fused), int(threads))
 
 
 def _input_csr(cfg, train_x, tr_arrays):
@@ -175,7 +175,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     max_batch = min(max_batch, N)
     ws = engine.make_workspace(model.sizes, max_batch, model.params.size)
     csr = _input_csr(cfg, train_x, tr_arrays)
-    hp = _hyper(cfg, act, sparse=csr is not engine.NO_CSR)
+    hp = _hyper(cfg, act, sparse=csr is not engine.NO_CSR, threads=threads)
     order = np.arange(N, dtype=np.int64)
     min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)

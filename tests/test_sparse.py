@@ -98,12 +98,12 @@ def test_sparse_forward_and_gradient_match_the_dense_twins(sparse_images, H):
     _, dW_ref, db_ref = naive.dense_backward(dout, x, W)
     dW = np.zeros_like(W)
     db = np.zeros_like(bias)
-    K._sparse_dense_backward_params(dW, db, dout, bptr, bidx, bval, 1.0)
+    K._sparse_dense_backward_params(dW, db, dout, bptr, bidx, bval, 1.0, 3)
     np.testing.assert_allclose(dW, dW_ref, rtol=RTOL32, atol=ATOL32)
     np.testing.assert_allclose(db, db_ref, rtol=RTOL32, atol=ATOL32)
     # alpha = -lr applied to the parameters themselves is one SGD step
     W2, b2 = W.copy(), bias.copy()
-    K._sparse_dense_backward_params(W2, b2, dout, bptr, bidx, bval, -0.1)
+    K._sparse_dense_backward_params(W2, b2, dout, bptr, bidx, bval, -0.1, 1)
     np.testing.assert_allclose(W2, W - 0.1 * dW_ref, rtol=RTOL32, atol=ATOL32)
     np.testing.assert_allclose(b2, bias - 0.1 * db_ref, rtol=RTOL32, atol=ATOL32)
 
