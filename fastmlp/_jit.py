@@ -7,14 +7,23 @@ that is specialised at run time, such as user-written activations, which Numba c
   loops vectorise. ``nnan`` and ``ninf`` are deliberately left out: the training loop checks
   for NaN/inf losses and that check must stay meaningful.
 - ``cache=True``: compiled machine code is stored next to the source (``__pycache__``), so only
-  the first run ever pays the compile time. Set ``NUMBA_CACHE_DIR`` to move it.
+  the first run ever pays the compile time. Set ``NUMBA_CACHE_DIR`` to move it. Numba checks a
+  cached function against its own file only, but a cached training loop (engine.py) holds
+  compiled copies of the kernels it calls (kernels.py): after an edit to a kernel it would run
+  the old one. So fastmlp's functions are validated against one stamp of every package module
+  that uses Numba (:func:`source_stamp`): edit any of them and everything recompiles once.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising, as in NumPy, and
   saves the checks in inner loops.
 - No ``parallel=True``: the heavy lifting is BLAS (multi-threaded on its own); the element-wise
   kernels are cheaper than a parallel region's start-up at the batch sizes fastmlp trains with.
 """
 
+import functools
+import hashlib
+import os
+
 import numba
+from numba.core import caching
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
 
@@ -35,3 +44,58 @@ def jit_uncached(func=None, **overrides):
     if func is None:
         return numba.njit(**options)
     return numba.njit(**options)(func)
+
+
+# ---------------------------------------------------------------------------------------------
+# One cache stamp for the whole package (see the module docstring)
+# ---------------------------------------------------------------------------------------------
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@functools.lru_cache(maxsize=None)
+def source_stamp(package_dir=PACKAGE_DIR):
+    """SHA-256 over the source of every module in ``package_dir`` that mentions ``jit``."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(package_dir)):
+        if name.endswith(".py"):
+            with open(os.path.join(package_dir, name), "rb") as f:
+                data = f.read()
+            if b"jit" in data:
+                digest.update(name.encode() + b"\0" + data)
+    return digest.hexdigest()
+
+
+class _PackageStamp:
+    """Mixin for Numba's cache locators: applies only to fastmlp's own files and stamps them
+    with :func:`source_stamp` instead of the one file's hash."""
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if os.path.dirname(os.path.abspath(py_file)) != PACKAGE_DIR:
+            return None
+        return super().from_function(py_func, py_file)
+
+    def get_source_stamp(self):
+        return source_stamp()
+
+
+def _numba_class(name):
+    # Numba renamed these from _Name to Name in 0.61; accept either.
+    return getattr(caching, name, None) or getattr(caching, "_" + name)
+
+
+class _UserProvidedLocator(_PackageStamp, _numba_class("UserProvidedCacheLocator")):
+    pass
+
+
+class _InTreeLocator(_PackageStamp, _numba_class("InTreeCacheLocator")):
+    pass
+
+
+class _UserWideLocator(_PackageStamp, _numba_class("UserWideCacheLocator")):
+    pass
+
+
+_LOCATOR_LIST = _numba_class("CacheImpl")._locator_classes
+if _InTreeLocator.__qualname__ not in [c.__qualname__ for c in _LOCATOR_LIST]:
+    _LOCATOR_LIST[:0] = [_UserProvidedLocator, _InTreeLocator, _UserWideLocator]
