@@ -13,13 +13,26 @@ trainer.py (epochs, checkpoints) -> train.py (command line).
 
 __version__ = "0.1.0"
 
-from .activations import custom_activation, get_activation  # noqa: E402
-from .config import TrainConfig, preset  # noqa: E402
-from .errors import (CheckpointError, ConfigError, DataError, DivergenceError,  # noqa: E402
-                     FastMLPError)
-from .model import MLP  # noqa: E402
-from .trainer import load_model, prepare_data, train  # noqa: E402
+# Exports are loaded on first use (PEP 562), so `import fastmlp.data` does not pay for Numba.
+_EXPORTS = {
+    "TrainConfig": "config", "preset": "config", "train": "trainer",
+    "prepare_data": "trainer", "load_model": "trainer", "MLP": "model",
+    "custom_activation": "activations", "get_activation": "activations",
+    "FastMLPError": "errors", "ConfigError": "errors", "DataError": "errors",
+    "CheckpointError": "errors", "DivergenceError": "errors",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["TrainConfig", "preset", "train", "prepare_data", "load_model", "MLP",
-           "custom_activation", "get_activation", "FastMLPError", "ConfigError", "DataError",
-           "CheckpointError", "DivergenceError"]
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fastmlp' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))
