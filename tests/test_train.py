@@ -219,3 +219,31 @@ def test_config_rejects_bad_values_directly():
         TrainConfig(epochs=0)
     with pytest.raises(ConfigError, match="--crop and --center"):
         TrainConfig(crop=2, center=8)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    import signal
+    import time
+
+    ck = tmp_path / "ck.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "fastmlp.train", "--hidden", "16",
+                             "--epochs", "200", "--threads", "1", "--save", str(ck)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:         # wait until training runs
+            if line.startswith("epoch"):
+                break
+        time.sleep(0.3)                  # into the middle of an epoch
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"--resume {ck}" in err
+    model, meta = load_model(ck)
+    assert 1 <= meta["state"]["epoch"] < 200
+    resumed = subprocess.run([sys.executable, "-m", "fastmlp.train", "--resume", str(ck),
+                              "--epochs", str(meta["state"]["epoch"] + 1), "--quiet"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "test accuracy" in resumed.stdout
