@@ -45,6 +45,7 @@ specialised on run-time functions): expect a few seconds of compile time.
 """
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple, Optional
 
@@ -199,11 +200,11 @@ def get_activation(spec) -> Activation:
 
 
 def _is_number(text):
+    """A finite number (``float`` also parses 'nan' and 'inf', which no parameter may be)."""
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
 def resolve_init(activation: Activation, init: Optional[str]) -> str:

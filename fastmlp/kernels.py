@@ -45,6 +45,8 @@ _LN2 = 0.6931471805599453
 @jit(inline="always")
 def _exp(x):
     # exp(x) for x in float32's range; arguments are clamped to [-87, 88] (exp(88) < float32 max)
+    if x != x:  # NaN stays NaN (and must not index the table)
+        return x
     x = min(max(x, -87.0), 88.0)
     n = math.floor(x * _LOG2E + 0.5)
     r = x - n * _LN2
@@ -413,9 +415,11 @@ def _activation_backward(dz, da, z, a, code, p):
 
 def _check_elementwise(**arrays):
     first_name, first = next(iter(arrays.items()))
+    if not isinstance(first, np.ndarray):
+        raise ValueError(f"{first_name} must be a NumPy array, got {type(first).__name__}")
     _check_float(first_name, first, first.ndim)
     for name, a in arrays.items():
-        _check_array(name, a, a.ndim if isinstance(a, np.ndarray) else 1, first.dtype)
+        _check_array(name, a, first.ndim, first.dtype)
         _check_shape(name, a, first.shape)
 
 
@@ -576,7 +580,9 @@ def dropout_forward(out, mask, inp, rate, seed, stream=(0, 0, 0)):
     ints, e.g. epoch, step, layer) fix the mask. Rates are resolved to 1/65536."""
     _check_rate(rate)
     _check_elementwise(inp=inp, out=out, mask=mask)
-    state = _stream_seed(seed, *stream)
+    # Numba returns the uint64 seed as a Python int; pass it back as uint64 so this draws the
+    # same mask as the training loop (an int64 would overflow or take another code path).
+    state = np.uint64(_stream_seed(seed, *stream))
     _dropout_forward(out.reshape(-1), mask.reshape(-1), inp.reshape(-1), float(rate), state)
 
 
