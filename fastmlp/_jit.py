@@ -14,8 +14,9 @@ that is specialised at run time, such as user-written activations, which Numba c
   that uses Numba (:func:`source_stamp`): edit any of them and everything recompiles once.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising, as in NumPy, and
   saves the checks in inner loops.
-- No ``parallel=True``: the heavy lifting is BLAS (multi-threaded on its own); the element-wise
-  kernels are cheaper than a parallel region's start-up at the batch sizes fastmlp trains with.
+- ``parallel=True`` only where a kernel is heavy enough to share between threads (the sparse
+  first layer, passed as ``jit(parallel=True)``); dense GEMMs are threaded by BLAS, and the
+  element-wise kernels are cheaper than a parallel region's start-up at these batch sizes.
 """
 
 import functools

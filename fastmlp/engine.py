@@ -31,10 +31,16 @@ runs inside the loop at full speed, with no second copy of the loop to keep in s
 import types
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
 from . import kernels as K
 from ._jit import jit, jit_uncached
+
+# Numba does not start its thread pool when it loads, from the cache, a function that merely
+# contains a parallel kernel (numba issue #8578): the cached loop then calls a null pointer.
+# Starting the pool when this module loads makes every cached function safe to call.
+numba.get_num_threads()
 
 _act_forward = K._activation_forward
 _act_backward = K._activation_backward

@@ -22,6 +22,10 @@ def set_threads(n=None):
     """Use ``n`` threads in Numba and in every loaded BLAS (OpenBLAS, MKL, ...); ``None`` means
     all available cores. Returns the number set."""
     global _LIMITER
+    # Numba's np.dot calls SciPy's BLAS, which is otherwise first loaded by the first compile or
+    # cache load, after the limit below: load it now so the limit reaches it.
+    import scipy.linalg.cython_blas  # noqa: F401
+
     if n is None:
         n = available_cores()
     if not isinstance(n, int) or n < 1:

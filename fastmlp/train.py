@@ -7,6 +7,7 @@ reports accuracy on the validation half, the test half and all 10,000 test image
 import argparse
 import sys
 import time
+import types
 
 from .cli import run_main
 from .config import PRESETS, TrainConfig
@@ -163,7 +164,8 @@ def main(argv=None):
             f"lr {r['lr']:.4g}")
 
     result = train(cfg, data=data, save=getattr(args, "save", None), resume=resume,
-                   on_epoch=on_epoch, on_progress=bar.update)
+                   on_epoch=on_epoch, on_progress=bar.update,
+                   interrupt_save="fastmlp-interrupted.npz")
     bar.clear()
     s = result.summary
     if result.stopped == "interrupted":
@@ -216,6 +218,19 @@ class _ProgressBar:
             sys.stderr.flush()
             self.shown = False
 
+
+class _CallableModule(types.ModuleType):
+    """``fastmlp.train`` is both this command-line module and the API function
+    ``fastmlp.trainer.train``: importing a submodule makes it an attribute of its package,
+    which would shadow the function. Calling the module calls the function."""
+
+    def __call__(self, *args, **kwargs):
+        from .trainer import train
+
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     sys.exit(run_main(main))

@@ -38,7 +38,15 @@ SPARSE_MAX_DENSITY = 0.6
 
 
 def peak_rss_mb():
-    """Peak resident memory of this process so far, in MB."""
+    """Peak resident memory of this process so far, in MB: VmHWM on Linux (ru_maxrss there
+    carries a parent's peak across fork and exec), ru_maxrss elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:  # pragma: no cover - not Linux
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -148,7 +156,8 @@ def _check_resume(cfg, model, meta, path):
 def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] = None,
           resume: Optional[str] = None, on_epoch: Optional[Callable] = None,
           on_progress: Optional[Callable] = None,
-          should_stop: Optional[Callable] = None) -> TrainResult:
+          should_stop: Optional[Callable] = None,
+          interrupt_save: Optional[str] = None) -> TrainResult:
     """Train an MLP as ``cfg`` says and return a :class:`TrainResult`.
 
     data: prepared data (default: ``prepare_data(cfg)``). save: checkpoint path, written
@@ -156,6 +165,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     (same network; the run then ends with the same weights as an uninterrupted one).
     on_epoch(record): after each epoch. on_progress(epoch, samples_done, samples_total): within
     an epoch. should_stop(epoch, step) -> bool: checked between chunks, like Ctrl-C.
+    interrupt_save: where an interrupted run saves its checkpoint when ``save`` is not given
+    (by default it then saves nothing; the command line passes a path).
     """
     t_start = time.perf_counter()
     threads = set_threads(cfg.threads)
@@ -174,11 +185,24 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                     for e in range(cfg.epochs))
     max_batch = min(max_batch, N)
     ws = engine.make_workspace(model.sizes, max_batch, model.params.size)
-    csr = _input_csr(cfg, train_x, tr_arrays)
-    hp = _hyper(cfg, act, sparse=csr is not engine.NO_CSR, threads=threads)
     order = np.arange(N, dtype=np.int64)
     min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
+
+    # Compile (or load from Numba's cache) everything, on empty inputs, before the clock for
+    # training starts. Argument types do not depend on values, so dense warm-up serves both.
+    t0 = time.perf_counter()
+    kernels.csr_inputs(train_x[:1], tr_arrays[0])
+    train_fn, eval_fn = engine._specialised(act)
+    train_fn(model.params, ws, model.layout, _hyper(cfg, act, False, threads), train_x,
+             train_y, order, *tr_arrays, *engine.NO_CSR, 1, 0, 0, lrs, 0, 0)
+    eval_fn(np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
+            model.layout, engine.eval_hyper(act), train_x[:0], np.empty(0, np.int64),
+            *tr_arrays, 1, False)
+    compile_seconds = time.perf_counter() - t0
+
+    csr = _input_csr(cfg, train_x, tr_arrays)
+    hp = _hyper(cfg, act, sparse=csr is not engine.NO_CSR, threads=threads)
     best_params = np.empty_like(model.params) if cfg.early_stop else None
 
     # run state (saved in checkpoints)
@@ -197,16 +221,6 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
             raise CheckpointError(f"checkpoint {resume} is missing or has malformed arrays "
                                   f"({exc}); use another checkpoint") from None
         state.update(meta["state"])
-
-    # Compile (or load from Numba's cache) before the clock for training starts.
-    t0 = time.perf_counter()
-    train_fn, eval_fn = engine._specialised(act)
-    train_fn(model.params, ws, model.layout, hp, train_x, train_y, order, *tr_arrays, *csr, 1,
-             0, 0, lrs, 0, 0)
-    eval_fn(np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
-            model.layout, engine.eval_hyper(act), train_x[:0], np.empty(0, np.int64),
-            *tr_arrays, 1, False)
-    compile_seconds = time.perf_counter() - t0
 
     def evaluate(x, y):
         loss, correct = engine.evaluate(model, x, y, batch_size=ws.x.shape[0], workspace=ws)
@@ -287,8 +301,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                 break
 
     checkpoint_path = None
-    if stopped == "interrupted":
-        checkpoint_path = save or "fastmlp-interrupted.npz"
+    if stopped == "interrupted" and (save or interrupt_save):
+        checkpoint_path = save or interrupt_save
         save_checkpoint(checkpoint_path)
     elif save:
         checkpoint_path = save

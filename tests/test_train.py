@@ -247,3 +247,11 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "test accuracy" in resumed.stdout
+
+
+def test_fastmlp_train_is_callable_even_after_the_cli_module_is_imported(data):
+    import fastmlp
+    import fastmlp.train  # noqa: F401  (makes fastmlp.train the submodule)
+
+    r = fastmlp.train(TrainConfig(hidden=(8,), epochs=1, threads=1), data=data)
+    assert r.summary["test_accuracy"] > 0.85
