@@ -249,6 +249,7 @@ def _sparse_dense_backward_params(dweight, dbias, dout, bptr, bidx, bval, alpha,
     # [d0, d1) and skips the entries of other rows, so no two threads write the same row.
     B, H = dout.shape
     D = dweight.shape[0]
+    a = dweight.dtype.type(alpha)  # a float64 scalar would turn every row update into float64
     for t in prange(T):
         d0 = D * t // T
         d1 = D * (t + 1) // T
@@ -256,11 +257,11 @@ def _sparse_dense_backward_params(dweight, dbias, dout, bptr, bidx, bval, alpha,
             g = dout[b]
             if t == 0:
                 for h in range(H):
-                    dbias[h] += alpha * g[h]
+                    dbias[h] += a * g[h]
             for j in range(bptr[b], bptr[b + 1]):
                 d = bidx[j]
                 if d0 <= d < d1:
-                    v = alpha * bval[j]
+                    v = a * bval[j]
                     w = dweight[d]
                     for h in range(H):
                         w[h] += v * g[h]
@@ -597,14 +598,18 @@ def dropout_backward(dinp, dout, mask):
 # ---------------------------------------------------------------------------------------------
 @jit
 def _sgd_update(params, grads, lr):
-    # params (P,) -= lr * grads (P,)
+    # params (P,) -= lr * grads (P,). Scalars are cast to the arrays' dtype throughout: a
+    # float64 scalar would make a float32 loop convert every element to float64 and back.
+    step = params.dtype.type(lr)
     for i in range(params.size):
-        params[i] -= lr * grads[i]
+        params[i] -= step * grads[i]
 
 
 @jit
 def _momentum_update(params, velocity, grads, lr, mu, nesterov):
     # velocity (P,) = mu * velocity + grads; params -= lr * (velocity, or grads + mu * velocity)
+    lr = params.dtype.type(lr)
+    mu = params.dtype.type(mu)
     for i in range(params.size):
         v = mu * velocity[i] + grads[i]
         velocity[i] = v
@@ -617,12 +622,15 @@ def _momentum_update(params, velocity, grads, lr, mu, nesterov):
 @jit
 def _adam_update(params, m, v, grads, lr, beta1, beta2, eps, t):
     # Adam (Kingma & Ba) with bias correction; t is the 1-based step count
-    c1 = 1.0 / (1.0 - beta1 ** t)
-    c2 = 1.0 / (1.0 - beta2 ** t)
+    f = params.dtype.type
+    c1 = f(1.0 / (1.0 - beta1 ** t))
+    c2 = f(1.0 / (1.0 - beta2 ** t))
+    one = f(1.0)
+    lr, beta1, beta2, eps = f(lr), f(beta1), f(beta2), f(eps)
     for i in range(params.size):
         g = grads[i]
-        mi = beta1 * m[i] + (1.0 - beta1) * g
-        vi = beta2 * v[i] + (1.0 - beta2) * g * g
+        mi = beta1 * m[i] + (one - beta1) * g
+        vi = beta2 * v[i] + (one - beta2) * g * g
         m[i] = mi
         v[i] = vi
         params[i] -= lr * (mi * c1) / (math.sqrt(vi * c2) + eps)
@@ -631,5 +639,6 @@ def _adam_update(params, m, v, grads, lr, beta1, beta2, eps, t):
 @jit
 def _add_weight_decay(grads, params, wd):
     # grads (n,) += wd * params (n,): the gradient of 0.5 * wd * |w|^2, for weight matrices only
+    wd = params.dtype.type(wd)
     for i in range(params.size):
         grads[i] += wd * params[i]

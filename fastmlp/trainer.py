@@ -32,9 +32,14 @@ from .threads import set_threads
 # Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.
 CHUNK_SAMPLES = 8192
 
-# The sparse first layer wins while at most this fraction of inputs is nonzero (MNIST: 0.19,
-# Fashion-MNIST: 0.50); measured with benchmarks/test_bench_kernels.py.
+# When input_path is "auto", an epoch runs the sparse first layer only where it measured
+# faster than BLAS on the dense one (benchmarks/compare.py, fastmlp vs fastmlp-dense, 2 cores):
+# mostly-zero inputs (MNIST: 19% nonzero, Fashion-MNIST: 50%), small batches (at batch 32 it
+# was 1.2x faster, at 128 slightly slower, at 600 5x slower: BLAS reuses each weight row
+# across the batch, the sparse kernels reload it per nonzero) and a narrow first layer.
 SPARSE_MAX_DENSITY = 0.6
+SPARSE_MAX_BATCH = 64
+SPARSE_MAX_WIDTH = 256
 
 
 def peak_rss_mb():
@@ -126,10 +131,14 @@ def _hyper(cfg, act, sparse, threads):
 
 
 def _input_csr(cfg, train_x, tr_arrays):
-    """The training inputs as CSR if the sparse first layer applies and pays (see
-    SPARSE_MAX_DENSITY), else ``engine.NO_CSR``. Sparse needs zero pixels to stay zero."""
+    """The training inputs as CSR if the sparse first layer applies and pays in some epoch (see
+    SPARSE_MAX_*), else ``engine.NO_CSR``. Sparse needs zero pixels to stay zero."""
     idx, _, shift = tr_arrays
     if cfg.input_path == "dense":
+        return engine.NO_CSR
+    smallest = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
+    if cfg.input_path == "auto" and (smallest > SPARSE_MAX_BATCH
+                                     or cfg.hidden[0] > SPARSE_MAX_WIDTH):
         return engine.NO_CSR
     if np.any(shift != 0):
         if cfg.input_path == "sparse":
@@ -141,6 +150,25 @@ def _input_csr(cfg, train_x, tr_arrays):
     if cfg.input_path == "auto" and density > SPARSE_MAX_DENSITY:
         return engine.NO_CSR
     return csr
+
+
+def input_plan(cfg, act, train_x, tr_arrays, threads):
+    """How the first layer reads its inputs: ``(csr, hyper_for)``, the CSR of ``train_x`` (or
+    ``engine.NO_CSR``) and ``hyper_for(batch) -> engine.Hyper`` for an epoch's batch size,
+    sparse or dense as SPARSE_MAX_* decide. Benchmarks call this too, so they time what
+    training runs."""
+    csr = _input_csr(cfg, train_x, tr_arrays)
+    hp_dense = _hyper(cfg, act, sparse=False, threads=threads)
+    hp_sparse = _hyper(cfg, act, sparse=True, threads=threads)
+
+    def hyper_for(batch):
+        if csr is engine.NO_CSR:
+            return hp_dense
+        if cfg.input_path == "sparse" or batch <= SPARSE_MAX_BATCH:
+            return hp_sparse
+        return hp_dense
+
+    return csr, hyper_for
 
 
 def _check_resume(cfg, model, meta, path):
@@ -201,8 +229,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
             *tr_arrays, 1, False)
     compile_seconds = time.perf_counter() - t0
 
-    csr = _input_csr(cfg, train_x, tr_arrays)
-    hp = _hyper(cfg, act, sparse=csr is not engine.NO_CSR, threads=threads)
+    csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads)
     best_params = np.empty_like(model.params) if cfg.early_stop else None
 
     # run state (saved in checkpoints)
@@ -248,6 +275,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
             for s in range(steps):
                 lrs[s] = learning_rate(cfg, e, s, steps, B)
             chunk = max(1, CHUNK_SAMPLES // B)
+            hp = hyper_for(B)
             t_epoch = time.perf_counter()
             while state["step"] < steps:
                 if interrupt.requested(e, state["step"]):
@@ -283,7 +311,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                           train_accuracy=state["correct"] / max(1, state["samples"]),
                           val_loss=val_loss, val_accuracy=val_acc, seconds=state["seconds"],
                           samples_per_second=state["samples"] / max(1e-9, state["seconds"]),
-                          batch_size=B, lr=float(lrs[0]), weight_rms=model.weight_rms())
+                          batch_size=B, lr=float(lrs[0]), weight_rms=model.weight_rms(),
+                          input_path="sparse" if hp.sparse else "dense")
             history.append(record)
             state.update(epoch=e + 1, step=0, loss_sum=0.0, correct=0, samples=0, seconds=0.0)
             if cfg.early_stop:
@@ -312,7 +341,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     summary = _summary(cfg, model, history, evaluate, sp, compile_seconds, threads, state,
                        time.perf_counter() - t_start)
     summary["stopped"] = stopped
-    summary["input_path"] = "sparse" if hp.sparse else "dense"
+    paths = sorted({h["input_path"] for h in history if "input_path" in h}, reverse=True)
+    summary["input_path"] = "+".join(paths) or "dense"
     return TrainResult(model, history, summary, stopped, checkpoint_path)
 
 
