@@ -1,0 +1,562 @@
+"""fastmlp vs plain NumPy vs PyTorch: training throughput, peak memory, start-up time.
+
+    python benchmarks/compare.py [--threads 2] [--repeats 5] [--configs NAME ...] [--markdown]
+
+For every configuration (see ``runners.CONFIGS``) and every repeat, each framework (fastmlp as
+its trainer runs it, fastmlp with its dense first layer forced, NumPy, torch) trains in a fresh
+child process, round-robin (A, B, C, D; then B, C, D, A; ...), so a slow minute on a shared
+machine hits all of them, and one framework's threads, allocator and
+peak memory never touch another's. Each child:
+
+1. loads the same uint8 MNIST arrays (written once by the parent) and the same initial weights;
+2. validates: one SGD step from the initial weights must match ``numpy_mlp.reference_step``
+   (float64) to 1e-4 in the loss and in every parameter, else the child fails;
+3. warms up: a partial epoch (compiles fastmlp, or loads it from Numba's cache; wakes BLAS
+   threads), then resets the weights;
+4. times ``--epochs`` full epochs of 60,000 samples, then checks the test accuracy on the
+   10,000 test images clears the configuration's sanity bar;
+5. reports samples/s, test accuracy and its peak RSS (VmHWM; see :func:`peak_rss_mb`).
+
+The parent reports the median over repeats and the ratios. It also measures fastmlp's start-up
+(from the parent spawning the process to the first training step finished: interpreter,
+imports, loading MNIST, compiling or loading compiled code, one step) with an empty Numba cache
+(cold) and a populated one (warm), and the peak RSS of ``python -m fastmlp.train --preset book
+--epochs 1``. Thread counts are pinned in every child through the environment
+(OMP/OPENBLAS/MKL/NUMBA_NUM_THREADS) and in-process (fastmlp.threads.set_threads,
+threadpoolctl, torch.set_num_threads); every other variable (OPENBLAS_CORETYPE, ...) is passed
+through untouched.
+"""
+
+import time
+
+_T_SCRIPT = time.monotonic()  # first thing: the start-up probe measures from process spawn
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import importlib.metadata  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+for _p in (str(BENCH_DIR), str(REPO_ROOT)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "NUMBA_NUM_THREADS")
+DATA_FILES = ("train_x", "train_y", "test_x", "test_y")
+
+
+def peak_rss_mb():
+    """This process's peak resident memory in MB: VmHWM from /proc/self/status, which belongs to
+    the address space and so starts afresh at exec. (``getrusage().ru_maxrss`` would not do: on
+    Linux it survives fork+exec, so a child reports at least its parent's peak at spawn time.)
+    Falls back to ru_maxrss where /proc is missing."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Children
+# ---------------------------------------------------------------------------------------------
+def child_train(args):
+    """Validate, warm up, time ``args.epochs`` epochs; write a JSON result to ``args.out``."""
+    import numpy as np
+
+    import runners as R
+
+    t_imported = time.monotonic()
+    data = {k: np.load(Path(args.data) / f"{k}.npy") for k in DATA_FILES}
+    n = args.samples or len(data["train_x"])
+    X, y = data["train_x"][:n], data["train_y"][:n]
+    cfg = R.CONFIGS[args.config]
+    R.set_threads(args.framework, args.threads)
+    runner = R.make_runner(args.framework, cfg, R.initial_params(cfg.sizes), X, y)
+
+    t0 = time.monotonic()
+    check = R.validate_first_step(runner, X, y, R.epoch_order(n, 0))
+    warm_steps = max(1, args.warmup_samples // cfg.batch)
+    runner.train_epoch(R.epoch_order(n, 0), n_steps=warm_steps)
+    runner.reset()
+    warmup_seconds = time.monotonic() - t0
+
+    seconds, losses = [], []
+    for e in range(args.epochs):
+        order = R.epoch_order(n, e)
+        t = time.perf_counter()
+        loss, samples = runner.train_epoch(order, epoch=e)
+        seconds.append(time.perf_counter() - t)
+        if samples != n or not np.isfinite(loss):
+            raise R.ValidationError(f"epoch {e}: {samples}/{n} samples, loss {loss}")
+        losses.append(loss / samples)
+    acc = runner.accuracy(data["test_x"], data["test_y"])
+    bar = cfg.min_accuracy if n == 60000 else 0.0
+    if not acc >= bar:
+        raise R.ValidationError(f"{args.framework} {cfg.name}: test accuracy {acc:.4f} after "
+                                f"{args.epochs} epoch(s) is below the sanity bar {bar}")
+    result = dict(
+        mode="train", framework=args.framework, config=cfg.name, threads=args.threads,
+        samples=n, epochs=args.epochs, epoch_seconds=seconds,
+        samples_per_second=n * len(seconds) / sum(seconds), train_loss=losses,
+        test_accuracy=acc, check=check, warmup_seconds=warmup_seconds,
+        import_seconds=t_imported - _T_SCRIPT, peak_rss_mb=peak_rss_mb())
+    if args.framework.startswith("fastmlp"):
+        from fastmlp.threads import blas_info
+        result["blas"] = blas_info()
+        result["input_path"] = runner.input_path
+    elif args.framework == "torch":
+        import torch
+        result["torch_threads"] = torch.get_num_threads()
+    _write_json(args.out, result)
+
+
+def child_start(args):
+    """fastmlp's start-up, as a user's script sees it: import, load MNIST, build a 784-100-10
+    network with the trainer's input path, run one training step."""
+    import numpy as np
+
+    import fastmlp  # noqa: F401  (the package import a user pays)
+    import runners as R
+    from fastmlp.data import load_dataset
+    from fastmlp.threads import set_threads
+
+    t_import = time.monotonic()
+    set_threads(args.threads)
+    ds = load_dataset("mnist")
+    X = np.ascontiguousarray(ds.train_images.reshape(len(ds.train_images), -1))
+    y = ds.train_labels.astype(np.int64)
+    t_data = time.monotonic()
+    cfg = R.CONFIGS["784-100-10/b128"]
+    runner = R.FastmlpRunner(cfg, R.initial_params(cfg.sizes), X, y)
+    loss, samples = runner.train_epoch(np.arange(len(X), dtype=np.int64), n_steps=1)
+    t_step = time.monotonic()
+    if samples != cfg.batch or not np.isfinite(loss):
+        raise SystemExit(f"start-up probe: bad first step (samples {samples}, loss {loss})")
+    _write_json(args.out, dict(mode="start", t_script=_T_SCRIPT, t_import=t_import,
+                               t_data=t_data, t_step=t_step, peak_rss_mb=peak_rss_mb(),
+                               input_path=runner.input_path,
+                               cache_dir=os.environ.get("NUMBA_CACHE_DIR")))
+
+
+def _write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, default=float)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent
+# ---------------------------------------------------------------------------------------------
+class Child:
+    """Runs ``compare.py --child ...`` in a fresh process and reads back its JSON."""
+
+    def __init__(self, workdir, threads, env_extra=None):
+        self.workdir = Path(workdir)
+        self.env = dict(os.environ)
+        for var in THREAD_VARS:
+            self.env[var] = str(threads)
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO_ROOT)] + ([self.env["PYTHONPATH"]] if self.env.get("PYTHONPATH") else []))
+        self.env.update(env_extra or {})
+        self.count = 0
+
+    def run(self, argv, env_extra=None, timeout=3600):
+        self.count += 1
+        out = self.workdir / f"child-{self.count}.json"
+        env = dict(self.env, **(env_extra or {}))
+        cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--out", str(out)]
+        t_spawn = time.monotonic()
+        proc = subprocess.run(cmd, env=env, cwd=str(REPO_ROOT), capture_output=True, text=True,
+                              timeout=timeout)
+        t_exit = time.monotonic()
+        if proc.returncode != 0 or not out.exists():
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+            return dict(error=f"exit {proc.returncode}: {tail}", argv=argv)
+        result = json.loads(out.read_text())
+        result["t_spawn"], result["t_exit"] = t_spawn, t_exit
+        return result
+
+
+def prepare_data(workdir):
+    """Write MNIST as .npy files every child loads (so NumPy/torch children never import
+    fastmlp or Numba, which would inflate their memory)."""
+    import numpy as np
+
+    from fastmlp.data import load_dataset
+
+    ds = load_dataset("mnist")
+    arrays = dict(
+        train_x=np.ascontiguousarray(ds.train_images.reshape(len(ds.train_images), -1)),
+        train_y=ds.train_labels.astype(np.int64),
+        test_x=np.ascontiguousarray(ds.test_images.reshape(len(ds.test_images), -1)),
+        test_y=ds.test_labels.astype(np.int64))
+    for k, a in arrays.items():
+        np.save(Path(workdir) / f"{k}.npy", a)
+    return Path(workdir)
+
+
+def child_book(args):
+    """``python -m fastmlp.train --preset book --epochs 1`` in this process, then its peak RSS."""
+    import runpy
+
+    metrics = Path(args.out).with_suffix(".metrics.json")
+    sys.argv = ["fastmlp.train", "--preset", "book", "--epochs", "1", "--threads",
+                str(args.threads), "--quiet", "--metrics-json", str(metrics)]
+    t0 = time.monotonic()
+    try:
+        runpy.run_module("fastmlp.train", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    summary = json.loads(metrics.read_text())
+    _write_json(args.out, dict(mode="book", peak_rss_mb=peak_rss_mb(),
+                               wall_seconds=time.monotonic() - t0,
+                               test_accuracy_full=summary.get("test_accuracy_full"),
+                               compile_seconds=summary.get("compile_seconds"),
+                               samples_per_second=summary.get("samples_per_second"),
+                               fastmlp_reported_peak_rss_mb=summary.get("peak_rss_mb")))
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions():
+    out = {"python": platform.python_version()}
+    for pkg in ("numpy", "numba", "scipy", "torch", "fastmlp"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = None
+    if out["fastmlp"] is None:
+        import fastmlp
+        out["fastmlp"] = fastmlp.__version__ + " (source tree)"
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+                             capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "fastmlp"],
+                               cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+        out["commit"] = (rev or "no commit") + (" + uncommitted changes" if dirty else "")
+    except OSError:
+        out["commit"] = "unknown"
+    return out
+
+
+def _median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def _spread(values):
+    # half the range, relative to the median: a rough "+-" for a handful of repeats
+    if len(values) < 2:
+        return float("nan")
+    return (max(values) - min(values)) / 2 / statistics.median(values)
+
+
+def summarise(results):
+    """Per configuration and framework: median samples/s, spread, peak RSS, accuracy, check."""
+    table = {}
+    for r in results:
+        if "error" in r:
+            key = (r["config"], r["framework"])
+            table.setdefault(key, {"rates": [], "rss": [], "acc": [], "checks": [],
+                                   "errors": []})["errors"].append(r["error"])
+            continue
+        key = (r["config"], r["framework"])
+        e = table.setdefault(key, {"rates": [], "rss": [], "acc": [], "checks": [], "errors": []})
+        e["rates"].append(r["samples_per_second"])
+        e["rss"].append(r["peak_rss_mb"])
+        e["acc"].append(r["test_accuracy"])
+        e["checks"].append(max(r["check"]["dloss"], r["check"]["dparams"]))
+    return table
+
+
+def _fmt_rate(v):
+    return "-" if v != v else f"{v:,.0f}"
+
+
+def render(rows, header, markdown):
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |",
+                 "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = lambda r: "  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w)  # noqa: E731
+                              for i, (x, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in rows])
+
+
+def report(meta, configs, frameworks, results, starts, book, markdown, stat="median"):
+    table = summarise(results)
+    pick = _median if stat == "median" else max  # "best": the fastest repeat
+    out = []
+    h = "## " if markdown else ""
+    out.append(f"{h}fastmlp benchmark: {meta['date']}")
+    out.append("")
+    info = [("CPU", f"{meta['cpu']} ({meta['cores']} cores available)"),
+            ("threads", str(meta["threads"])),
+            ("repeats", f"{meta['repeats']} ({'median' if stat == 'median' else 'fastest'} "
+                        "repeat shown; +-: half the range relative to the median), "
+                        f"{meta['epochs']} timed epoch(s) of {meta['samples']:,} samples each"),
+            ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)),
+            ("BLAS (fastmlp)", meta.get("blas", "?")),
+            ("fastmlp input", ", ".join(sorted({f"{r['config']}: {r['input_path']}"
+                                               for r in results if r.get("framework") ==
+                                               "fastmlp" and "input_path" in r})) or "?"),
+            ("load average", f"{meta['load_before']} before, {meta['load_after']} after")]
+    for k, v in info:
+        out.append(f"- {k}: {v}" if markdown else f"{k + ':':16s}{v}")
+    out.append("")
+
+    header = ["config"] + [f"{f} samples/s" for f in frameworks]
+    if "torch" in frameworks:
+        header.append("fastmlp/torch")
+    if "numpy" in frameworks:
+        header.append("fastmlp/numpy")
+    header += ["peak RSS MB (" + "/".join(frameworks) + ")",
+               "test acc (" + "/".join(frameworks) + ")", "max step-1 diff vs f64"]
+    rows = []
+    for c in configs:
+        row = [c]
+        med = {}
+        for f in frameworks:
+            e = table.get((c, f))
+            if e is None or not e["rates"]:
+                row.append("FAILED" if e and e["errors"] else "-")
+                med[f] = float("nan")
+                continue
+            med[f] = pick(e["rates"])
+            s = _spread(e["rates"])
+            row.append(_fmt_rate(med[f]) + ("" if s != s else f" +-{100 * s:.0f}%"))
+        for other in ("torch", "numpy"):
+            if other in frameworks:
+                ratio = med["fastmlp"] / med[other] if "fastmlp" in med else float("nan")
+                row.append("-" if ratio != ratio else f"{ratio:.2f}x")
+        row.append("/".join(f"{_median(table[(c, f)]['rss']):.0f}" if table.get((c, f)) and
+                            table[(c, f)]["rss"] else "-" for f in frameworks))
+        row.append("/".join(f"{_median(table[(c, f)]['acc']):.4f}" if table.get((c, f)) and
+                            table[(c, f)]["acc"] else "-" for f in frameworks))
+        checks = [x for f in frameworks if table.get((c, f)) for x in table[(c, f)]["checks"]]
+        row.append(f"{max(checks):.1e}" if checks else "-")
+        rows.append(row)
+    out.append(render(rows, header, markdown))
+
+    if starts:
+        out.append("")
+        rows = []
+        for kind in ("cold", "warm"):
+            rs = [s for s in starts if s.get("kind") == kind and "error" not in s]
+            if not rs:
+                continue
+            total = [s["t_step"] - s["t_spawn"] for s in rs]
+            rows.append([f"fastmlp {kind} start", f"{_median(total):.2f}",
+                         f"{_median([s['t_script'] - s['t_spawn'] for s in rs]):.2f}",
+                         f"{_median([s['t_import'] - s['t_script'] for s in rs]):.2f}",
+                         f"{_median([s['t_data'] - s['t_import'] for s in rs]):.2f}",
+                         f"{_median([s['t_step'] - s['t_data'] for s in rs]):.2f}",
+                         f"{_median([s['peak_rss_mb'] for s in rs]):.0f}"])
+        for s in starts:
+            if "error" in s:
+                rows.append([f"fastmlp {s.get('kind')} start", "FAILED", "", "", "", "", ""])
+        out.append(render(rows, ["spawn -> first step done (s)", "total", "interpreter",
+                                 "imports", "load MNIST", "compile/load + 1 step",
+                                 "peak RSS MB"], markdown))
+    if book:
+        out.append("")
+        if "error" in book:
+            out.append("python -m fastmlp.train --preset book --epochs 1: FAILED (see below)")
+        else:
+            out.append(f"python -m fastmlp.train --preset book --epochs 1 --threads "
+                       f"{meta['threads']}: peak RSS {book['peak_rss_mb']:.0f} MB, "
+                       f"spawn to exit {book['t_exit'] - book['t_spawn']:.1f} s (compile/load "
+                       f"{book['compile_seconds']:.2f} s, {book['samples_per_second']:,.0f} "
+                       f"samples/s, test accuracy {book['test_accuracy_full']:.4f})")
+    errors = [r for r in results + starts + ([book] if book else []) if "error" in r]
+    if errors:
+        out.append("")
+        out.append("Failures:")
+        for r in errors:
+            last = " / ".join(r["error"].strip().splitlines()[-2:])  # full text: --json
+            out.append(f"- {r.get('framework', r.get('kind', 'book'))} {r.get('config', '')}: "
+                       f"{last}")
+    return "\n".join(out)
+
+
+def _loadavg():
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def main(argv=None):
+    import runners as R
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--threads", type=int, default=2, help="threads for every framework")
+    p.add_argument("--repeats", type=int, default=5, help="fresh processes per framework and "
+                   "configuration; the median is reported")
+    p.add_argument("--configs", nargs="+", default=list(R.CONFIGS), choices=list(R.CONFIGS),
+                   metavar="NAME", help=f"configurations: {', '.join(R.CONFIGS)}")
+    p.add_argument("--frameworks", nargs="+",
+                   default=list(R.available_frameworks(R.FRAMEWORKS)),
+                   choices=list(R.ALL_FRAMEWORKS),
+                   help="fastmlp-dense: fastmlp with its dense first layer forced (the default "
+                        "fastmlp picks the path as its trainer does); torch only when installed")
+    p.add_argument("--epochs", type=int, default=1, help="timed epochs per child")
+    p.add_argument("--warmup-samples", type=int, default=8192,
+                   help="samples trained (then undone) before timing")
+    p.add_argument("--samples", type=int, default=0,
+                   help="train on the first N images only (0: all 60,000; the accuracy bar is "
+                        "checked only for all)")
+    p.add_argument("--markdown", action="store_true", help="print markdown tables")
+    p.add_argument("--stat", choices=["median", "best"], default="median",
+                   help="samples/s shown: the median repeat, or the fastest (more robust when "
+                        "other processes compete for the cores)")
+    p.add_argument("--json", metavar="PATH", help="also write every raw result here")
+    p.add_argument("--skip-start", action="store_true", help="skip the cold/warm start probe")
+    p.add_argument("--skip-book", action="store_true",
+                   help="skip the `fastmlp.train --preset book` memory run")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument("--from-json", metavar="PATH",
+                   help="print the tables of a run saved with --json (runs nothing)")
+    args = p.parse_args(argv)
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        fws = [f for f in R.ALL_FRAMEWORKS
+               if any(r.get("framework") == f for r in saved["results"])]
+        cfgs = list(dict.fromkeys(r["config"] for r in saved["results"]))
+        print(report(saved["meta"], cfgs, fws, saved["results"], saved["starts"],
+                     saved["book"], args.markdown, args.stat))
+        return 0
+    frameworks = [f for f in R.ALL_FRAMEWORKS if f in args.frameworks]
+    if "torch" in frameworks and "torch" not in R.available_frameworks():
+        print("torch is not installed: skipping it (pip install torch==2.13.0)", file=sys.stderr)
+        frameworks.remove("torch")
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    # a plain `kill` (SIGTERM) unwinds like Ctrl-C: the running child is killed, the
+    # temporary directory removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    work = Path(tempfile.mkdtemp(prefix="fastmlp-bench-"))
+    try:
+        meta = dict(date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                    cpu=cpu_model(), cores=len(os.sched_getaffinity(0)), threads=args.threads,
+                    repeats=args.repeats, epochs=args.epochs, versions=versions(),
+                    load_before=_loadavg())
+        data = prepare_data(work)
+        meta["samples"] = args.samples or 60000
+        # fastmlp children share one private Numba cache: the first compiles (during its
+        # warm-up, never timed), the rest load; the repo's __pycache__ is left alone.
+        child = Child(work, args.threads, {"NUMBA_CACHE_DIR": str(work / "numba-cache")})
+        if "fastmlp" in frameworks:
+            # Fill that cache first, so every timed fastmlp child starts like a user's second
+            # run (its peak RSS then excludes LLVM's compile-time memory; cold start is below).
+            log("[priming the Numba cache] ...")
+            res = child.run(["--child", "train", "--framework", "fastmlp", "--config",
+                             args.configs[0], "--data", str(data), "--threads",
+                             str(args.threads), "--samples", "2048", "--warmup-samples", "0"])
+            if "error" in res:
+                log(f"    FAILED: {res['error']}")
+        results = []
+        for name in args.configs:
+            for r in range(args.repeats):
+                k = r % len(frameworks)
+                for fw in frameworks[k:] + frameworks[:k]:
+                    log(f"[{name} repeat {r + 1}/{args.repeats}] {fw} ...")
+                    res = child.run(["--child", "train", "--framework", fw, "--config", name,
+                                     "--data", str(data), "--threads", str(args.threads),
+                                     "--epochs", str(args.epochs),
+                                     "--warmup-samples", str(args.warmup_samples),
+                                     "--samples", str(args.samples)])
+                    res.setdefault("framework", fw)
+                    res.setdefault("config", name)
+                    if "error" in res:
+                        log(f"    FAILED: {res['error']}")
+                    else:
+                        log(f"    {res['samples_per_second']:,.0f} samples/s, test accuracy "
+                            f"{res['test_accuracy']:.4f}, peak RSS {res['peak_rss_mb']:.0f} MB")
+                        if "blas" in res and "blas" not in meta:
+                            meta["blas"] = ", ".join(
+                                f"{b['internal_api']} {b['version']} {b['architecture']} "
+                                f"({Path(b['filepath']).name})" for b in res["blas"]
+                                if b["internal_api"] == "openblas")
+                    results.append(res)
+        starts = []
+        if not args.skip_start:
+            for r in range(args.repeats):
+                cache = work / f"cold-cache-{r}"
+                for kind in ("cold", "warm"):  # warm reuses the cache the cold run just filled
+                    log(f"[start-up repeat {r + 1}/{args.repeats}] {kind} ...")
+                    res = child.run(["--child", "start", "--threads", str(args.threads)],
+                                    env_extra={"NUMBA_CACHE_DIR": str(cache)})
+                    res["kind"] = kind
+                    if "error" not in res:
+                        log(f"    {res['t_step'] - res['t_spawn']:.2f} s")
+                    starts.append(res)
+        book = None
+        if not args.skip_book:
+            log("[python -m fastmlp.train --preset book --epochs 1] ...")
+            book = child.run(["--child", "book", "--threads", str(args.threads)])
+        meta["load_after"] = _loadavg()
+        text = report(meta, args.configs, frameworks, results, starts, book, args.markdown,
+                      args.stat)
+        print(text)
+        if args.json:
+            Path(args.json).write_text(json.dumps(dict(meta=meta, results=results,
+                                                       starts=starts, book=book), indent=2,
+                                                  default=float))
+        failed = any("error" in r for r in results + starts) or (book and "error" in book)
+        return 1 if failed else 0
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def child_main(argv):
+    p = argparse.ArgumentParser()
+    p.add_argument("--child", choices=["train", "start", "book"], required=True)
+    p.add_argument("--framework", choices=["fastmlp", "fastmlp-dense", "numpy", "torch"])
+    p.add_argument("--config")
+    p.add_argument("--data")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--warmup-samples", type=int, default=8192)
+    p.add_argument("--samples", type=int, default=0)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    {"train": child_train, "start": child_start, "book": child_book}[args.child](args)
+    return 0
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv[1:]:
+        sys.exit(child_main(sys.argv[1:]))
+    sys.exit(main())
