@@ -145,10 +145,11 @@ PRESETS = {
     # The book's network: 784-100-10, sigmoid, plain mini-batch SGD, no tricks.
     "book": dict(hidden=(100,), activation="sigmoid", optimizer="sgd", lr=0.5, batch_size=128,
                  batch_ramp=None, schedule="constant", dropout=0.0, dropout_input=0.0, epochs=20),
-    # The strongest MLP we train in minutes: two wide shifted-ReLU layers with dropout.
+    # The strongest MLP we train in minutes: two wide shifted-ReLU layers with dropout. No batch
+    # ramp: with 1.6M parameters the per-step update is memory-bound, and batch 32 ran 3x slower.
     "strong": dict(hidden=(1024, 1024), activation="shifted_relu:0.5", optimizer="momentum",
-                   lr=0.05, batch_size=128, batch_ramp=32, schedule="cosine", dropout=0.3,
-                   dropout_input=0.1, epochs=40, crop=2),
+                   lr=0.05, batch_size=128, batch_ramp=None, warmup=1.0, schedule="cosine",
+                   dropout=0.3, dropout_input=0.1, epochs=40, crop=2),
 }
 
 

@@ -1,0 +1,309 @@
+"""``python -m fastmlp.report --quick``: the whole report on real MNIST, scaled down.
+
+One quick report (about 30 s on two cores) is shared by the module: every claim has a summary
+row with a command and numbers, results.json holds every number, each command parses back into
+its run's configuration, verdicts follow from the numbers by their stated rules, and the softmax
+demonstration shows the batch-max softmax failing where fastmlp's kernel stays finite.
+"""
+
+import json
+import math
+import shlex
+import shutil
+import statistics
+import sys
+
+import numpy as np
+import pytest
+
+from fastmlp import kernels, report
+from fastmlp.cli import run_main
+from fastmlp.config import TrainConfig, preset
+from fastmlp.errors import DivergenceError
+from fastmlp.train import build_parser, config_from_args
+
+VERDICTS = {"confirmed", "partly confirmed", "not confirmed", "skipped", "failed"}
+PREFIX = "python -m fastmlp.train"
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    assert run_main(report.main, ["--quick", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    md = (out / "RESULTS.md").read_text()
+    return out, results, md
+
+
+def _config_of(command):
+    """The TrainConfig a `python -m fastmlp.train ...` command line trains."""
+    assert command.startswith(PREFIX)
+    return config_from_args(build_parser().parse_args(shlex.split(command[len(PREFIX):])))
+
+
+def _groups(results):
+    for name, e in results["experiments"].items():
+        for g in e.get("groups", []):
+            yield name, g
+
+
+# ---------------------------------------------------------------------------------------------
+# RESULTS.md
+# ---------------------------------------------------------------------------------------------
+def test_machine_line_and_quick_mode_banner(quick):
+    _, results, md = quick
+    first = md.splitlines()[2]
+    assert first.startswith("Machine: ") and "cores" in first and "fastmlp 0.1.0" in first
+    assert results["machine"]["cpu"] and results["machine"]["cores"] >= 1
+    assert "Quick mode" in md and results["mode"] == "quick" and results["seeds"] == 1
+
+
+def test_every_claim_has_a_summary_row_with_command_numbers_and_verdict(quick):
+    _, results, md = quick
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    for name in report.EXPERIMENTS:
+        e = results["experiments"][name]
+        row = next(r for r in rows if r.startswith(f"| {report.CLAIMS[name]} |"))
+        cells = [c.strip() for c in row.strip("|").split(" | ")]
+        claim, measured, verdict, command = cells
+        assert verdict == f"**{e['verdict']}**" and e["verdict"] in VERDICTS
+        assert command.startswith(f"`{PREFIX}")
+        if e["verdict"] != "skipped":
+            assert any(ch.isdigit() for ch in measured) and "%" in measured
+            # a section with a table whose every row has a train command
+            assert e["rows"] and all(any(PREFIX in c for c in r) for r in e["rows"])
+            assert f"**Verdict: {e['verdict']}.**" in md
+
+
+def test_plots_are_written_and_linked_when_matplotlib_is_there(quick):
+    out, results, md = quick
+    if not report.matplotlib_available():
+        assert results["plots"]["available"] is False and "matplotlib" in md
+        return
+    files = results["plots"]["files"]
+    assert set(files) == set(report.PLOTS)
+    for name in files.values():
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({name})" in md
+
+
+# ---------------------------------------------------------------------------------------------
+# results.json
+# ---------------------------------------------------------------------------------------------
+def test_results_json_has_every_experiment_and_run_numbers(quick):
+    _, results, _ = quick
+    assert set(results) >= {"mode", "seeds", "machine", "experiments", "plots"}
+    assert list(results["experiments"]) == list(report.EXPERIMENTS)
+    for name, e in results["experiments"].items():
+        assert set(e) >= {"claim", "verdict", "verdict_text", "command", "rows", "groups",
+                          "seconds", "date"}, name
+    n_runs = 0
+    for name, g in _groups(results):
+        assert set(g) >= {"label", "command", "config", "seeds", "median", "runs"}
+        for r in g["runs"]:
+            n_runs += 1
+            for key in ("val_accuracy", "test_accuracy", "test_accuracy_full", "wall_seconds",
+                        "train_seconds", "samples_per_second"):
+                assert 0 <= r[key] and math.isfinite(r[key]), (name, key)
+            assert 0.1 < r["test_accuracy_full"] <= 1 and r["wall_seconds"] >= r["train_seconds"]
+            assert len(r["history"]) == r["epochs"] and r["history"][0]["weight_rms"]
+            assert r["command"].startswith(PREFIX)
+        # one seed in quick mode: the median is that run's number
+        assert g["median"]["test_accuracy_full"] == statistics.median(
+            r["test_accuracy_full"] for r in g["runs"])
+    assert n_runs >= 20
+
+
+def test_every_command_reproduces_its_runs_configuration(quick):
+    _, results, _ = quick
+    for name, g in _groups(results):
+        cfg = TrainConfig.from_dict({**g["config"], "hidden": tuple(g["config"]["hidden"])})
+        assert _config_of(g["command"]) == cfg, (name, g["command"])
+        for r in g["runs"]:
+            assert _config_of(r["command"]) == cfg.replace(seed=r["seed"])
+        assert cfg.threads == 1  # quick mode leaves a core free
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdicts recomputed from results.json by each section's stated rule
+# ---------------------------------------------------------------------------------------------
+def test_center_verdict_follows_the_numbers(quick):
+    _, results, _ = quick
+    e = results["experiments"]["center"]
+    g8 = next(g for g in e["groups"] if g["config"]["center"] == 8)
+    acc = g8["median"]["test_accuracy_full"]
+    assert e["verdict"] == ("confirmed" if acc > report.CENTER_TARGET else "not confirmed")
+    assert f"{100 * acc:.2f}%" in e["verdict_text"]
+
+
+def test_best_and_fashion_verdicts_follow_the_numbers(quick):
+    _, results, _ = quick
+    best = results["experiments"]["best"]
+    m = best["groups"][0]["median"]
+    acc_ok = m["test_accuracy_full"] >= report.BEST_TARGET
+    assert m["run_seconds"] == pytest.approx(m["wall_seconds"] - m["compile_seconds"])
+    time_ok = m["run_seconds"] <= report.TIME_TARGET
+    want = ("confirmed" if acc_ok and time_ok else
+            "partly confirmed" if acc_ok or time_ok else "not confirmed")
+    assert best["verdict"] == want
+    assert ("met" if acc_ok else "missed") in best["verdict_text"]
+    fashion = results["experiments"]["fashion"]
+    if fashion["verdict"] != "skipped":
+        acc = fashion["groups"][0]["median"]["test_accuracy_full"]
+        assert fashion["verdict"] == ("confirmed" if acc >= report.FASHION_TARGET
+                                      else "not confirmed")
+        assert _config_of(fashion["command"]).dataset == "fashion-mnist"
+
+
+def test_hidden100_verdict_and_harder_half_follow_the_numbers(quick):
+    _, results, _ = quick
+    e = results["experiments"]["hidden100"]
+    met = []
+    for g in e["groups"]:
+        m = g["median"]
+        met.append(m["test_accuracy"] >= 0.9855 and m["test_accuracy_full"] >= 0.976)
+        harder = "first" if m["val_accuracy"] < m["test_accuracy"] else "second"
+        assert g["checks"]["harder_half"].startswith(harder)
+    assert (e["verdict"] == "confirmed") == any(met)
+    assert _config_of(e["groups"][1]["command"]).activation == "sigmoid"  # the book preset
+
+
+def test_crop_verdict_follows_the_numbers(quick):
+    _, results, _ = quick
+    e = results["experiments"]["crop"]
+    base = e["groups"][0]["median"]
+    acc_ok, time_ok = [], []
+    for g in e["groups"][1:4]:
+        m = g["median"]
+        tol = max(report.MIN_TOLERANCE, g["spread"]["test_accuracy_full"],
+                  e["groups"][0]["spread"]["test_accuracy_full"])
+        acc_ok.append(m["test_accuracy_full"] - base["test_accuracy_full"] >= -tol)
+        time_ok.append(m["samples_per_second"] / base["samples_per_second"] - 1
+                       >= report.SPEED_MARGIN)
+    want = ("confirmed" if all(acc_ok) and all(time_ok) else
+            "partly confirmed" if all(acc_ok) or all(time_ok) else "not confirmed")
+    assert e["verdict"] == want
+
+
+def test_batch_ramp_times_come_from_the_history(quick):
+    _, results, _ = quick
+    e = results["experiments"]["batch_ramp"]
+    for g in e["groups"]:
+        for t in report.RAMP_TARGETS:
+            want = statistics.median(
+                math.inf if report.time_to(r["history"], t) is None
+                else report.time_to(r["history"], t) for r in g["runs"])
+            got = g["time_to"][f"{t:.2f}"]
+            assert (got is None and math.isinf(want)) or got == pytest.approx(want)
+    if e["speed_target"] != report.VAL_TARGET:
+        assert e["verdict"] != "confirmed"
+
+
+def test_activations_report_weight_rms_per_layer_per_epoch(quick):
+    _, results, _ = quick
+    e = results["experiments"]["activations"]
+    assert [g["config"]["activation"] for g in e["groups"]] == [
+        spec for _, spec in report.ACTIVATIONS]
+    for g in e["groups"]:
+        assert len(g["config"]["hidden"]) == 3 and g["config"]["dropout"] > 0
+        rms = np.array(g["weight_rms"])
+        assert rms.shape == (g["runs"][0]["epochs"] + 1, 4) and (rms > 0).all()
+        assert g["rms_spread"] == pytest.approx(rms[-1].max() / rms[-1].min())
+
+
+# ---------------------------------------------------------------------------------------------
+# The softmax demonstration
+# ---------------------------------------------------------------------------------------------
+def test_softmax_demo_shows_batch_max_failing_and_the_kernel_finite(quick):
+    _, results, _ = quick
+    e = results["experiments"]["softmax"]
+    d = e["data"]
+    scales = d["scales"]
+    assert [s["scale"] for s in scales] == list(report.SOFTMAX_SCALES)
+    assert all(s["fused_fail_fraction"] == 0 for s in scales)
+    assert scales[-1]["naive_fail_fraction"] > 0
+    assert scales[-1]["naive_rows_0_over_0"] + scales[-1]["naive_rows_log_0"] > 0
+    ex = d["example"]
+    assert not math.isfinite(float(ex["naive_loss"])) and math.isfinite(ex["fused_loss"])
+    assert ex["spread"] > report.FLOAT32_EXP_UNDERFLOW or ex["rows_log_0"] > 0
+    # with no row near underflow both compute the same loss (partial underflow, at larger
+    # scales, can leave the batch-max loss finite but inexact)
+    assert scales[0]["naive_fail_fraction"] > 0 or \
+        scales[0]["max_relative_difference_when_finite"] < 1e-5
+    # dropout widens the spread of logits within a batch
+    spreads = d["spreads"]
+    assert len(spreads["training (dropout on)"]) == d["n_batches"]
+    first = d["first_failing_scale"]
+    want = ("confirmed" if first == 1 else "partly confirmed" if first else "not confirmed")
+    assert e["verdict"] == want
+
+
+def test_naive_twin_agrees_with_the_kernel_until_a_row_underflows():
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((64, 10)) * 5).astype(np.float32)
+    labels = rng.integers(0, 10, 64)
+    naive, probs, zero_rows, log_zero = report.naive_softmax_xent(logits, labels)
+    assert naive == pytest.approx(report.fused_softmax_xent(logits, labels), rel=1e-5)
+    assert zero_rows == log_zero == 0 and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    logits[0] += 200.0  # one row far above the others: every other row underflows
+    naive, _, zero_rows, _ = report.naive_softmax_xent(logits, labels)
+    assert math.isnan(naive) and zero_rows == 63
+    assert math.isfinite(report.fused_softmax_xent(logits, labels))
+    probs = np.empty_like(logits)
+    kernels.softmax_xent_forward(probs, logits, labels.astype(np.int64))
+    assert np.isfinite(probs).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: --only keeps earlier results, no matplotlib is not a crash, bad names are errors
+# ---------------------------------------------------------------------------------------------
+def test_only_reruns_some_and_keeps_the_rest_without_matplotlib(quick, tmp_path, monkeypatch):
+    out, before, _ = quick
+    shutil.copy(out / "results.json", tmp_path / "results.json")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    assert not report.matplotlib_available()
+    assert run_main(report.main, ["--quick", "--out", str(tmp_path), "--only", "softmax"]) == 0
+    after = json.loads((tmp_path / "results.json").read_text())
+    assert list(after["experiments"]) == list(report.EXPERIMENTS)
+    assert after["experiments"]["crop"] == before["experiments"]["crop"]
+    assert after["experiments"]["softmax"]["date"] >= before["experiments"]["softmax"]["date"]
+    assert after["plots"]["available"] is False
+    assert not list(tmp_path.glob("*.png"))
+    assert "matplotlib is not installed" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_a_diverging_experiment_is_reported_and_the_others_go_on(tmp_path, monkeypatch):
+    def diverge(ctx):
+        raise DivergenceError("training diverged: the loss became NaN at epoch 1, step 3")
+
+    monkeypatch.setitem(report.EXPERIMENT_FUNCTIONS, "crop", diverge)
+    assert run_main(report.main, ["--quick", "--out", str(tmp_path), "--only", "crop"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["experiments"]["crop"]["verdict"] == "failed"
+    md = (tmp_path / "RESULTS.md").read_text()
+    assert "**failed**" in md and "diverged" in md and "not run in this report" in md
+
+
+def test_unknown_experiment_is_a_one_line_error(capsys, tmp_path):
+    assert run_main(report.main, ["--quick", "--out", str(tmp_path), "--only", "nope"]) == 2
+    assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_time_to_reads_cumulative_seconds():
+    hist = [dict(seconds=2.0, val_accuracy=0.95), dict(seconds=1.5, val_accuracy=0.981),
+            dict(seconds=1.0, val_accuracy=0.99)]
+    assert report.time_to(hist, 0.98) == 3.5
+    assert report.time_to(hist, 0.995) is None
+
+
+@pytest.mark.parametrize("cfg,name", [
+    (TrainConfig(), None),
+    (TrainConfig(hidden=(512, 512), batch_ramp=None, batch_size=20, threads=1), None),
+    (TrainConfig(center=8, activation="shifted_relu:1", lr=1e-3, nesterov=True), None),
+    (preset("strong", dataset="fashion-mnist"), "strong"),
+    (preset("book", epochs=1), "book"),
+])
+def test_command_lines_parse_back_to_the_config(cfg, name):
+    command = report.command_for(cfg, name)
+    assert _config_of(command) == cfg
+    assert ("--preset" in command) == (name is not None)
