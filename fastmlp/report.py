@@ -393,7 +393,7 @@ RAMP_TARGETS = (VAL_TARGET, 0.97, 0.95)
 
 def exp_batch_ramp(ctx):
     quick = dict(hidden=(64,), epochs=2)
-    base = dict(hidden=(512, 512), epochs=10)
+    base = dict(hidden=(100,), epochs=10)  # the seed's one-hidden-layer network
     ramp = ctx.group(ctx.cfg(quick=quick, batch_ramp=RAMP_START, batch_size=RAMP_FINAL, **base),
                      f"ramp {RAMP_START}->{RAMP_FINAL}")
     fixed = [ctx.group(ctx.cfg(quick=quick, batch_ramp=None, batch_size=b, **base),
@@ -466,7 +466,8 @@ def exp_activations(ctx):
     from .model import MLP
 
     quick = dict(hidden=(32, 32, 32), epochs=2)
-    base = dict(hidden=(128, 128, 128), dropout=0.2, epochs=12)
+    # lr 0.05 (the default) diverged for shifted ReLU c=1 in this 3-layer net; 0.02 + warm-up
+    base = dict(hidden=(128, 128, 128), dropout=0.2, epochs=12, lr=0.02, warmup=1.0)
     groups = []
     for label, spec in ACTIVATIONS:
         cfg = ctx.cfg(quick=quick, activation=spec, **base)
