@@ -88,10 +88,39 @@ def _check_shape(name, a, shape):
 def _gather_batch(out, images, rows, pixel_index, scale, shift):
     # out (B, D) float; images (N, P) uint8; rows (B,) int64; pixel_index, scale, shift (D,)
     B, D = out.shape
-    for b in range(B):
-        img = images[rows[b]]
+    if D == 0:
+        return
+    # When the kept pixels form a window (rows of w consecutive pixels, `stride` apart: no
+    # crop, a crop or a center) each row is copied slice to slice, which vectorises: 5x faster
+    # without a crop, 1.6x with one, than the indirect loop that auto-crop's map needs.
+    # (Indexing with a computed offset instead of slices did not vectorise: measured slower.)
+    p0 = pixel_index[0]
+    w = 1
+    while w < D and pixel_index[w] == p0 + w:
+        w += 1
+    stride = pixel_index[w] - p0 if w < D else w
+    window = D % w == 0
+    if window:
         for d in range(D):
-            out[b, d] = img[pixel_index[d]] * scale[d] + shift[d]
+            if pixel_index[d] != p0 + (d // w) * stride + d % w:
+                window = False
+                break
+    if window:
+        for b in range(B):
+            img = images[rows[b]]
+            o = out[b]
+            for r in range(D // w):
+                src = img[p0 + r * stride:p0 + r * stride + w]
+                dst = o[r * w:(r + 1) * w]
+                sc = scale[r * w:(r + 1) * w]
+                sh = shift[r * w:(r + 1) * w]
+                for k in range(w):
+                    dst[k] = src[k] * sc[k] + sh[k]
+    else:
+        for b in range(B):
+            img = images[rows[b]]
+            for d in range(D):
+                out[b, d] = img[pixel_index[d]] * scale[d] + shift[d]
 
 
 def gather_batch(out, images, rows, pixel_index, scale, shift):
