@@ -112,8 +112,6 @@ def config_from_args(args, base=None):
     """The TrainConfig for parsed ``args``: defaults < ``base`` (a checkpoint's) < preset <
     the flags actually given."""
     given = {k: v for k, v in vars(args).items() if k not in _RUN_FLAGS}
-    if given.get("batch_ramp", 1) is None:
-        given["batch_ramp"] = None
     settings = dict(base or {})
     if getattr(args, "preset", None):
         settings.update(PRESETS[args.preset])

@@ -234,7 +234,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
 
     # run state (saved in checkpoints)
     state = dict(epoch=0, step=0, t=0, loss_sum=0.0, correct=0, samples=0, seconds=0.0,
-                 best_val=-1.0, best_epoch=0, since_best=0, history=[], stopped="")
+                 best_val=-1.0, best_epoch=0, since_best=0, history=[])
     if resume:
         arrays, meta = checkpoint.load(resume)
         _check_resume(cfg, model, meta, resume)
