@@ -55,6 +55,14 @@ def _exp(x):
     return _POW2[int(n) + 127] * p
 
 
+@jit
+def _exp_inplace(x):
+    # x (N,) = exp(x), element-wise with _exp. A separate function on a 1-D array on purpose:
+    # the same loop over a raveled 2-D array inside a bigger kernel did not vectorise.
+    for i in range(x.shape[0]):
+        x[i] = _exp(x[i])
+
+
 # ---------------------------------------------------------------------------------------------
 # Validation helpers (Python side only)
 # ---------------------------------------------------------------------------------------------
@@ -477,26 +485,39 @@ def _softmax_xent_forward(probs, logits, labels):
     B, K = logits.shape
     loss = 0.0
     correct = 0
+    if K == 0:
+        return loss, correct
+    # Three passes, so that the exponentials run as one flat loop over all B*K entries, which
+    # vectorises (row by row, 10 classes are too few): 5x faster than libm's exp per entry.
+    # 1. probs = logits - the row's max (in the logits' own dtype; a float64 max would promote
+    #    every entry), and the argmax
     for b in range(B):
-        row_max = -np.inf
+        row_max = logits[b, 0]
         best = 0
-        for k in range(K):
+        for k in range(1, K):
             if logits[b, k] > row_max:
                 row_max = logits[b, k]
                 best = k
+        for k in range(K):
+            probs[b, k] = logits[b, k] - row_max
+        if best == labels[b]:
+            correct += 1
+    # 2. exp of every entry (all <= 0, so nothing overflows; the table exp, < 1e-8 relative)
+    _exp_inplace(probs.ravel())
+    # 3. normalise each row; the loss -log p[label] = log(sum) - (shifted logit of the label) is
+    #    taken from the shifted logits, not log(probs): exact even where probabilities underflow
+    for b in range(B):
         total = 0.0
         for k in range(K):
-            e = math.exp(logits[b, k] - row_max)
-            probs[b, k] = e
-            total += e
+            total += probs[b, k]
+        row_max = logits[b, 0]
+        for k in range(1, K):
+            row_max = max(row_max, logits[b, k])
+        y = labels[b]
         inv = 1.0 / total
         for k in range(K):
             probs[b, k] *= inv
-        y = labels[b]
-        # -log softmax computed from the logits, not log(probs): exact even when probs underflow
         loss += math.log(total) - (logits[b, y] - row_max)
-        if best == y:
-            correct += 1
     return loss, correct
 
 
