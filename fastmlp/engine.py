@@ -17,9 +17,11 @@ Buffers (allocated once by :class:`Workspace`, sized for the largest batch):
     opt1, opt2 (P,)        optimizer state (momentum velocity; Adam's two moments)
 
 The sparse input path (``Hyper.sparse``): the training images arrive as CSR (see
-``kernels.csr_inputs``) and the first layer visits only nonzero inputs. With plain SGD and no
-weight decay (``Hyper.fused``) the first layer's update is applied while its gradient is
-computed, so its (D0, H1) gradient is never written or read.
+``kernels.csr_inputs``) and the first layer visits only nonzero inputs.
+
+Plain SGD without weight decay (``Hyper.fused``): each layer's update is applied while its
+weight gradient is computed (by BLAS with beta = 1 on dense layers, see ``gemm.py``; inside the
+sparse kernel on the sparse first layer), so no weight gradient is written or read.
 
 User activations: the loop calls the activation kernels through two module globals,
 ``_act_forward`` and ``_act_backward``. For a built-in activation those are the cached kernels of
@@ -157,8 +159,10 @@ def _forward(ws, params, layout, b, hp, epoch, step):
 
 @jit
 def _backward(ws, params, layout, b, hp, lr):
-    # Backward pass from the logits' gradient already in ws.d0; fills ws.grads (on the fused
-    # sparse path, updates the first layer with learning rate lr instead).
+    # Backward pass from the logits' gradient already in ws.d0; fills ws.grads, or with
+    # hp.fused (plain SGD, no weight decay) applies the SGD step with learning rate lr to each
+    # layer as its gradient is computed (after the layer's input gradient, which needs the old
+    # weights), so no weight gradient is ever written.
     L = layout.shape[0]
     D0 = layout[0, 2]
     cur = ws.d0
@@ -166,6 +170,8 @@ def _backward(ws, params, layout, b, hp, lr):
     for l in range(L - 1, -1, -1):
         w_off, b_off, D, H = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3]
         dout = _view(cur, 0, b, H)
+        weight = _view(params, w_off, D, H)
+        bias = params[b_off:b_off + H]
         if l == 0:
             if hp.dropout_input > 0.0:
                 inp = _view(ws.xd.ravel(), 0, b, D0)
@@ -177,39 +183,40 @@ def _backward(ws, params, layout, b, hp, lr):
                 inp = _view(ws.a, prev, b, D)
             else:
                 inp = _view(ws.h, prev, b, D)
-        weight = _view(params, w_off, D, H)
-        dweight = _view(ws.grads, w_off, D, H)
-        dbias = ws.grads[b_off:b_off + H]
-        if l == 0 and hp.sparse:
-            if hp.fused:
-                K._sparse_dense_backward_params(weight, params[b_off:b_off + H], dout, ws.bptr,
-                                                ws.bidx, ws.bval, -lr, hp.threads)
-                break
-            dweight[:] = 0.0
-            dbias[:] = 0.0
-            K._sparse_dense_backward_params(dweight, dbias, dout, ws.bptr, ws.bidx, ws.bval,
-                                            1.0, hp.threads)
-        else:
-            K._dense_backward_params(dweight, dbias, dout, inp)
-        if hp.weight_decay > 0.0:
-            K._add_weight_decay(dweight.ravel(), weight.ravel(), hp.weight_decay)
-        if l > 0:
-            prev = ws.act_offsets[l - 1]
             dinp = _view(other, 0, b, D)
             K._dense_backward_input(dinp, dout, weight)
             if hp.dropout > 0.0:
                 K._dropout_backward(dinp.ravel(), dinp.ravel(), _view(ws.mask, prev, b, D).ravel())
             _act_backward(dinp.ravel(), dinp.ravel(), _view(ws.z, prev, b, D).ravel(),
                           _view(ws.h, prev, b, D).ravel(), hp.act_code, hp.act_param)
-            cur, other = other, cur
+        if hp.fused:
+            if l == 0 and hp.sparse:
+                K._sparse_dense_backward_params(weight, bias, dout, ws.bptr, ws.bidx, ws.bval,
+                                                -lr, hp.threads)
+            else:
+                K._dense_backward_sgd(weight, bias, dout, inp, lr)
+        else:
+            dweight = _view(ws.grads, w_off, D, H)
+            dbias = ws.grads[b_off:b_off + H]
+            if l == 0 and hp.sparse:
+                dweight[:] = 0.0
+                dbias[:] = 0.0
+                K._sparse_dense_backward_params(dweight, dbias, dout, ws.bptr, ws.bidx,
+                                                ws.bval, 1.0, hp.threads)
+            else:
+                K._dense_backward_params(dweight, dbias, dout, inp)
+            if hp.weight_decay > 0.0:
+                K._add_weight_decay(dweight.ravel(), weight.ravel(), hp.weight_decay)
+        cur, other = other, cur
 
 
 @jit
 def _update(params, ws, layout, hp, lr, t):
+    # the optimizer step from ws.grads (nothing left to do when _backward applied it: hp.fused)
+    if hp.fused:
+        return
     if hp.optimizer == SGD:
-        # the fused sparse path has already updated layer 0: start after its bias
-        start = layout[0, 1] + layout[0, 3] if hp.fused else 0
-        K._sgd_update(params[start:], ws.grads[start:], lr)
+        K._sgd_update(params, ws.grads, lr)
     elif hp.optimizer == MOMENTUM:
         K._momentum_update(params, ws.opt1, ws.grads, lr, hp.momentum, hp.nesterov)
     else:

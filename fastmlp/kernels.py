@@ -24,6 +24,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import jit
+from .gemm import _gemm_tn
 
 # ---------------------------------------------------------------------------------------------
 # Activation codes. A hidden layer's activation is an integer code plus one float parameter, so
@@ -327,6 +328,19 @@ def _dense_backward_params(dweight, dbias, dout, inp):
     for b in range(B):
         for h in range(H):
             dbias[h] += dout[b, h]
+
+
+@jit
+def _dense_backward_sgd(weight, bias, dout, inp, lr):
+    # Plain SGD's step fused with the weight gradient, which is never written out:
+    # weight (D, H) -= lr * inp (B, D).T @ dout (B, H) in one BLAS call (beta = 1), and
+    # bias (H,) -= lr * sum_b dout. Saves a write and two reads of (D, H) per step.
+    _gemm_tn(weight, inp, dout, -lr, 1.0)
+    B, H = dout.shape
+    a = bias.dtype.type(lr)
+    for b in range(B):
+        for h in range(H):
+            bias[h] -= a * dout[b, h]
 
 
 @jit

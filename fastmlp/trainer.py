@@ -123,7 +123,7 @@ class _Interrupt:
 
 def _hyper(cfg, act, sparse, threads):
     opt = {"sgd": engine.SGD, "momentum": engine.MOMENTUM, "adam": engine.ADAM}[cfg.optimizer]
-    fused = sparse and opt == engine.SGD and cfg.weight_decay == 0
+    fused = opt == engine.SGD and cfg.weight_decay == 0  # see engine.py's docstring
     return engine.Hyper(int(act.code), float(act.param), float(cfg.dropout_input),
                         float(cfg.dropout), float(cfg.weight_decay), opt, float(cfg.momentum),
                         bool(cfg.nesterov), float(cfg.beta1), float(cfg.beta2), float(cfg.eps),

@@ -269,6 +269,52 @@ def test_sparse_dense_backward_params(alpha, T, dtype):
 
 
 # --------------------------------------------------------------------------------------------
+# GEMM with alpha and beta, and the dense layer's fused SGD step built on it
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B, D, H", [(6, 7, 5), (1, 3, 1), (0, 4, 2), (64, 33, 17)])
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.1, 1.0), (0.5, -2.0)])
+def test_gemm_tn(alpha, beta, B, D, H, dtype):
+    from fastmlp.gemm import gemm_tn
+
+    rng = np.random.default_rng(B * 100 + D)
+    a, b = rng.normal(size=(B, D)).astype(dtype), rng.normal(size=(B, H)).astype(dtype)
+    out = rng.normal(size=(D, H)).astype(dtype)
+    a64, b64, out64 = (x.astype(np.float64) for x in (a, b, out))
+    want = alpha * a64.T @ b64 + beta * out64
+    gemm_tn(out, a, b, alpha, beta)
+    assert_close(out, want, dtype, scale=abs(alpha) * np.abs(a64.T) @ np.abs(b64)
+                 + abs(beta) * np.abs(out64), what="gemm_tn")
+
+
+def test_gemm_tn_refuses_what_blas_would_misread():
+    from fastmlp.gemm import gemm_tn
+
+    f = np.zeros((3, 2), np.float32)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        gemm_tn(f, np.zeros((4, 6), np.float32)[:, ::2], np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match="float32 or float64 like out"):
+        gemm_tn(f, np.zeros((4, 3)), np.zeros((4, 2), np.float32))
+    with pytest.raises(ValueError, match="shapes do not fit"):
+        gemm_tn(f, np.zeros((4, 3), np.float32), np.zeros((5, 2), np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_backward_sgd_is_one_sgd_step(dtype):
+    rng = np.random.default_rng(21)
+    B, D, H, lr = 9, 7, 5, 0.3
+    inp, dout = rng.normal(size=(B, D)).astype(dtype), rng.normal(size=(B, H)).astype(dtype)
+    W, bias = rng.normal(size=(D, H)).astype(dtype), rng.normal(size=H).astype(dtype)
+    _, dW, db = naive.dense_backward(dout, inp, W)
+    want_W, want_b = W - lr * dW, bias - lr * db
+    K._dense_backward_sgd(W, bias, dout, inp, lr)
+    assert_close(W, want_W, dtype, scale=np.abs(want_W) + lr * np.abs(inp.T) @ np.abs(dout),
+                 what="weight")
+    assert_close(bias, want_b, dtype, scale=np.abs(want_b) + lr * np.abs(dout).sum(0),
+                 what="bias")
+
+
+# --------------------------------------------------------------------------------------------
 # Dense layer
 # --------------------------------------------------------------------------------------------
 DENSE_CASES = {"ordinary": (6, 7, 5, 1.0), "B=1": (1, 7, 5, 1.0), "B=0": (0, 7, 5, 1.0),

@@ -139,3 +139,34 @@ def test_auto_picks_sparse_for_mnist_and_dense_when_zero_is_not_zero(mnist_data)
 @pytest.fixture(scope="module")
 def mnist_data():
     return prepare_data(TrainConfig())
+
+
+@pytest.mark.parametrize("input_path", ["dense", "sparse"])
+def test_fused_sgd_is_the_same_step_as_gradients_then_update(mnist_data, input_path):
+    # Plain SGD is applied inside the backward pass (hp.fused: BLAS with beta = 1 on dense
+    # layers, the sparse kernel on the first layer), after each layer's input gradient. It must
+    # be the step the gradient buffer + _sgd_update path takes, up to summation order.
+    from fastmlp import engine, trainer
+    from fastmlp.model import MLP
+
+    cfg = TrainConfig(hidden=(32, 16), batch_size=64, batch_ramp=None, dropout=0.2,
+                      dropout_input=0.0, optimizer="sgd", lr=0.1, threads=1,
+                      input_path=input_path)
+    X = np.ascontiguousarray(mnist_data.splits.train_x.reshape(len(mnist_data.splits.train_x), -1))
+    y = np.ascontiguousarray(mnist_data.splits.train_y, dtype=np.int64)
+    sizes = (mnist_data.transform.n_inputs, *cfg.hidden, mnist_data.n_classes)
+    start = MLP.create(sizes, cfg.activation, seed=0, transform=mnist_data.transform)
+    results = {}
+    for fused in (True, False):
+        model = MLP.create(sizes, cfg.activation, seed=0, transform=mnist_data.transform)
+        tr = engine.transform_arrays(model, X.shape[1])
+        csr, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, 1)
+        hp = hyper_for(64)._replace(fused=fused)
+        assert hp.sparse == (input_path == "sparse")
+        ws = engine.make_workspace(model.sizes, 64, model.params.size)
+        order = np.arange(len(X), dtype=np.int64)
+        engine.train_steps(model, ws, hp, X, y, order, tr, 64, 0, 20, np.full(20, 0.1), 0, 0,
+                           csr=csr)
+        results[fused] = model.params.copy()
+    assert np.abs(results[False] - start.params).max() > 1e-2    # 20 steps moved the weights
+    np.testing.assert_allclose(results[True], results[False], rtol=1e-4, atol=2e-6)  # ... alike
