@@ -9,9 +9,10 @@ side calls ``numpy_mlp``'s function (the one ``numpy_mlp.train_epoch`` uses).
 
 fastmlp's sparse first layer (MNIST is ~81% zeros; the trainer picks it for such inputs) is
 timed in the same groups as the dense first layer when the kernels exist: ``fastmlp-sparse``
-for the batch gather and the forward pass, ``fastmlp-sparse-fused`` for the backward pass, which
-with plain SGD applies the update as it goes (so it also does the dense side's separate SGD
-update of that layer, and still never writes the (784, 100) gradient).
+for the forward pass, ``fastmlp-sparse-fused`` for the backward pass, which with plain SGD
+applies the update as it goes (so it also does the dense side's separate SGD update of that
+layer, and still never writes the (784, 100) gradient). Both read the batch's rows of the data
+set's CSR in place, so the sparse path has no gather to time (without input dropout).
 
 One group per kernel and batch size, so ``--benchmark-group-by=group`` (the default) prints the
 implementations side by side.
@@ -38,7 +39,7 @@ KERNELS = ("gather_batch", "dense_forward_784x100", "dense_forward_100x10",
            "dense_backward_784x100", "dense_backward_100x10", "sigmoid_forward",
            "sigmoid_backward", "softmax_xent_forward", "softmax_xent_backward",
            "dropout_forward", "dropout_backward")
-SPARSE_IMPL = {"gather_batch": "fastmlp-sparse", "dense_forward_784x100": "fastmlp-sparse",
+SPARSE_IMPL = {"dense_forward_784x100": "fastmlp-sparse",
                "dense_backward_784x100": "fastmlp-sparse-fused"}
 SPARSE_KERNELS = ("csr_inputs", "_gather_sparse", "_sparse_dense_forward",
                   "_sparse_dense_backward_params")
@@ -83,49 +84,20 @@ def _dataset_csr(mnist):
     return _CSR["csr"]
 
 
-def _batch_csr(mnist, rows):
-    """The batch (float CSR buffers, as the engine's workspace holds them) of ``rows``."""
-    B = len(rows)
-    bptr, bidx, bval = np.zeros(B + 1, np.int64), np.zeros(B * 784, np.int32), \
-        np.zeros(B * 784, F32)
-    K._gather_sparse(bptr, bidx, bval, *_dataset_csr(mnist), rows, np.full(784, 1 / 255, F32),
-                     0.0, np.uint64(0))
-    return bptr, bidx, bval
-
-
-def _csr_to_dense(bptr, bidx, bval, B, D=784):
-    out = np.zeros((B, D))
-    for b in range(B):
-        sl = slice(bptr[b], bptr[b + 1])
-        out[b, bidx[sl]] = bval[sl]
-    return out
-
-
 def _add_sparse(c, kernel, B, mnist, d):
     """The ``fastmlp-sparse[-fused]`` implementation of a first-layer kernel."""
     impl = SPARSE_IMPL[kernel]
-    scale = np.full(784, 1 / 255, F32)
-    if kernel == "gather_batch":
-        bptr, bidx, bval = np.zeros(B + 1, np.int64), np.zeros(B * 784, np.int32), \
-            np.zeros(B * 784, F32)
-        csr = _dataset_csr(mnist)
-        setattr(c, impl, lambda: K._gather_sparse(bptr, bidx, bval, *csr, d.rows, scale, 0.0,
-                                                  np.uint64(0)))
-        want = twins.gather_batch(mnist.X, d.rows, np.arange(784), scale, np.zeros(784, F32))
-        c.checks[impl] = lambda r: _close(kernel, _csr_to_dense(bptr, bidx, bval, B), want)
-        return
-    bptr, bidx, bval = _batch_csr(mnist, d.rows)
+    src = (d.rows, *_dataset_csr(mnist), np.full(784, 1 / 255, F32), 1.0)
     if kernel == "dense_forward_784x100":
         out = np.empty((B, 100), F32)
-        setattr(c, impl, lambda: K._sparse_dense_forward(out, bptr, bidx, bval, d.W1, d.b1))
+        setattr(c, impl, lambda: K._sparse_dense_forward(out, *src, d.W1, d.b1))
         want = twins.dense_forward(d.x, d.W1, d.b1)
         c.checks[impl] = lambda r: _close(kernel, out, want)
         return
     # backward with the fused SGD update: W -= lr * x.T @ dout, b -= lr * sum_b dout, in place
     T = numba.get_num_threads()
     W, b = d.W1.copy(), d.b1.copy()
-    setattr(c, impl, lambda: K._sparse_dense_backward_params(W, b, d.dout1, bptr, bidx, bval,
-                                                             -LR, T))
+    setattr(c, impl, lambda: K._sparse_dense_backward_params(W, b, d.dout1, *src, -LR, T))
     _, want_dW, want_db = twins.dense_backward(d.dout1, d.x, d.W1)
     want_W, want_b = d.W1 - LR * want_dW, d.b1 - LR * want_db
 

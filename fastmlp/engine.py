@@ -8,7 +8,8 @@ caller (``trainer.py``) chooses chunk sizes so progress bars and Ctrl-C stay res
 Buffers (allocated once by :class:`Workspace`, sized for the largest batch):
 
     x      (Bmax, D0)      the gathered, scaled input batch, and y (Bmax,) its labels
-    bptr, bidx, bval       the batch as CSR instead of x, on the sparse input path
+    bptr, bidx, bval       on the sparse path with input dropout: the batch's surviving
+                           entries as CSR (uint8 values), and iota (Bmax,) = 0, 1, 2, ...
     xd     (Bmax, D0)      the input after dropout, and xmask its mask
     z, h   (Bmax, sum H)   per layer: pre-activation z_l and f(z_l) (logits and probs for the last)
     a      (Bmax, sum H)   per layer: f(z_l) after dropout, and mask its mask
@@ -17,7 +18,9 @@ Buffers (allocated once by :class:`Workspace`, sized for the largest batch):
     opt1, opt2 (P,)        optimizer state (momentum velocity; Adam's two moments)
 
 The sparse input path (``Hyper.sparse``): the training images arrive as CSR (see
-``kernels.csr_inputs``) and the first layer visits only nonzero inputs.
+``kernels.csr_inputs``) and the first layer visits only nonzero inputs, reading the batch's rows
+of that CSR in place (with input dropout, from a per-step copy of the surviving entries). The
+first layer's source travels as one tuple ``src = (rows, ptr, idx, val, scale, factor)``.
 
 Plain SGD without weight decay (``Hyper.fused``): each layer's update is applied while its
 weight gradient is computed (by BLAS with beta = 1 on dense layers, see ``gemm.py``; inside the
@@ -58,6 +61,7 @@ class Workspace(NamedTuple):
     bptr: np.ndarray
     bidx: np.ndarray
     bval: np.ndarray
+    iota: np.ndarray
     xd: np.ndarray
     xmask: np.ndarray
     z: np.ndarray
@@ -84,7 +88,7 @@ def make_workspace(sizes, max_batch, n_params):
     return Workspace(
         x=np.zeros((max_batch, D0), f32), y=np.zeros(max_batch, np.int64),
         bptr=np.zeros(max_batch + 1, np.int64), bidx=np.zeros(max_batch * D0, np.int32),
-        bval=np.zeros(max_batch * D0, f32),
+        bval=np.zeros(max_batch * D0, np.uint8), iota=np.arange(max_batch, dtype=np.int64),
         xd=np.zeros((max_batch, D0), f32),
         xmask=np.zeros((max_batch, D0), f32),
         z=np.zeros(total, f32), h=np.zeros(total, f32), a=np.zeros(total, f32),
@@ -121,8 +125,9 @@ def _view(buf, offset, rows, cols):
 
 
 @jit
-def _forward(ws, params, layout, b, hp, epoch, step):
-    # Forward pass of b rows already gathered into ws.x (or ws.bptr/bidx/bval if hp.sparse).
+def _forward(ws, params, layout, b, hp, epoch, step, src):
+    # Forward pass of b rows already gathered into ws.x, or if hp.sparse read through src (see
+    # the module docstring).
     # Dropout masks come from stream (epoch, step, layer). Evaluation passes an hp with zero
     # dropout rates and sparse off. Returns the last layer's index.
     L = layout.shape[0]
@@ -139,8 +144,9 @@ def _forward(ws, params, layout, b, hp, epoch, step):
         off = ws.act_offsets[l]
         z = _view(ws.z, off, b, H)
         if l == 0 and sparse:
-            K._sparse_dense_forward(z, ws.bptr, ws.bidx, ws.bval, _view(params, w_off, D, H),
-                                    params[b_off:b_off + H])
+            rows, ptr, idx, val, scale, factor = src
+            K._sparse_dense_forward(z, rows, ptr, idx, val, scale, factor,
+                                    _view(params, w_off, D, H), params[b_off:b_off + H])
         else:
             K._dense_forward(z, inp, _view(params, w_off, D, H), params[b_off:b_off + H])
         if l == L - 1:
@@ -158,7 +164,7 @@ def _forward(ws, params, layout, b, hp, epoch, step):
 
 
 @jit
-def _backward(ws, params, layout, b, hp, lr):
+def _backward(ws, params, layout, b, hp, lr, src):
     # Backward pass from the logits' gradient already in ws.d0; fills ws.grads, or with
     # hp.fused (plain SGD, no weight decay) applies the SGD step with learning rate lr to each
     # layer as its gradient is computed (after the layer's input gradient, which needs the old
@@ -191,8 +197,9 @@ def _backward(ws, params, layout, b, hp, lr):
                           _view(ws.h, prev, b, D).ravel(), hp.act_code, hp.act_param)
         if hp.fused:
             if l == 0 and hp.sparse:
-                K._sparse_dense_backward_params(weight, bias, dout, ws.bptr, ws.bidx, ws.bval,
-                                                -lr, hp.threads)
+                rows, ptr, idx, val, scale, factor = src
+                K._sparse_dense_backward_params(weight, bias, dout, rows, ptr, idx, val, scale,
+                                                factor, -lr, hp.threads)
             else:
                 K._dense_backward_sgd(weight, bias, dout, inp, lr)
         else:
@@ -201,8 +208,9 @@ def _backward(ws, params, layout, b, hp, lr):
             if l == 0 and hp.sparse:
                 dweight[:] = 0.0
                 dbias[:] = 0.0
-                K._sparse_dense_backward_params(dweight, dbias, dout, ws.bptr, ws.bidx,
-                                                ws.bval, 1.0, hp.threads)
+                rows, ptr, idx, val, scale, factor = src
+                K._sparse_dense_backward_params(dweight, dbias, dout, rows, ptr, idx, val, scale,
+                                                factor, 1.0, hp.threads)
             else:
                 K._dense_backward_params(dweight, dbias, dout, inp)
             if hp.weight_decay > 0.0:
@@ -244,16 +252,18 @@ def _train_steps(params, ws, layout, hp, images, labels, order, pixel_index, sca
         if b <= 0:
             break
         rows = order[start:start + b]
-        if hp.sparse:
-            K._gather_sparse(ws.bptr, ws.bidx, ws.bval, csr_ptr, csr_idx, csr_val, rows, scale,
+        src = (rows, csr_ptr, csr_idx, csr_val, scale, 1.0)
+        if hp.sparse and hp.dropout_input > 0.0:
+            K._gather_sparse(ws.bptr, ws.bidx, ws.bval, csr_ptr, csr_idx, csr_val, rows,
                              hp.dropout_input, K._stream_seed(hp.seed, epoch, s, 0))
-        else:
+            src = (ws.iota[:b], ws.bptr, ws.bidx, ws.bval, scale, 1.0 / (1.0 - hp.dropout_input))
+        elif not hp.sparse:
             K._gather_batch(_view(ws.x.ravel(), 0, b, layout[0, 2]), images, rows,
                             pixel_index, scale, shift)
         y = ws.y[:b]
         for i in range(b):
             y[i] = labels[rows[i]]
-        last = _forward(ws, params, layout, b, hp, epoch, s)
+        last = _forward(ws, params, layout, b, hp, epoch, s, src)
         off = ws.act_offsets[last]
         probs = _view(ws.h, off, b, Kc)
         loss, ok = K._softmax_xent_forward(probs, _view(ws.z, off, b, Kc), y)
@@ -263,7 +273,7 @@ def _train_steps(params, ws, layout, hp, images, labels, order, pixel_index, sca
         correct += ok
         samples += b
         K._softmax_xent_backward(_view(ws.d0, 0, b, Kc), probs, y, 1.0 / b)
-        _backward(ws, params, layout, b, hp, lrs[s])
+        _backward(ws, params, layout, b, hp, lrs[s], src)
         _update(params, ws, layout, hp, lrs[s], t0 + s - first_step + 1)
     return loss_sum, correct, samples, -1
 
@@ -287,7 +297,8 @@ def _evaluate(pred, probs_out, params, ws, layout, hp, images, labels, pixel_ind
             rows[i] = start + i
         K._gather_batch(_view(ws.x.ravel(), 0, b, layout[0, 2]), images, rows[:b],
                         pixel_index, scale, shift)
-        last = _forward(ws, params, layout, b, hp, start, start)
+        src = (rows[:b], ws.bptr, ws.bidx, ws.bval, scale, 1.0)  # not read: hp is dense
+        last = _forward(ws, params, layout, b, hp, start, start, src)
         off = ws.act_offsets[last]
         probs = _view(ws.h, off, b, Kc)
         if have_labels:

@@ -168,47 +168,26 @@ def test_csr_inputs(N):
                                   images[:, pixel_index])
 
 
-def gather_sparse_buffers(B, D, dtype):
-    return np.full(B + 1, -1, np.int64), np.full(B * D, -1, np.int32), np.full(B * D, np.nan, dtype)
+def gather_sparse_buffers(B, D):
+    return np.full(B + 1, -1, np.int64), np.full(B * D, -1, np.int32), np.zeros(B * D, np.uint8)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("rows", [[3, 0, 1, 3, 8, 2], [1], [0], []],
-                         ids=["ordinary", "one-row", "all-zero-row", "B=0"])
-def test_gather_sparse_without_dropout_is_the_dense_gather(rows, dtype):
-    images, pixel_index = sparse_images()
-    D = len(pixel_index)
-    ptr, idx, val = K.csr_inputs(images, pixel_index)
-    rows = np.array(rows, dtype=np.int64)
-    scale = (np.random.default_rng(15).uniform(0.5, 2.0, D) / 255).astype(dtype)
-    bptr, bidx, bval = gather_sparse_buffers(len(rows), D, dtype)
-    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, 0.0, np.uint64(0))
-    ref_ptr, ref_idx, ref_val = naive.gather_sparse(ptr, idx, val, rows, scale)
-    n = ref_ptr[-1]
-    np.testing.assert_array_equal(bptr, ref_ptr)
-    np.testing.assert_array_equal(bidx[:n], ref_idx)
-    assert_close(bval[:n], ref_val, dtype, what="bval")
-    dense = naive.gather_batch(images, rows, pixel_index, scale, np.zeros(D))
-    assert_close(naive.csr_to_dense(bptr, bidx, bval, D), dense, dtype, what="as dense")
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rate", [0.3, 0.9])
-def test_gather_sparse_input_dropout_matches_twin(rate, dtype):
+def test_gather_sparse_input_dropout_matches_twin(rate):
     images, pixel_index = sparse_images()
     D = len(pixel_index)
     ptr, idx, val = K.csr_inputs(images, pixel_index)
     rows = np.array([1, 3, 0, 1, 8, 5, 2], dtype=np.int64)
-    scale = np.full(D, 1 / 255, dtype=dtype)
     state = K._stream_seed(5, 1, 2, 0)
-    bptr, bidx, bval = gather_sparse_buffers(len(rows), D, dtype)
-    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, rate, np.uint64(state))
-    ref_ptr, ref_idx, ref_val = naive.gather_sparse(ptr, idx, val, rows, scale, rate, state)
+    bptr, bidx, bval = gather_sparse_buffers(len(rows), D)
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, np.uint64(state))
+    # the twin scales by scale * 1/(1-rate); the kernel copies the raw uint8 survivors
+    ref_ptr, ref_idx, ref_val = naive.gather_sparse(ptr, idx, val, rows, np.ones(D), rate, state)
     n = ref_ptr[-1]
     assert 0 < n < ptr[rows + 1].sum() - ptr[rows].sum()   # some entries dropped, some kept
     np.testing.assert_array_equal(bptr, ref_ptr)
     np.testing.assert_array_equal(bidx[:n], ref_idx)
-    assert_close(bval[:n], ref_val, dtype, what="bval")
+    np.testing.assert_allclose(bval[:n] / (1.0 - rate), ref_val, rtol=1e-12)
 
 
 def csr_batch(B, D, nnz_per_row, dtype, seed=16):
@@ -221,45 +200,66 @@ def csr_batch(B, D, nnz_per_row, dtype, seed=16):
     return bptr, bidx, bval
 
 
+def csr_source(nnz_per_row, D, dtype, value_dtype):
+    """What the sparse kernels read: ``(rows, ptr, idx, val, scale, factor)`` with the CSR rows
+    in shuffled order and one repeated (as batch rows index a data set), values float or uint8,
+    a per-input scale and a factor; and the dense float64 X (B, D) they stand for."""
+    rng = np.random.default_rng(19)
+    ptr, idx, val = csr_batch(len(nnz_per_row), D, nnz_per_row, np.float64)
+    if value_dtype == np.uint8:
+        val = rng.integers(1, 256, size=len(val)).astype(np.uint8)
+    else:
+        val = val.astype(value_dtype)
+    rows = rng.permutation(len(nnz_per_row)).astype(np.int64)
+    if len(rows) > 1:
+        rows[-1] = rows[0]
+    scale = rng.uniform(0.5, 2.0, D).astype(dtype) / dtype(255)
+    factor = 1.25
+    X = naive.csr_to_dense(ptr, idx, val.astype(np.float64) * scale[idx] * factor, D)[rows]
+    return (rows, ptr, idx, val, scale, factor), X
+
+
 # rows of 0..9 entries: the kernel's 4-at-a-time loop and its tail
 SPARSE_ROWS = {"mixed": [0, 1, 3, 4, 5, 8, 9, 12], "one-row": [6], "B=0": []}
+VALUE_DTYPES = {"uint8 values": np.uint8, "float values": None}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("values", VALUE_DTYPES)
 @pytest.mark.parametrize("case", SPARSE_ROWS)
-def test_sparse_dense_forward(case, dtype):
+def test_sparse_dense_forward(case, values, dtype):
     D, H = 12, 5
     nnz = SPARSE_ROWS[case]
-    B = len(nnz)
-    bptr, bidx, bval = csr_batch(B, D, nnz, dtype)
+    src, X = csr_source(nnz, D, dtype, VALUE_DTYPES[values] or dtype)
     rng = np.random.default_rng(17)
     weight = rng.normal(size=(D, H)).astype(dtype)
     bias = rng.normal(size=H).astype(dtype)
-    out = np.full((B, H), np.nan, dtype=dtype)
-    K._sparse_dense_forward(out, bptr, bidx, bval, weight, bias)
-    X = naive.csr_to_dense(bptr, bidx, bval, D)
+    out = np.full((len(nnz), H), np.nan, dtype=dtype)
+    K._sparse_dense_forward(out, *src, weight, bias)
     assert_close(out, naive.dense_forward(X, weight, bias), dtype,
                  scale=np.abs(X) @ np.abs(weight.astype(np.float64)) + np.abs(bias),
                  what="sparse dense_forward")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("values", VALUE_DTYPES)
 @pytest.mark.parametrize("T", [1, 2, 3, 16])
 @pytest.mark.parametrize("alpha", [1.0, -0.1], ids=["gradient", "fused-sgd"])
-def test_sparse_dense_backward_params(alpha, T, dtype):
+def test_sparse_dense_backward_params(alpha, T, values, dtype):
     D, H = 12, 5
     nnz = SPARSE_ROWS["mixed"]
-    bptr, bidx, bval = csr_batch(len(nnz), D, nnz, dtype)
+    src, X = csr_source(nnz, D, dtype, VALUE_DTYPES[values] or dtype)
     rng = np.random.default_rng(18)
     dout = rng.normal(size=(len(nnz), H)).astype(dtype)
     if alpha == 1.0:   # the gradient, into zeroed buffers
         dweight, dbias = np.zeros((D, H), dtype), np.zeros(H, dtype)
     else:              # plain SGD fused: alpha = -lr, into the weight and bias themselves
         dweight, dbias = rng.normal(size=(D, H)).astype(dtype), rng.normal(size=H).astype(dtype)
-    ref_w, ref_b = naive.sparse_dense_backward_params(dweight, dbias, dout, bptr, bidx, bval,
-                                                      alpha)
-    K._sparse_dense_backward_params(dweight, dbias, dout, bptr, bidx, bval, alpha, T)
-    X = naive.csr_to_dense(bptr, bidx, bval, D)
+    dense_ptr = np.arange(0, X.size + 1, D, dtype=np.int64)
+    dense_idx = np.tile(np.arange(D, dtype=np.int32), len(nnz))
+    ref_w, ref_b = naive.sparse_dense_backward_params(dweight, dbias, dout, dense_ptr, dense_idx,
+                                                      X.ravel(), alpha)
+    K._sparse_dense_backward_params(dweight, dbias, dout, *src, alpha, T)
     a_dout = np.abs(dout.astype(np.float64))
     assert_close(dweight, ref_w, dtype, scale=np.abs(ref_w) + np.abs(X.T) @ a_dout, what="dweight")
     assert_close(dbias, ref_b, dtype, scale=np.abs(ref_b) + a_dout.sum(axis=0), what="dbias")

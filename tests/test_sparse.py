@@ -1,7 +1,7 @@
-"""The sparse input path: CSR storage of the training images, the batch gather with input
-dropout, and the first layer's forward pass and gradient over nonzero inputs only. Each is
-checked against the dense twin in tests/naive.py, and a whole training run on the sparse path
-against the same run on the dense path."""
+"""The sparse input path: CSR storage of the training images, the per-step copy input
+dropout needs, and the first layer's forward pass and gradient over nonzero inputs only, read
+in place. Each is checked against the dense twin in tests/naive.py, and a whole training run on
+the sparse path against the same run on the dense path."""
 
 import numpy as np
 import pytest
@@ -42,68 +42,66 @@ def test_csr_inputs_hold_exactly_the_nonzero_kept_pixels(sparse_images):
     assert ptr[-1] == np.count_nonzero(sparse_images[:, pix]) and ptr[4] == ptr[3]
 
 
-def test_gather_sparse_equals_dense_gather(sparse_images):
+def test_gather_sparse_keeps_every_entry_at_rate_zero(sparse_images):
+    # the copy the kernels read when input dropout is on, with nothing dropped: the same rows
     pix = np.arange(36, dtype=np.int64)
-    scale = np.linspace(0.5, 2.0, 36).astype(np.float32) / 255
     ptr, idx, val = K.csr_inputs(sparse_images, pix)
     rows = np.array([3, 7, 7, 0, 49], dtype=np.int64)
     bptr = np.zeros(6, np.int64)
     bidx = np.zeros(5 * 36, np.int32)
-    bval = np.zeros(5 * 36, np.float32)
-    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, 0.0, np.uint64(1))
-    want = naive.gather_batch(sparse_images, rows, pix, scale, np.zeros(36))
-    np.testing.assert_allclose(csr_to_dense(bptr, bidx, bval, 5, 36), want, rtol=RTOL32)
+    bval = np.zeros(5 * 36, np.uint8)
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, 0.0, np.uint64(1))
+    np.testing.assert_array_equal(csr_to_dense(bptr, bidx, bval, 5, 36), sparse_images[rows])
 
 
-def test_gather_sparse_input_dropout_drops_at_the_rate_and_rescales():
+def test_gather_sparse_input_dropout_drops_at_the_rate():
     imgs = np.full((200, 100), 255, dtype=np.uint8)
     ptr, idx, val = K.csr_inputs(imgs, np.arange(100, dtype=np.int64))
     rows = np.arange(200, dtype=np.int64)
     bptr = np.zeros(201, np.int64)
     bidx = np.zeros(20000, np.int32)
-    bval = np.zeros(20000, np.float32)
-    scale = np.full(100, 1 / 255, np.float32)
+    bval = np.zeros(20000, np.uint8)
     rate = 0.3
-    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, rate, np.uint64(42))
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, np.uint64(42))
     kept = bptr[-1]
     sigma = np.sqrt(20000 * rate * (1 - rate))
     assert abs((20000 - kept) - 20000 * rate) < 5 * sigma
-    np.testing.assert_allclose(bval[:kept], 1 / (1 - rate), rtol=1e-6)
+    np.testing.assert_array_equal(bval[:kept], 255)   # copied raw: the kernels rescale
     first = bidx[:kept].copy()
-    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, rate, np.uint64(42))
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, np.uint64(42))
     np.testing.assert_array_equal(bidx[:kept], first)   # same seed, same mask
 
 
 @pytest.mark.parametrize("H", [1, 7, 100])
 def test_sparse_forward_and_gradient_match_the_dense_twins(sparse_images, H):
+    # the kernels read the data set's CSR in place through the batch's row indices: the same
+    # as the dense gather of those rows (with a per-pixel scale) through the dense twins
     rng = np.random.default_rng(H)
     pix = np.arange(36, dtype=np.int64)
-    scale = np.full(36, 1 / 255, np.float32)
+    scale = np.linspace(0.5, 2.0, 36).astype(np.float32) / 255
     ptr, idx, val = K.csr_inputs(sparse_images, pix)
     rows = rng.integers(0, 50, 9).astype(np.int64)
     rows[0] = 3                                      # include the empty row
+    rows[1] = rows[2]                                # and a repeated one
     B = len(rows)
-    bptr = np.zeros(B + 1, np.int64)
-    bidx = np.zeros(B * 36, np.int32)
-    bval = np.zeros(B * 36, np.float32)
-    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, scale, 0.0, np.uint64(1))
-    x = csr_to_dense(bptr, bidx, bval, B, 36)
+    x = naive.gather_batch(sparse_images, rows, pix, scale, np.zeros(36))
+    src = (rows, ptr, idx, val, scale, 1.0)
     W = rng.standard_normal((36, H)).astype(np.float32)
     bias = rng.standard_normal(H).astype(np.float32)
     out = np.zeros((B, H), np.float32)
-    K._sparse_dense_forward(out, bptr, bidx, bval, W, bias)
+    K._sparse_dense_forward(out, *src, W, bias)
     np.testing.assert_allclose(out, naive.dense_forward(x, W, bias), rtol=RTOL32, atol=ATOL32)
 
     dout = rng.standard_normal((B, H)).astype(np.float32)
     _, dW_ref, db_ref = naive.dense_backward(dout, x, W)
     dW = np.zeros_like(W)
     db = np.zeros_like(bias)
-    K._sparse_dense_backward_params(dW, db, dout, bptr, bidx, bval, 1.0, 3)
+    K._sparse_dense_backward_params(dW, db, dout, *src, 1.0, 3)
     np.testing.assert_allclose(dW, dW_ref, rtol=RTOL32, atol=ATOL32)
     np.testing.assert_allclose(db, db_ref, rtol=RTOL32, atol=ATOL32)
     # alpha = -lr applied to the parameters themselves is one SGD step
     W2, b2 = W.copy(), bias.copy()
-    K._sparse_dense_backward_params(W2, b2, dout, bptr, bidx, bval, -0.1, 1)
+    K._sparse_dense_backward_params(W2, b2, dout, *src, -0.1, 1)
     np.testing.assert_allclose(W2, W - 0.1 * dW_ref, rtol=RTOL32, atol=ATOL32)
     np.testing.assert_allclose(b2, bias - 0.1 * db_ref, rtol=RTOL32, atol=ATOL32)
 
@@ -170,3 +168,44 @@ def test_fused_sgd_is_the_same_step_as_gradients_then_update(mnist_data, input_p
         results[fused] = model.params.copy()
     assert np.abs(results[False] - start.params).max() > 1e-2    # 20 steps moved the weights
     np.testing.assert_allclose(results[True], results[False], rtol=1e-4, atol=2e-6)  # ... alike
+
+
+def test_sparse_input_dropout_step_is_the_dense_twin_on_the_same_mask(mnist_data):
+    # One step (lr 0) of the engine on the sparse path with input dropout: its loss is the
+    # float64 forward pass of the batch with exactly the entries _gather_sparse keeps for this
+    # (seed, epoch, step), each scaled by 1/(1-rate) -- the factor the engine must pass on.
+    from fastmlp import engine, trainer
+    from fastmlp.model import MLP
+
+    rate, B = 0.4, 32
+    cfg = TrainConfig(hidden=(16,), batch_size=B, batch_ramp=None, dropout=0.0,
+                      dropout_input=rate, optimizer="sgd", threads=1, input_path="sparse",
+                      activation="sigmoid", seed=7)
+    X = np.ascontiguousarray(mnist_data.splits.train_x.reshape(len(mnist_data.splits.train_x), -1))
+    y = np.ascontiguousarray(mnist_data.splits.train_y, dtype=np.int64)
+    sizes = (mnist_data.transform.n_inputs, 16, mnist_data.n_classes)
+    model = MLP.create(sizes, "sigmoid", seed=0, transform=mnist_data.transform)
+    tr = engine.transform_arrays(model, X.shape[1])
+    csr, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, 1)
+    hp = hyper_for(B)
+    assert hp.sparse and hp.dropout_input == rate
+    ws = engine.make_workspace(model.sizes, B, model.params.size)
+    order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
+    epoch, step = 2, 5
+    loss, _, n, bad = engine.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
+                                         np.zeros(step + 1), epoch, 0, csr=csr)
+    assert n == B and bad == -1
+
+    rows = order[step * B:(step + 1) * B]
+    bptr, bidx = np.zeros(B + 1, np.int64), np.zeros(B * 784, np.int32)
+    bval = np.zeros(B * 784, np.uint8)
+    seed = np.uint64(K._stream_seed(7, epoch, step, 0))
+    K._gather_sparse(bptr, bidx, bval, *csr, rows, rate, seed)
+    kept = bval[:bptr[-1]] * tr[1][bidx[:bptr[-1]]].astype(np.float64) / (1 - rate)
+    x = csr_to_dense(bptr, bidx, kept, B, len(tr[0]))
+    assert 0 < np.count_nonzero(x) < np.count_nonzero(X[rows][:, tr[0]])
+    W1, b1, W2, b2 = model.weight(0), model.bias(0), model.weight(1), model.bias(1)
+    h = naive.activation_forward("sigmoid", naive.dense_forward(x, W1, b1))
+    want, _, _ = naive.softmax_xent_forward(naive.dense_forward(h, W2, b2), y[rows])
+    assert loss / B == pytest.approx(want, rel=1e-5)
+
