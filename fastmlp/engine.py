@@ -41,6 +41,7 @@ import numpy as np
 
 from . import kernels as K
 from ._jit import jit, jit_uncached
+from .threads import one_blas_thread
 
 # Numba does not start its thread pool when it loads, from the cache, a function that merely
 # contains a parallel kernel (numba issue #8578): the cached loop then calls a null pointer.
@@ -406,7 +407,11 @@ def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, fir
     ``kernels.csr_inputs(images_flat, pixel_index)`` when ``hp.sparse``."""
     train_fn, _ = _specialised(model.activation)
     idx, scale, shift = transform
-    loss, correct, samples, bad = train_fn(model.params, ws, model.layout, hp, images_flat,
-                                           labels, order, idx, scale, shift, *csr, batch,
-                                           first_step, n_steps, lrs, epoch, t0)
+    args = (model.params, ws, model.layout, hp, images_flat, labels, order, idx, scale, shift,
+            *csr, batch, first_step, n_steps, lrs, epoch, t0)
+    if hp.sparse and hp.threads > 1:
+        with one_blas_thread():  # the parallel sparse kernels need the other core
+            loss, correct, samples, bad = train_fn(*args)
+    else:
+        loss, correct, samples, bad = train_fn(*args)
     return float(loss), int(correct), int(samples), int(bad)
