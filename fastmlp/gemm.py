@@ -15,6 +15,7 @@ functions that use it are cached like any other). Column-major BLAS sees our C-c
 """
 
 import llvmlite.ir as ir
+import numpy as np
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -78,8 +79,6 @@ def _gemm_tn(out, a, b, alpha, beta):
 def gemm_tn(out, a, b, alpha=1.0, beta=0.0):
     """``out = alpha * a.T @ b + beta * out`` in place. ``a`` (B, D), ``b`` (B, H), ``out``
     (D, H): C-contiguous arrays of one float dtype."""
-    import numpy as np
-
     for name, x in (("out", out), ("a", a), ("b", b)):
         if not isinstance(x, np.ndarray) or x.ndim != 2:
             raise ValueError(f"{name} must be a 2-D NumPy array")
