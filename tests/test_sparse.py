@@ -15,14 +15,6 @@ from fastmlp.trainer import prepare_data
 RTOL32, ATOL32 = 1e-4, 1e-5   # float32 kernel vs float64 twin
 
 
-def csr_to_dense(bptr, bidx, bval, B, D):
-    x = np.zeros((B, D))
-    for b in range(B):
-        for j in range(bptr[b], bptr[b + 1]):
-            x[b, bidx[j]] += bval[j]
-    return x
-
-
 @pytest.fixture
 def sparse_images():
     rng = np.random.default_rng(0)
@@ -51,7 +43,7 @@ def test_gather_sparse_keeps_every_entry_at_rate_zero(sparse_images):
     bidx = np.zeros(5 * 36, np.int32)
     bval = np.zeros(5 * 36, np.uint8)
     K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, 0.0, np.uint64(1))
-    np.testing.assert_array_equal(csr_to_dense(bptr, bidx, bval, 5, 36), sparse_images[rows])
+    np.testing.assert_array_equal(naive.csr_to_dense(bptr, bidx, bval, 36), sparse_images[rows])
 
 
 def test_gather_sparse_input_dropout_drops_at_the_rate():
@@ -202,7 +194,7 @@ def test_sparse_input_dropout_step_is_the_dense_twin_on_the_same_mask(mnist_data
     seed = np.uint64(K._stream_seed(7, epoch, step, 0))
     K._gather_sparse(bptr, bidx, bval, *csr, rows, rate, seed)
     kept = bval[:bptr[-1]] * tr[1][bidx[:bptr[-1]]].astype(np.float64) / (1 - rate)
-    x = csr_to_dense(bptr, bidx, kept, B, len(tr[0]))
+    x = naive.csr_to_dense(bptr, bidx, kept, len(tr[0]))
     assert 0 < np.count_nonzero(x) < np.count_nonzero(X[rows][:, tr[0]])
     W1, b1, W2, b2 = model.weight(0), model.bias(0), model.weight(1), model.bias(1)
     h = naive.activation_forward("sigmoid", naive.dense_forward(x, W1, b1))
