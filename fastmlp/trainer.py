@@ -34,9 +34,9 @@ CHUNK_SAMPLES = 8192
 
 # When input_path is "auto", an epoch runs the sparse first layer only where it measured
 # faster than BLAS on the dense one (benchmarks/compare.py, fastmlp vs fastmlp-dense, 2 cores):
-# mostly-zero inputs (MNIST: 19% nonzero, Fashion-MNIST: 50%), small batches (at batch 32 it
-# was 1.2x faster, at 128 slightly slower, at 600 5x slower: BLAS reuses each weight row
-# across the batch, the sparse kernels reload it per nonzero) and a narrow first layer.
+# mostly-zero inputs (MNIST: 19% nonzero, Fashion-MNIST: 50%), small batches (784-100-10 at
+# 5e6908f: batch 32 1.4x faster, 128 even, 600 slower, 391k vs ~410k: BLAS reuses each weight
+# row across the batch, the sparse kernels reload it per nonzero) and a narrow first layer.
 SPARSE_MAX_DENSITY = 0.6
 SPARSE_MAX_BATCH = 64
 SPARSE_MAX_WIDTH = 256
