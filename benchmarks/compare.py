@@ -1,9 +1,10 @@
-"""fastmlp vs plain NumPy vs PyTorch: training throughput, peak memory, start-up time.
+"""fastmlp vs JAX vs PyTorch vs plain NumPy: training throughput, peak memory, start-up time.
 
     python benchmarks/compare.py [--threads 2] [--repeats 5] [--configs NAME ...] [--markdown]
 
 For every configuration (see ``runners.CONFIGS``) and every repeat, each framework (fastmlp as
-its trainer runs it, fastmlp with its dense first layer forced, NumPy, torch) trains in a fresh
+its trainer runs it, the same at one thread, fastmlp with its dense first layer forced, NumPy,
+torch, and jax: one jitted ``lax.scan`` program per epoch, see ``jax_mlp.py``) trains in a fresh
 child process, round-robin (A, B, C, D; then B, C, D, A; ...), so a slow minute on a shared
 machine hits all of them, and one framework's threads, allocator and
 peak memory never touch another's. Each child:
@@ -123,6 +124,8 @@ def child_train(args):
     elif args.framework == "torch":
         import torch
         result["torch_threads"] = torch.get_num_threads()
+    elif args.framework == "jax":
+        result["compile_seconds"] = runner.compile_seconds
     _write_json(args.out, result)
 
 
@@ -244,7 +247,7 @@ def cpu_model():
 
 def versions():
     out = {"python": platform.python_version()}
-    for pkg in ("numpy", "numba", "scipy", "torch", "fastmlp"):
+    for pkg in ("numpy", "numba", "scipy", "torch", "jax", "jaxlib", "fastmlp"):
         try:
             out[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
@@ -331,10 +334,8 @@ def report(meta, configs, frameworks, results, starts, book, markdown, stat="med
     out.append("")
 
     header = ["config"] + [f"{f} samples/s" for f in frameworks]
-    if "torch" in frameworks:
-        header.append("fastmlp/torch")
-    if "numpy" in frameworks:
-        header.append("fastmlp/numpy")
+    others = [f for f in ("jax", "torch", "numpy", "fastmlp-1t") if f in frameworks]
+    header += [f"fastmlp/{f}" for f in others]
     header += ["peak RSS MB (" + "/".join(frameworks) + ")",
                "test acc (" + "/".join(frameworks) + ")", "max step-1 diff vs f64"]
     rows = []
@@ -350,10 +351,9 @@ def report(meta, configs, frameworks, results, starts, book, markdown, stat="med
             med[f] = pick(e["rates"])
             s = _spread(e["rates"])
             row.append(_fmt_rate(med[f]) + ("" if s != s else f" +-{100 * s:.0f}%"))
-        for other in ("torch", "numpy"):
-            if other in frameworks:
-                ratio = med["fastmlp"] / med[other] if "fastmlp" in med else float("nan")
-                row.append("-" if ratio != ratio else f"{ratio:.2f}x")
+        for other in others:
+            ratio = med["fastmlp"] / med[other] if "fastmlp" in med else float("nan")
+            row.append("-" if ratio != ratio else f"{ratio:.2f}x")
         row.append("/".join(f"{_median(table[(c, f)]['rss']):.0f}" if table.get((c, f)) and
                             table[(c, f)]["rss"] else "-" for f in frameworks))
         row.append("/".join(f"{_median(table[(c, f)]['acc']):.4f}" if table.get((c, f)) and
@@ -425,7 +425,8 @@ def main(argv=None):
                    default=list(R.available_frameworks(R.FRAMEWORKS)),
                    choices=list(R.ALL_FRAMEWORKS),
                    help="fastmlp-dense: fastmlp with its dense first layer forced (the default "
-                        "fastmlp picks the path as its trainer does); torch only when installed")
+                        "fastmlp picks the path as its trainer does); fastmlp-1t: fastmlp at one "
+                        "thread; torch and jax only when installed")
     p.add_argument("--epochs", type=int, default=1, help="timed epochs per child")
     p.add_argument("--warmup-samples", type=int, default=8192,
                    help="samples trained (then undone) before timing")
@@ -453,9 +454,10 @@ def main(argv=None):
                      saved["book"], args.markdown, args.stat))
         return 0
     frameworks = [f for f in R.ALL_FRAMEWORKS if f in args.frameworks]
-    if "torch" in frameworks and "torch" not in R.available_frameworks():
-        print("torch is not installed: skipping it (pip install torch==2.13.0)", file=sys.stderr)
-        frameworks.remove("torch")
+    for fw, how in R.INSTALL.items():
+        if fw in frameworks and fw not in R.available_frameworks():
+            print(f"{fw} is not installed: skipping it ({how})", file=sys.stderr)
+            frameworks.remove(fw)
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -489,11 +491,13 @@ def main(argv=None):
                 k = r % len(frameworks)
                 for fw in frameworks[k:] + frameworks[:k]:
                     log(f"[{name} repeat {r + 1}/{args.repeats}] {fw} ...")
+                    t = 1 if fw in R.ONE_THREAD else args.threads
                     res = child.run(["--child", "train", "--framework", fw, "--config", name,
-                                     "--data", str(data), "--threads", str(args.threads),
+                                     "--data", str(data), "--threads", str(t),
                                      "--epochs", str(args.epochs),
                                      "--warmup-samples", str(args.warmup_samples),
-                                     "--samples", str(args.samples)])
+                                     "--samples", str(args.samples)],
+                                    env_extra={v: str(t) for v in THREAD_VARS})
                     res.setdefault("framework", fw)
                     res.setdefault("config", name)
                     if "error" in res:
@@ -541,9 +545,11 @@ def main(argv=None):
 
 
 def child_main(argv):
+    import runners as R
+
     p = argparse.ArgumentParser()
     p.add_argument("--child", choices=["train", "start", "book"], required=True)
-    p.add_argument("--framework", choices=["fastmlp", "fastmlp-dense", "numpy", "torch"])
+    p.add_argument("--framework", choices=list(R.ALL_FRAMEWORKS))
     p.add_argument("--config")
     p.add_argument("--data")
     p.add_argument("--threads", type=int, default=2)

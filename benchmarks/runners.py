@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+import jax_mlp
 import numpy_mlp
 import torch_mlp
 
@@ -29,7 +30,8 @@ if str(REPO_ROOT) not in sys.path:
 
 SEED = 0
 TOLERANCE = 1e-4          # float32 implementation vs the float64 reference, first step
-ALL_FRAMEWORKS = ("fastmlp", "fastmlp-dense", "numpy", "torch")
+ALL_FRAMEWORKS = ("fastmlp", "fastmlp-1t", "fastmlp-dense", "numpy", "torch", "jax")
+ONE_THREAD = ("fastmlp-1t",)  # always one thread, beside the others' --threads
 FRAMEWORKS = ALL_FRAMEWORKS                                   # compare.py's default
 
 
@@ -202,14 +204,47 @@ class TorchRunner:
                                   t.from_numpy(np.asarray(y, dtype=np.int64)))
 
 
+class JaxRunner:
+    """``jax_mlp.Trainer``: one jitted ``lax.scan`` program per epoch, data on the device. The
+    full-epoch program is compiled here, before anything is timed (its compile time is reported
+    as ``compile_seconds``)."""
+
+    name = "jax"
+
+    def __init__(self, cfg, init_flat, X, y):
+        import time
+
+        self.cfg, self.init = cfg, init_flat
+        self.trainer = jax_mlp.Trainer(cfg.sizes, init_flat, X, y, cfg.batch, cfg.lr)
+        t0 = time.perf_counter()
+        self.trainer.compile_epoch(len(X))
+        self.compile_seconds = time.perf_counter() - t0
+
+    def reset(self):
+        self.trainer.reset(self.init)
+
+    def train_epoch(self, order, n_steps=None, epoch=0):
+        n_rows = None if n_steps is None else n_steps * self.cfg.batch
+        return self.trainer.epoch(order, n_rows)
+
+    def params_flat(self):
+        return self.trainer.params_flat()
+
+    def accuracy(self, X, y):
+        return self.trainer.accuracy(X, y)
+
+
 _LIMITER = None
-RUNNERS = {"fastmlp": FastmlpRunner, "fastmlp-dense": FastmlpDenseRunner,
-           "numpy": NumpyRunner, "torch": TorchRunner}
+RUNNERS = {"fastmlp": FastmlpRunner, "fastmlp-1t": FastmlpRunner,
+           "fastmlp-dense": FastmlpDenseRunner,
+           "numpy": NumpyRunner, "torch": TorchRunner, "jax": JaxRunner}
+_OPTIONAL = {"torch": torch_mlp.available, "jax": jax_mlp.available}
+INSTALL = {"torch": "pip install torch==2.13.0", "jax": "pip install jax jaxlib"}
 
 
 def available_frameworks(frameworks=ALL_FRAMEWORKS):
-    """Those of ``frameworks`` that can run here (torch only when installed)."""
-    return tuple(f for f in frameworks if f != "torch" or torch_mlp.available())
+    """Those of ``frameworks`` that can run here (torch and jax only when installed)."""
+    return tuple(f for f in frameworks if f not in _OPTIONAL or _OPTIONAL[f]())
 
 
 def make_runner(framework, cfg, init_flat, X, y):
@@ -229,7 +264,13 @@ def load_numba_blas():
 
 def set_threads(framework, threads):
     """Pin ``framework`` to ``threads``: fastmlp through its own call (Numba and every loaded
-    BLAS), NumPy through threadpoolctl, torch through torch.set_num_threads."""
+    BLAS), NumPy through threadpoolctl, torch through torch.set_num_threads, jax through XLA's
+    environment (before jax is imported: call this first). ``ONE_THREAD`` frameworks always get
+    one thread."""
+    if framework in ONE_THREAD:
+        threads = 1
+    if framework == "jax":
+        jax_mlp.configure_threads(threads)
     if framework.startswith("fastmlp"):
         from fastmlp.threads import set_threads as fastmlp_set_threads
         load_numba_blas()

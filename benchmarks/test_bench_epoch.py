@@ -18,9 +18,9 @@ what ``fastmlp.train`` runs: same input path, same epoch loss, same weights afte
 import numpy as np
 import pytest
 
-import torch_mlp
-from runners import ALL_FRAMEWORKS, CONFIGS, SEED, FastmlpRunner, epoch_order, \
-    initial_params, make_runner, set_threads, validate_first_step
+from runners import ALL_FRAMEWORKS, CONFIGS, INSTALL, SEED, FastmlpRunner, \
+    available_frameworks, epoch_order, initial_params, make_runner, set_threads, \
+    validate_first_step
 
 ROUNDS = 3
 
@@ -33,8 +33,8 @@ def quick_samples(cfg):
 @pytest.mark.parametrize("framework", ALL_FRAMEWORKS)
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_epoch(benchmark, mnist, quick, threads, config, framework):
-    if framework == "torch" and not torch_mlp.available():
-        pytest.skip("torch is not installed (pip install torch==2.13.0)")
+    if not available_frameworks((framework,)):
+        pytest.skip(f"{framework} is not installed ({INSTALL[framework]})")
     set_threads(framework, threads)
     cfg = CONFIGS[config]
     n = quick_samples(cfg) if quick else len(mnist.X)

@@ -13,8 +13,7 @@
 import pytest
 
 import compare
-import torch_mlp
-from runners import FRAMEWORKS
+from runners import FRAMEWORKS, INSTALL, available_frameworks
 
 CONFIG = "784-100-10/b128"
 
@@ -57,8 +56,8 @@ def test_start(benchmark, quick, threads, tmp_path, kind):
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_peak_rss(benchmark, quick, threads, mnist_npy, tmp_path, framework):
-    if framework == "torch" and not torch_mlp.available():
-        pytest.skip("torch is not installed (pip install torch==2.13.0)")
+    if not available_frameworks((framework,)):
+        pytest.skip(f"{framework} is not installed ({INSTALL[framework]})")
     child = compare.Child(tmp_path, threads)
     samples = 2048 if quick else 60000
     argv = ["--child", "train", "--framework", framework, "--config", CONFIG, "--data",
