@@ -39,18 +39,25 @@ Write two plain Python functions of one float, the activation and its derivative
 then ``python -m fastmlp.train --activation mymodule:SWISH`` (or ``mymodule:swish``, which finds
 ``swish_derivative`` by name). fastmlp compiles them with Numba into the same element-wise
 kernels and the same training loop as the built-ins, at full speed and with no edit to fastmlp.
-The functions must be Numba-compilable (``math`` functions, arithmetic, ``if``). Unlike the
-built-ins, a user activation's training loop is compiled on each run (Numba cannot cache code
-specialised on run-time functions): expect a few seconds of compile time.
+The functions must be Numba-compilable (``math`` functions, arithmetic, ``if``). The first run
+with a new activation compiles a training loop specialised for it (a few seconds); the loop is
+cached under a digest of the functions' code and of the file they are defined in, so later runs
+with the same functions load it, and an edit to that file compiles it anew. Functions with no
+source file (typed at an interactive prompt) are compiled on every run.
 """
 
+import hashlib
 import importlib
+import inspect
+import marshal
 import math
+import os
+import types
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple, Optional
 
 from . import kernels
-from ._jit import jit_uncached
+from ._jit import jit, jit_uncached
 from .errors import ConfigError
 
 
@@ -90,6 +97,9 @@ class Activation:
     kernels: ActivationKernels = field(default=BUILTIN_KERNELS, compare=False, repr=False)
     spec: str = ""
     builtin: bool = True
+    # user activations: digest of their functions' code and source file, under which the loop
+    # specialised for them is cached (None: not cacheable; see source_key)
+    cache_key: Optional[str] = None
 
     def __str__(self):
         return self.spec or self.name
@@ -112,20 +122,71 @@ def custom_activation(forward, derivative, name=None, init="he"):
         df_jit = jit_uncached(inline="always")(df)
     except Exception as exc:  # pragma: no cover - numba raises at decoration only for bad options
         raise ConfigError(f"activation {name!r} cannot be compiled: {exc}") from None
-
-    def forward_kernel(out, z, code, p):
-        for i in range(z.size):
-            out[i] = f_jit(z[i])
-
-    def backward_kernel(dz, da, z, a, code, p):
-        for i in range(z.size):
-            dz[i] = da[i] * df_jit(z[i])
-
-    pair = ActivationKernels(jit_uncached(forward_kernel), jit_uncached(backward_kernel))
+    key = source_key(f, df)
+    pair = ActivationKernels(_user_kernel(_user_forward, f_jit, key),
+                             _user_kernel(_user_backward, df_jit, key))
     act = Activation(name=name, code=-1, param=0.0, init=init, kernels=pair, spec=name,
-                     builtin=False)
+                     builtin=False, cache_key=key)
     _check_compiles(act)
     return act
+
+
+# The element-wise pair of a user activation: templates compiled with ``_user_fn`` bound to the
+# user's scalar function (like the engine's specialised loop, see engine._specialised).
+def _user_forward(out, z, code, p):
+    # out (n,) = f(z) (n,)
+    for i in range(z.size):
+        out[i] = _user_fn(z[i])  # noqa: F821 - bound by _user_kernel
+
+
+def _user_backward(dz, da, z, a, code, p):
+    # dz (n,) = da (n,) * f'(z) (n,)
+    for i in range(z.size):
+        dz[i] = da[i] * _user_fn(z[i])  # noqa: F821 - bound by _user_kernel
+
+
+def _user_kernel(template, scalar_fn, key):
+    """``template`` compiled with ``_user_fn = scalar_fn``; cached on disk under a name carrying
+    ``key`` (see :func:`source_key`), or not cached when ``key`` is None."""
+    fn = types.FunctionType(template.__code__, dict(globals(), _user_fn=scalar_fn),
+                            template.__name__)
+    if key is None:
+        return jit_uncached(fn)
+    fn.__qualname__ = f"{template.__qualname__}__user_{key}"
+    return jit(fn)
+
+
+def source_key(*functions):
+    """A digest of ``functions``: each one's code (bytecode, constants, names, nested code), the
+    numbers in its closure, and the whole source file it is defined in (so an edit to a helper
+    or a constant it uses counts too). None when one has no source file or closes over something
+    other than a number: its compiled code then cannot be told apart from another's, so it must
+    not be cached."""
+    digest = hashlib.sha256()
+    for fn in functions:
+        code = getattr(fn, "__code__", None)
+        try:
+            path = inspect.getsourcefile(fn)
+        except TypeError:
+            path = None
+        if code is None or not path or not os.path.isfile(path):
+            return None
+        cells = [c.cell_contents for c in (fn.__closure__ or ())]
+        if not all(isinstance(v, (bool, int, float)) for v in cells):
+            return None
+        with open(path, "rb") as f:
+            digest.update(f.read())
+        digest.update(_code_bytes(code) + repr(cells).encode())
+    return digest.hexdigest()[:20]
+
+
+def _code_bytes(code):
+    # what a code object computes, without where it was loaded from (file name, line numbers)
+    parts = [getattr(code, "co_qualname", code.co_name).encode(), code.co_code,
+             repr(code.co_names).encode()]
+    for c in code.co_consts:
+        parts.append(_code_bytes(c) if isinstance(c, types.CodeType) else repr(c).encode())
+    return b"\0".join(parts)
 
 
 def _check_compiles(act):

@@ -30,7 +30,8 @@ User activations: the loop calls the activation kernels through two module globa
 ``_act_forward`` and ``_act_backward``. For a built-in activation those are the cached kernels of
 kernels.py. For a user's :class:`~fastmlp.activations.Activation`, :func:`_specialised` compiles
 the very same Python source again with those two names bound to the user's kernels, so user code
-runs inside the loop at full speed, with no second copy of the loop to keep in sync.
+runs inside the loop at full speed, with no second copy of the loop to keep in sync; that copy is
+cached on disk under the activation's ``cache_key``.
 """
 
 import types
@@ -331,7 +332,10 @@ _LOOP_FUNCTIONS = ("_forward", "_backward", "_train_steps", "_evaluate")
 
 def _specialised(activation):
     """``(train_steps, evaluate)`` compiled for ``activation``: the cached module functions for a
-    built-in, or the same source recompiled with the user's kernels bound (see module doc)."""
+    built-in, or the same source compiled again with the user's kernels bound (see module doc).
+    The copies are cached on disk under names carrying ``activation.cache_key`` (a digest of the
+    user's functions and their file): Numba keys its cache by a function's file, name and
+    bytecode, not by the globals it calls, so each user activation needs names of its own."""
     if activation.builtin:
         return _train_steps, _evaluate
     key = id(activation.kernels)
@@ -339,11 +343,16 @@ def _specialised(activation):
         glb = dict(globals())
         glb["_act_forward"] = activation.kernels.forward
         glb["_act_backward"] = activation.kernels.backward
+        tag = activation.cache_key
         for name in _LOOP_FUNCTIONS:  # callers after callees, so each sees the new ones
             py = globals()[name].py_func
             fn = types.FunctionType(py.__code__, glb, py.__name__, py.__defaults__,
                                     py.__closure__)
-            glb[name] = jit_uncached(fn)
+            if tag is None:
+                glb[name] = jit_uncached(fn)
+            else:
+                fn.__qualname__ = f"{py.__qualname__}__user_{tag}"
+                glb[name] = jit(fn)
         _SPECIALISED[key] = (glb["_train_steps"], glb["_evaluate"], activation.kernels)
     return _SPECIALISED[key][:2]
 
