@@ -5,6 +5,20 @@ small batches; here one call runs a whole chunk of steps (gather from uint8 imag
 fused softmax + cross-entropy, backward, update) and returns only the chunk's statistics. The
 caller (``trainer.py``) chooses chunk sizes so progress bars and Ctrl-C stay responsive.
 
+Threads (``Hyper.threads`` = T): every thread runs the same compiled worker over the whole chunk
+(:func:`fastmlp.sync.run_workers`), and each step has two phases with a barrier after each:
+
+    1. thread t takes its block of the batch's rows, [b*t/T, b*(t+1)/T): gather, forward pass,
+       loss, and every layer's output gradient dz (reading the weights, writing nothing shared);
+    2. thread t takes its block of every weight's rows, [D*t/T, D*(t+1)/T), and of every bias's
+       columns: the weight-gradient GEMM over the whole batch and the optimizer step of that
+       block (fused into the GEMM for plain SGD).
+
+So each thread's GEMMs are single-threaded BLAS calls on its own blocks, the element-wise work is
+split too, no two threads write the same value, and the results do not depend on how the rows
+were split (each row's dropout mask has its own seed). One fork per chunk of steps instead of
+several per step, and no spinning BLAS or OpenMP workers competing with the threads doing work.
+
 Buffers (allocated once by :class:`Workspace`, sized for the largest batch):
 
     x      (Bmax, D0)      the gathered, scaled input batch, and y (Bmax,) its labels
@@ -13,14 +27,16 @@ Buffers (allocated once by :class:`Workspace`, sized for the largest batch):
     xd     (Bmax, D0)      the input after dropout, and xmask its mask
     z, h   (Bmax, sum H)   per layer: pre-activation z_l and f(z_l) (logits and probs for the last)
     a      (Bmax, sum H)   per layer: f(z_l) after dropout, and mask its mask
-    d0, d1 (Bmax, max H)   ping-pong gradient buffers
+    dz     (Bmax, sum H)   per layer: the loss's gradient with respect to z_l
+    part   (64, 2)         per thread: the loss sum and correct count of its rows (or images)
     grads  (P,)            gradients, laid out like the parameters
     opt1, opt2 (P,)        optimizer state (momentum velocity; Adam's two moments)
 
 The sparse input path (``Hyper.sparse``): the training images arrive as CSR (see
 ``kernels.csr_inputs``) and the first layer visits only nonzero inputs, reading the batch's rows
-of that CSR in place (with input dropout, from a per-step copy of the surviving entries). The
-first layer's source travels as one tuple ``src = (rows, ptr, idx, val, scale, factor)``.
+of that CSR in place (with input dropout, from a per-step copy of the surviving entries, each
+thread's block of rows in its own stretch of bptr/bidx/bval). The first layer's source travels as
+one tuple ``src = (rows, ptr, idx, val, scale, factor)``.
 
 Plain SGD without weight decay (``Hyper.fused``): each layer's update is applied while its
 weight gradient is computed (by BLAS with beta = 1 on dense layers, see ``gemm.py``; inside the
@@ -42,17 +58,15 @@ import numpy as np
 
 from . import kernels as K
 from ._jit import jit, jit_uncached
+from .gemm import _gemm_tn_cols
+from .sync import _barrier, new_state, run_workers
 from .threads import one_blas_thread
-
-# Numba does not start its thread pool when it loads, from the cache, a function that merely
-# contains a parallel kernel (numba issue #8578): the cached loop then calls a null pointer.
-# Starting the pool when this module loads makes every cached function safe to call.
-numba.get_num_threads()
 
 _act_forward = K._activation_forward
 _act_backward = K._activation_backward
 
 SGD, MOMENTUM, ADAM = 0, 1, 2
+MAX_THREADS = 64  # rows of Workspace.part: threads that can share one training step
 
 
 class Workspace(NamedTuple):
@@ -70,12 +84,12 @@ class Workspace(NamedTuple):
     h: np.ndarray
     a: np.ndarray
     mask: np.ndarray
-    d0: np.ndarray
-    d1: np.ndarray
+    dz: np.ndarray
     grads: np.ndarray
     opt1: np.ndarray
     opt2: np.ndarray
     act_offsets: np.ndarray
+    part: np.ndarray
 
 
 def make_workspace(sizes, max_batch, n_params):
@@ -85,19 +99,19 @@ def make_workspace(sizes, max_batch, n_params):
     total = int(hs.sum()) * max_batch
     offsets = np.zeros(len(hs), dtype=np.int64)
     offsets[1:] = np.cumsum(hs[:-1] * max_batch)
-    widest = int(max(sizes))
     f32 = np.float32
     return Workspace(
         x=np.zeros((max_batch, D0), f32), y=np.zeros(max_batch, np.int64),
-        bptr=np.zeros(max_batch + 1, np.int64), bidx=np.zeros(max_batch * D0, np.int32),
+        bptr=np.zeros(max_batch + MAX_THREADS, np.int64),
+        bidx=np.zeros(max_batch * D0, np.int32),
         bval=np.zeros(max_batch * D0, np.uint8), iota=np.arange(max_batch, dtype=np.int64),
         xd=np.zeros((max_batch, D0), f32),
         xmask=np.zeros((max_batch, D0), f32),
         z=np.zeros(total, f32), h=np.zeros(total, f32), a=np.zeros(total, f32),
         mask=np.zeros(total, f32),
-        d0=np.zeros(max_batch * widest, f32), d1=np.zeros(max_batch * widest, f32),
-        grads=np.zeros(n_params, f32), opt1=np.zeros(n_params, f32),
-        opt2=np.zeros(n_params, f32), act_offsets=offsets)
+        dz=np.zeros(total, f32), grads=np.zeros(n_params, f32), opt1=np.zeros(n_params, f32),
+        opt2=np.zeros(n_params, f32), act_offsets=offsets,
+        part=np.zeros((MAX_THREADS, 2), np.float64))
 
 
 class Hyper(NamedTuple):
@@ -127,25 +141,29 @@ def _view(buf, offset, rows, cols):
 
 
 @jit
-def _forward(ws, params, layout, b, hp, epoch, step, src):
-    # Forward pass of b rows already gathered into ws.x, or if hp.sparse read through src (see
-    # the module docstring).
-    # Dropout masks come from stream (epoch, step, layer). Evaluation passes an hp with zero
+def _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src):
+    # Forward pass of batch rows r0 .. r1-1, already gathered into ws.x, or if hp.sparse read
+    # through src = (rows, ptr, idx, val, scale, factor) for exactly these rows. Dropout masks
+    # come from stream (epoch, step, layer), one seed per batch row (K._row_seed), so they do
+    # not depend on how the rows are split between threads. Evaluation passes an hp with zero
     # dropout rates and sparse off. Returns the last layer's index.
     L = layout.shape[0]
     D0 = layout[0, 2]
-    inp = _view(ws.x.ravel(), 0, b, D0)
-    sparse = hp.sparse
-    if hp.dropout_input > 0.0 and not sparse:
-        xd = _view(ws.xd.ravel(), 0, b, D0)
-        K._dropout_forward(xd.ravel(), _view(ws.xmask.ravel(), 0, b, D0).ravel(), inp.ravel(),
-                           hp.dropout_input, K._stream_seed(hp.seed, epoch, step, 0))
+    n = r1 - r0
+    inp = _view(ws.x.ravel(), r0 * D0, n, D0)
+    if hp.dropout_input > 0.0 and not hp.sparse:
+        xd = _view(ws.xd.ravel(), r0 * D0, n, D0)
+        xmask = _view(ws.xmask.ravel(), r0 * D0, n, D0)
+        state = K._stream_seed(hp.seed, epoch, step, 0)
+        for i in range(n):
+            K._dropout_forward(xd[i], xmask[i], inp[i], hp.dropout_input,
+                               K._row_seed(state, r0 + i))
         inp = xd
     for l in range(L):
         w_off, b_off, D, H = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3]
-        off = ws.act_offsets[l]
-        z = _view(ws.z, off, b, H)
-        if l == 0 and sparse:
+        off = ws.act_offsets[l] + r0 * H
+        z = _view(ws.z, off, n, H)
+        if l == 0 and hp.sparse:
             rows, ptr, idx, val, scale, factor = src
             K._sparse_dense_forward(z, rows, ptr, idx, val, scale, factor,
                                     _view(params, w_off, D, H), params[b_off:b_off + H])
@@ -153,12 +171,14 @@ def _forward(ws, params, layout, b, hp, epoch, step, src):
             K._dense_forward(z, inp, _view(params, w_off, D, H), params[b_off:b_off + H])
         if l == L - 1:
             break
-        h = _view(ws.h, off, b, H)
+        h = _view(ws.h, off, n, H)
         _act_forward(h.ravel(), z.ravel(), hp.act_code, hp.act_param)
         if hp.dropout > 0.0:
-            a = _view(ws.a, off, b, H)
-            K._dropout_forward(a.ravel(), _view(ws.mask, off, b, H).ravel(), h.ravel(),
-                               hp.dropout, K._stream_seed(hp.seed, epoch, step, l + 1))
+            a = _view(ws.a, off, n, H)
+            mask = _view(ws.mask, off, n, H)
+            state = K._stream_seed(hp.seed, epoch, step, l + 1)
+            for i in range(n):
+                K._dropout_forward(a[i], mask[i], h[i], hp.dropout, K._row_seed(state, r0 + i))
             inp = a
         else:
             inp = h
@@ -166,152 +186,201 @@ def _forward(ws, params, layout, b, hp, epoch, step, src):
 
 
 @jit
-def _backward(ws, params, layout, b, hp, lr, src):
-    # Backward pass from the logits' gradient already in ws.d0; fills ws.grads, or with
-    # hp.fused (plain SGD, no weight decay) applies the SGD step with learning rate lr to each
-    # layer as its gradient is computed (after the layer's input gradient, which needs the old
-    # weights), so no weight gradient is ever written.
+def _rows_backward(ws, params, layout, r0, r1, b, hp, epoch, step, src):
+    # Phase 1 of a step for batch rows r0 .. r1-1 of a batch of b (labels in ws.y): the forward
+    # pass, the loss, and every layer's output gradient dz (the weights are not touched, so all
+    # threads read the same weights). Returns (loss sum, correct) of these rows; a non-finite
+    # loss returns at once (the step will not be applied).
+    last = _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src)
+    n = r1 - r0
+    Kc = layout[last, 3]
+    off = ws.act_offsets[last] + r0 * Kc
+    probs = _view(ws.h, off, n, Kc)
+    loss, ok = K._softmax_xent_forward(probs, _view(ws.z, off, n, Kc), ws.y[r0:r1])
+    if not np.isfinite(loss):
+        return loss, ok
+    K._softmax_xent_backward(_view(ws.dz, off, n, Kc), probs, ws.y[r0:r1], 1.0 / b)
+    for l in range(last, 0, -1):
+        w_off, D, H = layout[l, 0], layout[l, 2], layout[l, 3]
+        prev = ws.act_offsets[l - 1] + r0 * D
+        dinp = _view(ws.dz, prev, n, D)
+        K._dense_backward_input(dinp, _view(ws.dz, ws.act_offsets[l] + r0 * H, n, H),
+                                _view(params, w_off, D, H))
+        if hp.dropout > 0.0:
+            K._dropout_backward(dinp.ravel(), dinp.ravel(), _view(ws.mask, prev, n, D).ravel())
+        _act_backward(dinp.ravel(), dinp.ravel(), _view(ws.z, prev, n, D).ravel(),
+                      _view(ws.h, prev, n, D).ravel(), hp.act_code, hp.act_param)
+    return loss, ok
+
+
+@jit
+def _apply_update(params, ws, hp, lr, t, lo, hi):
+    # the optimizer step on parameters lo .. hi-1 from ws.grads (t: 1-based step, for Adam)
+    p, g = params[lo:hi], ws.grads[lo:hi]
+    if hp.optimizer == SGD:
+        K._sgd_update(p, g, lr)
+    elif hp.optimizer == MOMENTUM:
+        K._momentum_update(p, ws.opt1[lo:hi], g, lr, hp.momentum, hp.nesterov)
+    else:
+        K._adam_update(p, ws.opt1[lo:hi], ws.opt2[lo:hi], g, lr, hp.beta1, hp.beta2, hp.eps, t)
+
+
+@jit
+def _segment(ws, u, T, b, rows, csr_ptr, csr_idx, csr_val, scale, hp):
+    # The sparse first layer's source for thread u's block of rows, with the block's bounds:
+    # the data set's CSR read in place, or with input dropout the block's own copy of the
+    # surviving entries (local rows 0.., its own stretch of bptr/bidx/bval).
+    D0 = ws.x.shape[1]
+    r0 = b * u // T
+    r1 = b * (u + 1) // T
+    n = r1 - r0
+    if hp.dropout_input > 0.0:
+        p0 = r0 + u
+        src = (ws.iota[:n], ws.bptr[p0:p0 + n + 1], ws.bidx[r0 * D0:r1 * D0],
+               ws.bval[r0 * D0:r1 * D0], scale, 1.0 / (1.0 - hp.dropout_input))
+    else:
+        src = (rows[r0:r1], csr_ptr, csr_idx, csr_val, scale, 1.0)
+    return src, r0, r1
+
+
+@jit
+def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, csr_idx, csr_val,
+                  scale):
+    # Phase 2 of a step: thread t's share of every layer's update, from the dz of phase 1. It
+    # owns rows [D*t/T, D*(t+1)/T) of each weight (D, H) and columns [H*t/T, H*(t+1)/T) of each
+    # bias, so no two threads write the same parameter. With hp.fused (plain SGD, no weight
+    # decay) the step is applied inside the gradient's GEMM (BLAS beta = 1), or inside the
+    # sparse kernel; otherwise the gradient block is written to ws.grads and the optimizer
+    # updates that block at once, while it is in cache.
     L = layout.shape[0]
-    D0 = layout[0, 2]
-    cur = ws.d0
-    other = ws.d1
-    for l in range(L - 1, -1, -1):
+    for l in range(L):
         w_off, b_off, D, H = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3]
-        dout = _view(cur, 0, b, H)
-        weight = _view(params, w_off, D, H)
-        bias = params[b_off:b_off + H]
+        d0, d1 = D * t // T, D * (t + 1) // T
+        h0, h1 = H * t // T, H * (t + 1) // T
+        dout = _view(ws.dz, ws.act_offsets[l], b, H)
         if l == 0:
-            if hp.dropout_input > 0.0:
-                inp = _view(ws.xd.ravel(), 0, b, D0)
-            else:
-                inp = _view(ws.x.ravel(), 0, b, D0)
+            inp = _view((ws.xd if hp.dropout_input > 0.0 else ws.x).ravel(), 0, b, D)
         else:
             prev = ws.act_offsets[l - 1]
-            if hp.dropout > 0.0:
-                inp = _view(ws.a, prev, b, D)
-            else:
-                inp = _view(ws.h, prev, b, D)
-            dinp = _view(other, 0, b, D)
-            K._dense_backward_input(dinp, dout, weight)
-            if hp.dropout > 0.0:
-                K._dropout_backward(dinp.ravel(), dinp.ravel(), _view(ws.mask, prev, b, D).ravel())
-            _act_backward(dinp.ravel(), dinp.ravel(), _view(ws.z, prev, b, D).ravel(),
-                          _view(ws.h, prev, b, D).ravel(), hp.act_code, hp.act_param)
+            inp = _view(ws.a if hp.dropout > 0.0 else ws.h, prev, b, D)
         if hp.fused:
-            if l == 0 and hp.sparse:
-                rows, ptr, idx, val, scale, factor = src
-                K._sparse_dense_backward_params(weight, bias, dout, rows, ptr, idx, val, scale,
-                                                factor, -lr, hp.threads)
-            else:
-                K._dense_backward_sgd(weight, bias, dout, inp, lr)
+            target, bias_target, alpha, beta = params, params, -lr, 1.0
         else:
-            dweight = _view(ws.grads, w_off, D, H)
-            dbias = ws.grads[b_off:b_off + H]
-            if l == 0 and hp.sparse:
-                dweight[:] = 0.0
-                dbias[:] = 0.0
-                rows, ptr, idx, val, scale, factor = src
-                K._sparse_dense_backward_params(dweight, dbias, dout, rows, ptr, idx, val, scale,
-                                                factor, 1.0, hp.threads)
-            else:
-                K._dense_backward_params(dweight, dbias, dout, inp)
+            target, bias_target, alpha, beta = ws.grads, ws.grads, 1.0, 0.0
+        if l == 0 and hp.sparse:
+            block = _view(target, w_off, D, H)
+            if not hp.fused:
+                block[d0:d1] = 0.0
+            for u in range(T):
+                src, r0, r1 = _segment(ws, u, T, b, rows, csr_ptr, csr_idx, csr_val, scale, hp)
+                rws, ptr, idx, val, sc, factor = src
+                K._sparse_dense_backward_params(block, dout[r0:r1], rws, ptr, idx, val, sc,
+                                                factor, alpha, d0, d1)
+        else:
+            _gemm_tn_cols(_view(target, w_off + d0 * H, d1 - d0, H), inp, d0, dout, alpha,
+                          beta)
+        K._bias_backward(bias_target[b_off:b_off + H], dout, alpha, beta, h0, h1)
+        if not hp.fused:
             if hp.weight_decay > 0.0:
-                K._add_weight_decay(dweight.ravel(), weight.ravel(), hp.weight_decay)
-        cur, other = other, cur
+                K._add_weight_decay(ws.grads[w_off + d0 * H:w_off + d1 * H],
+                                    params[w_off + d0 * H:w_off + d1 * H], hp.weight_decay)
+            _apply_update(params, ws, hp, lr, step_t, w_off + d0 * H, w_off + d1 * H)
+            _apply_update(params, ws, hp, lr, step_t, b_off + h0, b_off + h1)
 
 
 @jit
-def _update(params, ws, layout, hp, lr, t):
-    # the optimizer step from ws.grads (nothing left to do when _backward applied it: hp.fused)
-    if hp.fused:
-        return
-    if hp.optimizer == SGD:
-        K._sgd_update(params, ws.grads, lr)
-    elif hp.optimizer == MOMENTUM:
-        K._momentum_update(params, ws.opt1, ws.grads, lr, hp.momentum, hp.nesterov)
-    else:
-        K._adam_update(params, ws.opt1, ws.opt2, ws.grads, lr, hp.beta1, hp.beta2, hp.eps, t)
-
-
-@jit
-def _train_steps(params, ws, layout, hp, images, labels, order, pixel_index, scale, shift,
-                 csr_ptr, csr_idx, csr_val, batch, first_step, n_steps, lrs, epoch, t0):
-    # Runs steps first_step .. first_step + n_steps - 1 of an epoch whose sample order is
-    # `order` (N,), batches of `batch` rows (the last one may be shorter), learning rate lrs[s].
-    # t0 counts the optimizer steps before this call (Adam's bias correction). On the sparse
-    # path the images come as CSR (csr_ptr, csr_idx, csr_val) and `images` is not read.
-    # Returns (loss sum, correct, samples, bad_step): bad_step >= 0 is the step whose loss was
-    # not finite; training stops there, before that step's update.
+def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pixel_index, scale,
+                  shift, csr_ptr, csr_idx, csr_val, batch, first_step, n_steps, lrs, epoch, t0):
+    # Thread t of T runs steps first_step .. first_step + n_steps - 1 of an epoch whose sample
+    # order is `order` (N,), batches of `batch` rows (the last one may be shorter), learning
+    # rate lrs[s]; t0 counts the optimizer steps before this call (Adam's bias correction). On
+    # the sparse path the images come as CSR (csr_ptr, csr_idx, csr_val), `images` unread.
+    # Each step: phase 1 on this thread's block of the batch's rows (gather, forward, loss,
+    # output gradients), barrier, phase 2 on its block of the parameters, barrier (sync is the
+    # barrier's state, see sync.py). Returns (loss sum, correct, samples, bad_step), the same in
+    # every thread: bad_step >= 0 is the step whose loss was not finite; training stops there,
+    # before that step's update.
     N = order.shape[0]
-    L = layout.shape[0]
-    Kc = layout[L - 1, 3]
+    D0 = layout[0, 2]
     loss_sum = 0.0
     correct = 0
     samples = 0
+    sense = 0
     for s in range(first_step, first_step + n_steps):
         start = s * batch
         b = min(batch, N - start)
         if b <= 0:
             break
         rows = order[start:start + b]
-        src = (rows, csr_ptr, csr_idx, csr_val, scale, 1.0)
-        if hp.sparse and hp.dropout_input > 0.0:
-            K._gather_sparse(ws.bptr, ws.bidx, ws.bval, csr_ptr, csr_idx, csr_val, rows,
-                             hp.dropout_input, K._stream_seed(hp.seed, epoch, s, 0))
-            src = (ws.iota[:b], ws.bptr, ws.bidx, ws.bval, scale, 1.0 / (1.0 - hp.dropout_input))
-        elif not hp.sparse:
-            K._gather_batch(_view(ws.x.ravel(), 0, b, layout[0, 2]), images, rows,
-                            pixel_index, scale, shift)
-        y = ws.y[:b]
-        for i in range(b):
-            y[i] = labels[rows[i]]
-        last = _forward(ws, params, layout, b, hp, epoch, s, src)
-        off = ws.act_offsets[last]
-        probs = _view(ws.h, off, b, Kc)
-        loss, ok = K._softmax_xent_forward(probs, _view(ws.z, off, b, Kc), y)
+        src, r0, r1 = _segment(ws, t, T, b, rows, csr_ptr, csr_idx, csr_val, scale, hp)
+        loss, ok = 0.0, 0
+        if r1 > r0:
+            for i in range(r0, r1):
+                ws.y[i] = labels[rows[i]]
+            if not hp.sparse:
+                K._gather_batch(_view(ws.x.ravel(), r0 * D0, r1 - r0, D0), images, rows[r0:r1],
+                                pixel_index, scale, shift)
+            elif hp.dropout_input > 0.0:
+                _, ptr, idx, val, _, _ = src
+                K._gather_sparse(ptr, idx, val, csr_ptr, csr_idx, csr_val, rows[r0:r1],
+                                 hp.dropout_input, K._stream_seed(hp.seed, epoch, s, 0), r0)
+            loss, ok = _rows_backward(ws, params, layout, r0, r1, b, hp, epoch, s, src)
+        ws.part[t, 0] = loss
+        ws.part[t, 1] = ok
+        sense = _barrier(sync, T, sense)
+        loss = 0.0
+        ok = 0
+        for u in range(T):
+            loss += ws.part[u, 0]
+            ok += int(ws.part[u, 1])
         if not np.isfinite(loss):
             return loss_sum, correct, samples, s
+        _update_block(t, T, ws, params, layout, b, rows, hp, lrs[s], t0 + s - first_step + 1,
+                      csr_ptr, csr_idx, csr_val, scale)
+        sense = _barrier(sync, T, sense)
         loss_sum += loss
         correct += ok
         samples += b
-        K._softmax_xent_backward(_view(ws.d0, 0, b, Kc), probs, y, 1.0 / b)
-        _backward(ws, params, layout, b, hp, lrs[s], src)
-        _update(params, ws, layout, hp, lrs[s], t0 + s - first_step + 1)
     return loss_sum, correct, samples, -1
 
 
 @jit
-def _evaluate(pred, probs_out, params, ws, layout, hp, images, labels, pixel_index, scale,
-              shift, batch, want_probs):
-    # Forward pass over all N images (N, P) uint8 in batches, with hp from eval_hyper (no
-    # dropout, dense input); writes pred (N,) and, if want_probs, probs_out (N, K).
-    # Returns (loss sum, correct); labels may be empty.
+def _evaluate_worker(t, T, pred, probs_out, params, ws, layout, hp, images, labels, pixel_index,
+                     scale, shift, batch, want_probs):
+    # Thread t of T: the forward pass over its share [N*t/T, N*(t+1)/T) of the N images (N, P)
+    # uint8, in batches of up to `batch` rows held in its block of the workspace's rows, with hp
+    # from eval_hyper (no dropout, dense input). Writes pred (N,) and, if want_probs, probs_out
+    # (N, K); leaves (loss sum, correct) in ws.part[t] (labels may be empty).
     N = images.shape[0]
     L = layout.shape[0]
     Kc = layout[L - 1, 3]
+    Bmax = ws.x.shape[0]
+    lo, hi = N * t // T, N * (t + 1) // T
+    w0 = Bmax * t // T
+    cap = max(1, min(batch, Bmax * (t + 1) // T - w0))
     have_labels = labels.shape[0] == N
     loss_sum = 0.0
     correct = 0
-    rows = np.empty(batch, dtype=np.int64)
-    for start in range(0, N, batch):
-        b = min(batch, N - start)
-        for i in range(b):
+    rows = ws.iota[w0:w0 + cap].copy()
+    for start in range(lo, hi, cap):
+        n = min(cap, hi - start)
+        for i in range(n):
             rows[i] = start + i
-        K._gather_batch(_view(ws.x.ravel(), 0, b, layout[0, 2]), images, rows[:b],
-                        pixel_index, scale, shift)
-        src = (rows[:b], ws.bptr, ws.bidx, ws.bval, scale, 1.0)  # not read: hp is dense
-        last = _forward(ws, params, layout, b, hp, start, start, src)
-        off = ws.act_offsets[last]
-        probs = _view(ws.h, off, b, Kc)
+        K._gather_batch(_view(ws.x.ravel(), w0 * layout[0, 2], n, layout[0, 2]), images,
+                        rows[:n], pixel_index, scale, shift)
+        src = (rows[:n], ws.bptr, ws.bidx, ws.bval, scale, 1.0)  # not read: hp is dense
+        last = _rows_forward(ws, params, layout, w0, w0 + n, hp, 0, 0, src)
+        off = ws.act_offsets[last] + w0 * Kc
+        probs = _view(ws.h, off, n, Kc)
         if have_labels:
-            loss, ok = K._softmax_xent_forward(probs, _view(ws.z, off, b, Kc),
-                                               labels[start:start + b])
+            loss, ok = K._softmax_xent_forward(probs, _view(ws.z, off, n, Kc),
+                                               labels[start:start + n])
             loss_sum += loss
             correct += ok
         else:  # no labels: probabilities only, scored against class 0
-            ws.y[:b] = 0
-            K._softmax_xent_forward(probs, _view(ws.z, off, b, Kc), ws.y[:b])
-        for i in range(b):
+            ws.y[w0:w0 + n] = 0
+            K._softmax_xent_forward(probs, _view(ws.z, off, n, Kc), ws.y[w0:w0 + n])
+        for i in range(n):
             best = 0
             for k in range(1, Kc):
                 if probs[i, k] > probs[i, best]:
@@ -320,24 +389,26 @@ def _evaluate(pred, probs_out, params, ws, layout, hp, images, labels, pixel_ind
             if want_probs:
                 for k in range(Kc):
                     probs_out[start + i, k] = probs[i, k]
-    return loss_sum, correct
+    ws.part[t, 0] = loss_sum
+    ws.part[t, 1] = correct
 
 
 # ---------------------------------------------------------------------------------------------
 # Specialisation for user activations
 # ---------------------------------------------------------------------------------------------
 _SPECIALISED = {}
-_LOOP_FUNCTIONS = ("_forward", "_backward", "_train_steps", "_evaluate")
+# the functions that call the activation kernels, and their callers (callees first)
+_LOOP_FUNCTIONS = ("_rows_forward", "_rows_backward", "_train_worker", "_evaluate_worker")
 
 
 def _specialised(activation):
-    """``(train_steps, evaluate)`` compiled for ``activation``: the cached module functions for a
+    """``(train_worker, evaluate_worker)`` compiled for ``activation``: the cached module functions for a
     built-in, or the same source compiled again with the user's kernels bound (see module doc).
     The copies are cached on disk under names carrying ``activation.cache_key`` (a digest of the
     user's functions and their file): Numba keys its cache by a function's file, name and
     bytecode, not by the globals it calls, so each user activation needs names of its own."""
     if activation.builtin:
-        return _train_steps, _evaluate
+        return _train_worker, _evaluate_worker
     key = id(activation.kernels)
     if key not in _SPECIALISED:
         glb = dict(globals())
@@ -353,7 +424,7 @@ def _specialised(activation):
             else:
                 fn.__qualname__ = f"{py.__qualname__}__user_{tag}"
                 glb[name] = jit(fn)
-        _SPECIALISED[key] = (glb["_train_steps"], glb["_evaluate"], activation.kernels)
+        _SPECIALISED[key] = (glb["_train_worker"], glb["_evaluate_worker"], activation.kernels)
     return _SPECIALISED[key][:2]
 
 
@@ -379,15 +450,17 @@ def eval_hyper(activation):
 
 
 def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, probs_out=None,
-             workspace=None):
+             workspace=None, threads=None):
     """Forward pass over ``images_flat`` (N, P) uint8. Returns ``(mean loss, n_correct)`` when
-    labels are given (else ``(nan, 0)``); fills ``pred_out`` (N,) / ``probs_out`` (N, K)."""
+    labels are given (else ``(nan, 0)``); fills ``pred_out`` (N,) / ``probs_out`` (N, K).
+    ``threads`` (default: Numba's thread count, see fastmlp.threads) split the images."""
     images_flat = np.ascontiguousarray(images_flat.reshape(len(images_flat), -1))
     N = len(images_flat)
+    T = max(1, min(threads or numba.get_num_threads(), N, MAX_THREADS))
     batch = max(1, min(batch_size, N))
     ws = workspace
-    if ws is None or ws.x.shape[0] < batch:
-        ws = make_workspace(model.sizes, batch, model.params.size)
+    if ws is None or ws.x.shape[0] < max(batch, T):
+        ws = make_workspace(model.sizes, max(batch, T), model.params.size)
     idx, scale, shift = transform_arrays(model, images_flat.shape[1])
     pred = pred_out if pred_out is not None else np.empty(N, dtype=np.int64)
     want = probs_out is not None
@@ -399,12 +472,13 @@ def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, pr
     if N == 0:
         return float("nan"), 0
     _, evaluate_fn = _specialised(model.activation)
-    loss, correct = evaluate_fn(pred, probs, model.params, ws, model.layout,
-                                eval_hyper(model.activation), images_flat, labs, idx, scale,
-                                shift, batch, want)
+    with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
+        run_workers(evaluate_fn, T, pred, probs, model.params, ws, model.layout,
+                    eval_hyper(model.activation), images_flat, labs, idx, scale, shift, batch,
+                    want)
     if labels is None:
         return float("nan"), 0
-    return loss / N, int(correct)
+    return float(ws.part[:T, 0].sum()) / N, int(ws.part[:T, 1].sum())
 
 
 NO_CSR = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8))
@@ -412,15 +486,28 @@ NO_CSR = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8))
 
 def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, first_step,
                 n_steps, lrs, epoch, t0, csr=NO_CSR):
-    """Run ``n_steps`` training steps inside compiled code; see ``_train_steps``. ``csr`` is
-    ``kernels.csr_inputs(images_flat, pixel_index)`` when ``hp.sparse``."""
+    """Run ``n_steps`` training steps inside compiled code on ``hp.threads`` threads; see
+    ``_train_worker``. ``csr`` is ``kernels.csr_inputs(images_flat, pixel_index)`` when
+    ``hp.sparse``. Returns ``(loss sum, correct, samples, bad_step)``."""
     train_fn, _ = _specialised(model.activation)
     idx, scale, shift = transform
-    args = (model.params, ws, model.layout, hp, images_flat, labels, order, idx, scale, shift,
-            *csr, batch, first_step, n_steps, lrs, epoch, t0)
-    if hp.sparse and hp.threads > 1:
-        with one_blas_thread():  # the parallel sparse kernels need the other core
-            loss, correct, samples, bad = train_fn(*args)
-    else:
-        loss, correct, samples, bad = train_fn(*args)
+    T = max(1, min(int(hp.threads), MAX_THREADS))
+    with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
+        loss, correct, samples, bad = run_workers(
+            train_fn, T, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
+            order, idx, scale, shift, *csr, batch, first_step, n_steps, lrs, epoch, t0)
     return float(loss), int(correct), int(samples), int(bad)
+
+
+def compile_loop(model, ws, hp, images_flat, labels, transform, lrs):
+    """Compile (or load from Numba's cache) the training and evaluation workers for ``model``'s
+    activation and these argument types, without training: a call with no steps and one with
+    no images. Argument types do not depend on values, so a dense ``hp`` serves both paths."""
+    train_fn, eval_fn = _specialised(model.activation)
+    idx, scale, shift = transform
+    order = np.zeros(1, np.int64)
+    train_fn(0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels, order,
+             idx, scale, shift, *NO_CSR, 1, 0, 0, lrs, 0, 0)
+    eval_fn(0, 1, np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
+            model.layout, eval_hyper(model.activation), images_flat[:0], np.empty(0, np.int64),
+            idx, scale, shift, 1, False)

@@ -1,4 +1,4 @@
-"""GEMM with alpha and beta for jitted code: ``out = alpha * a.T @ b + beta * out``.
+"""GEMM with alpha and beta for jitted code: ``out = alpha * a[:, c0:c0 + D].T @ b + beta * out``.
 
 Numba's ``np.dot`` calls BLAS with alpha = 1 and beta = 0, so a plain-SGD weight update took
 two passes over the weights: write the gradient ``a.T @ b``, then ``W -= lr * grad``. BLAS can
@@ -10,8 +10,12 @@ to SciPy's ``cython_blas`` (so the thread limit of ``fastmlp.threads`` applies, 
 functions that use it are cached like any other). Column-major BLAS sees our C-contiguous
 (rows, cols) arrays as their transposes, hence the argument order below.
 
-    a    (B, D)  C-contiguous          b    (B, H)  C-contiguous
+    a    (B, Da) C-contiguous          b    (B, H)  C-contiguous
     out  (D, H)  C-contiguous          alpha, beta  scalars (cast to the arrays' dtype)
+    c0           the first of the D columns of ``a`` used (0 and D = Da: all of them)
+
+Columns ``c0 .. c0 + D`` let each training thread update its own block of a weight's rows (see
+engine.py): BLAS reads them in place, with the leading dimension Da.
 """
 
 import llvmlite.ir as ir
@@ -28,35 +32,40 @@ _VOIDP = ir.IntType(8).as_pointer()
 
 
 @intrinsic
-def _xxgemm_tn(typingctx, out, a, b, alpha, beta):
-    # status (int32, 0 on success) of numba_xxgemm computing out = alpha * a.T @ b + beta * out
+def _xxgemm_tn(typingctx, out, a, c0, b, alpha, beta):
+    # status (int32, 0 on success) of numba_xxgemm computing
+    # out (D, H) = alpha * a[:, c0:c0 + D].T @ b + beta * out
     if not all(isinstance(x, types.Array) and x.ndim == 2 and x.layout == "C"
                for x in (out, a, b)):
         return None
     if not (out.dtype == a.dtype == b.dtype) or out.dtype not in _KIND:
         return None
-    sig = types.int32(out, a, b, alpha, beta)
+    sig = types.int32(out, a, c0, b, alpha, beta)
 
     def codegen(context, builder, signature, args):
         dtype = signature.args[0].dtype
-        o, x, y = (context.make_array(t)(context, builder, v)
-                   for t, v in zip(signature.args[:3], args[:3]))
+        o, x, y = (context.make_array(signature.args[i])(context, builder, args[i])
+                   for i in (0, 1, 3))
         D, H = cgutils.unpack_tuple(builder, o.shape, 2)
-        B, _ = cgutils.unpack_tuple(builder, x.shape, 2)
+        B, Da = cgutils.unpack_tuple(builder, x.shape, 2)
+        first = cgutils.get_item_pointer(context, builder, signature.args[1], x,
+                                         [ir.Constant(cgutils.intp_t, 0),
+                                          context.cast(builder, args[2], signature.args[2],
+                                                       types.intp)])
         slots = [cgutils.alloca_once_value(builder, context.cast(builder, v, t, dtype))
-                 for v, t in zip(args[3:], signature.args[3:])]
+                 for v, t in zip(args[4:], signature.args[4:])]
         intp = cgutils.intp_t
         fnty = ir.FunctionType(ir.IntType(32), [_CHAR, _CHAR, _CHAR, intp, intp, intp,
                                                 _VOIDP, _VOIDP, intp, _VOIDP, intp, _VOIDP,
                                                 _VOIDP, intp])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
         # column-major: out.T (H, D) = b.T (H, B) @ a (B, D); b.T is b as stored ('n'),
-        # a as stored is a.T column-major, so it is transposed back ('t')
+        # a as stored is a.T column-major (leading dimension Da), so it is transposed back ('t')
         return builder.call(fn, [
             ir.Constant(_CHAR, _KIND[dtype]), ir.Constant(_CHAR, ord("n")),
             ir.Constant(_CHAR, ord("t")), H, D, B,
             builder.bitcast(slots[0], _VOIDP), builder.bitcast(y.data, _VOIDP), H,
-            builder.bitcast(x.data, _VOIDP), D, builder.bitcast(slots[1], _VOIDP),
+            builder.bitcast(first, _VOIDP), Da, builder.bitcast(slots[1], _VOIDP),
             builder.bitcast(o.data, _VOIDP), H])
 
     return sig, codegen
@@ -65,6 +74,12 @@ def _xxgemm_tn(typingctx, out, a, b, alpha, beta):
 @jit
 def _gemm_tn(out, a, b, alpha, beta):
     # out (D, H) = alpha * a (B, D).T @ b (B, H) + beta * out
+    _gemm_tn_cols(out, a, 0, b, alpha, beta)
+
+
+@jit
+def _gemm_tn_cols(out, a, c0, b, alpha, beta):
+    # out (D, H) = alpha * a[:, c0:c0 + D].T @ b (B, H) + beta * out; a (B, Da), c0 + D <= Da
     if out.shape[0] == 0 or out.shape[1] == 0:
         return
     if a.shape[0] == 0:  # empty sum: BLAS would skip the beta scaling with k = 0
@@ -72,13 +87,14 @@ def _gemm_tn(out, a, b, alpha, beta):
             for j in range(out.shape[1]):
                 out[i, j] *= beta
         return
-    if _xxgemm_tn(out, a, b, alpha, beta) != 0:
+    if _xxgemm_tn(out, a, c0, b, alpha, beta) != 0:
         raise RuntimeError("BLAS sgemm/dgemm is not available (SciPy's cython_blas)")
 
 
-def gemm_tn(out, a, b, alpha=1.0, beta=0.0):
-    """``out = alpha * a.T @ b + beta * out`` in place. ``a`` (B, D), ``b`` (B, H), ``out``
-    (D, H): C-contiguous arrays of one float dtype."""
+def gemm_tn(out, a, b, alpha=1.0, beta=0.0, c0=0):
+    """``out = alpha * a[:, c0:c0 + D].T @ b + beta * out`` in place. ``a`` (B, Da), ``b``
+    (B, H), ``out`` (D, H): C-contiguous arrays of one float dtype; ``c0 + D <= Da`` (by
+    default c0 = 0 and D = Da: ``out = alpha * a.T @ b + beta * out``)."""
     for name, x in (("out", out), ("a", a), ("b", b)):
         if not isinstance(x, np.ndarray) or x.ndim != 2:
             raise ValueError(f"{name} must be a 2-D NumPy array")
@@ -86,7 +102,9 @@ def gemm_tn(out, a, b, alpha=1.0, beta=0.0):
             raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
         if x.dtype != out.dtype or x.dtype not in (np.float32, np.float64):
             raise ValueError(f"{name} must be float32 or float64 like out, got {x.dtype.name}")
-    if a.shape[0] != b.shape[0] or out.shape != (a.shape[1], b.shape[1]):
-        raise ValueError(f"shapes do not fit out = a.T @ b: out {out.shape}, a {a.shape}, "
-                         f"b {b.shape}")
-    _gemm_tn(out, a, b, float(alpha), float(beta))
+    c0 = int(c0)
+    if (a.shape[0] != b.shape[0] or out.shape[1] != b.shape[1] or c0 < 0
+            or c0 + out.shape[0] > a.shape[1]):
+        raise ValueError(f"shapes do not fit out = a[:, c0:c0 + D].T @ b: out {out.shape}, "
+                         f"a {a.shape}, b {b.shape}, c0 {c0}")
+    _gemm_tn_cols(out, a, c0, b, float(alpha), float(beta))

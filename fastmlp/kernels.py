@@ -21,7 +21,6 @@ problem; the private ``_name`` kernel it calls only computes, and is what the tr
 import math
 
 import numpy as np
-from numba import prange
 
 from ._jit import jit
 from .gemm import _gemm_tn
@@ -212,19 +211,20 @@ def csr_inputs(images, pixel_index):
 
 
 @jit
-def _gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, state):
+def _gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, state, row0):
     # Input dropout on the sparse path: batch CSR row b (bptr (B+1,), bidx, bval) holds the
     # entries of data-set row rows[b] (ptr, idx, val) that survive; each is dropped with
-    # probability rate, with random bits as in _dropout_forward from the 64-bit seed `state`.
+    # probability rate, with random bits as in _dropout_forward from the seed
+    # _row_seed(state, row0 + b) of its batch row, so a thread can build any block of rows.
     # Values are copied unscaled: the kernels below apply scale and factor = 1/(1-rate).
     B = rows.shape[0]
     n = 0
     threshold = int(rate * 65536.0 + 0.5)
-    x = state | _U64(1)
-    r = _U64(0)
-    k = 4
     for b in range(B):
         bptr[b] = n
+        x = _row_seed(state, row0 + b) | _U64(1)
+        r = _U64(0)
+        k = 4
         for j in range(ptr[rows[b]], ptr[rows[b] + 1]):
             if k == 4:
                 x ^= x >> _U64(12)
@@ -241,15 +241,15 @@ def _gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, state):
     bptr[B] = n
 
 
-@jit(parallel=True)
+@jit
 def _sparse_dense_forward(out, rows, ptr, idx, val, scale, factor, weight, bias):
     # out (B, H) = X @ weight (D, H) + bias (H,), X (B, D) sparse: X[b] is CSR row rows[b] of
     # (ptr, idx, val), entry j worth val[j] * scale[idx[j]] * factor (see the section comment).
     # Four inputs per pass over the output row: four weight rows in, one output row in and out.
-    # Threads split the batch rows: each owns its rows of out.
+    # A training thread passes its block of the batch's rows (engine.py).
     B, H = out.shape
     f = weight.dtype.type(factor)  # a float64 factor would promote every row update
-    for b in prange(B):
+    for b in range(B):
         o = out[b]
         for h in range(H):
             o[h] = bias[h]
@@ -274,34 +274,26 @@ def _sparse_dense_forward(out, rows, ptr, idx, val, scale, factor, weight, bias)
             j += 1
 
 
-@jit(parallel=True)
-def _sparse_dense_backward_params(dweight, dbias, dout, rows, ptr, idx, val, scale, factor,
-                                  alpha, T):
-    # dweight (D, H) += alpha * X.T @ dout (B, H), dbias (H,) += alpha * sum_b dout; X as in
-    # _sparse_dense_forward. With alpha = 1 into zeroed buffers this is the gradient; with
-    # alpha = -lr into the weight and bias themselves it is plain SGD's update, fused (the first
-    # layer needs no dinp).
-    # T tasks (one per thread) split the rows of dweight (input indices d): task t owns rows
-    # [d0, d1) and skips the entries of other rows, so no two threads write the same row.
+@jit
+def _sparse_dense_backward_params(dweight, dout, rows, ptr, idx, val, scale, factor, alpha,
+                                  d0, d1):
+    # dweight[d0:d1] (rows of (D, H)) += alpha * (X.T @ dout (B, H))[d0:d1]; X as in
+    # _sparse_dense_forward. With alpha = 1 into a zeroed buffer this is the gradient; with
+    # alpha = -lr into the weight itself it is plain SGD's update, fused (the first layer needs
+    # no dinp). Entries of other input rows are skipped: each training thread owns its rows
+    # [d0, d1) of the weight, so no two threads write the same row. The bias: _bias_backward.
     B, H = dout.shape
-    D = dweight.shape[0]
     a = dweight.dtype.type(alpha)  # a float64 scalar would turn every row update into float64
     af = a * dweight.dtype.type(factor)
-    for t in prange(T):
-        d0 = D * t // T
-        d1 = D * (t + 1) // T
-        for b in range(B):
-            g = dout[b]
-            if t == 0:
+    for b in range(B):
+        g = dout[b]
+        for j in range(ptr[rows[b]], ptr[rows[b] + 1]):
+            d = idx[j]
+            if d0 <= d < d1:
+                v = af * (val[j] * scale[d])
+                w = dweight[d]
                 for h in range(H):
-                    dbias[h] += a * g[h]
-            for j in range(ptr[rows[b]], ptr[rows[b] + 1]):
-                d = idx[j]
-                if d0 <= d < d1:
-                    v = af * (val[j] * scale[d])
-                    w = dweight[d]
-                    for h in range(H):
-                        w[h] += v * g[h]
+                    w[h] += v * g[h]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,6 +338,22 @@ def _dense_backward_sgd(weight, bias, dout, inp, lr):
 def _dense_backward_input(dinp, dout, weight):
     # dinp (B, D) = dout (B, H) @ weight.T (H, D). Overwrites.
     np.dot(dout, weight.T, dinp)
+
+
+@jit
+def _bias_backward(dbias, dout, alpha, beta, h0, h1):
+    # dbias[h] = beta * dbias[h] + alpha * sum_b dout[b, h] (dout (B, H)) for h in [h0, h1):
+    # the bias gradient (alpha 1, beta 0), or plain SGD's bias step applied to the bias itself
+    # (alpha -lr, beta 1). Each training thread owns a block [h0, h1) of the columns.
+    B = dout.shape[0]
+    a = dbias.dtype.type(alpha)
+    c = dbias.dtype.type(beta)
+    for h in range(h0, h1):
+        dbias[h] *= c
+    for b in range(B):
+        g = dout[b]
+        for h in range(h0, h1):
+            dbias[h] += a * g[h]
 
 
 def _check_dense(out, inp, weight, bias):
@@ -601,6 +609,13 @@ def _stream_seed(seed, a, b, c):
     s = _splitmix64(s ^ _U64(a))
     s = _splitmix64(s ^ _U64(b))
     return _splitmix64(s ^ _U64(c))
+
+
+@jit
+def _row_seed(state, row):
+    # the 64-bit seed of row `row` of a batch whose stream seed is `state`: each row of a
+    # dropout mask has its own, so any thread can draw any block of rows
+    return _splitmix64(state ^ _U64(row))
 
 
 @jit

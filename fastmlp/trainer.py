@@ -221,12 +221,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     # training starts. Argument types do not depend on values, so dense warm-up serves both.
     t0 = time.perf_counter()
     kernels.csr_inputs(train_x[:1], tr_arrays[0])
-    train_fn, eval_fn = engine._specialised(act)
-    train_fn(model.params, ws, model.layout, _hyper(cfg, act, False, threads), train_x,
-             train_y, order, *tr_arrays, *engine.NO_CSR, 1, 0, 0, lrs, 0, 0)
-    eval_fn(np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
-            model.layout, engine.eval_hyper(act), train_x[:0], np.empty(0, np.int64),
-            *tr_arrays, 1, False)
+    engine.compile_loop(model, ws, _hyper(cfg, act, False, threads), train_x, train_y,
+                        tr_arrays, lrs)
     compile_seconds = time.perf_counter() - t0
 
     csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads)

@@ -57,10 +57,11 @@ def csr_to_dense(ptr, idx, val, D):
     return out
 
 
-def gather_sparse(ptr, idx, val, rows, scale, rate=0.0, state=0):
+def gather_sparse(ptr, idx, val, rows, scale, rate=0.0, state=0, row0=0):
     """Batch CSR ``(bptr, bidx, bval)`` of data-set rows ``rows``, values scaled by scale[idx].
-    With rate > 0 the batch's entries, in order, take the draws of :func:`uniform16`; an entry
-    whose draw is below round(rate * 65536) is dropped, a kept one multiplied by 1/(1 - rate)."""
+    With rate > 0 the entries of batch row b, in order, take the draws of :func:`uniform16`
+    from ``row_seed(state, row0 + b)``; an entry whose draw is below round(rate * 65536) is
+    dropped, a kept one multiplied by 1/(1 - rate)."""
     ptr, scale = np.asarray(ptr), _f64(scale)
     picked = [np.arange(ptr[r], ptr[r + 1]) for r in rows]
     counts = np.array([len(p) for p in picked], dtype=np.int64)
@@ -68,7 +69,8 @@ def gather_sparse(ptr, idx, val, rows, scale, rate=0.0, state=0):
     keep = np.ones(len(js), dtype=bool)
     factor = 1.0
     if rate > 0:
-        keep = uniform16(state, len(js)) >= int(rate * 65536.0 + 0.5)
+        draws = [uniform16(row_seed(state, row0 + b), len(p)) for b, p in enumerate(picked)]
+        keep = (np.concatenate(draws) if draws else np.zeros(0)) >= int(rate * 65536.0 + 0.5)
         factor = 1.0 / (1.0 - rate)
     row_of = np.repeat(np.arange(len(rows)), counts)
     bptr = np.concatenate([[0], np.cumsum(np.bincount(row_of[keep], minlength=len(rows)))])
@@ -288,6 +290,16 @@ def stream_seed(seed, a, b, c):
     for part in (a, b, c):
         s = splitmix64(s ^ (part & _M64))
     return s
+
+
+def row_seed(state, row):
+    """The state of batch row ``row`` of a dropout mask whose stream state is ``state``."""
+    return splitmix64((int(state) ^ row) & _M64)
+
+
+def dropout_mask_rows(rows, cols, rate, state, row0=0):
+    """The (rows, cols) mask the training loop draws: row r from ``row_seed(state, row0 + r)``."""
+    return np.stack([dropout_mask(cols, rate, row_seed(state, row0 + r)) for r in range(rows)])
 
 
 def uniform16(state, n):

@@ -28,7 +28,7 @@ def test_editing_any_numba_module_changes_the_package_stamp(tmp_path):
 
 
 def test_fastmlp_functions_use_the_package_stamp_and_others_do_not(tmp_path):
-    for fn in (engine._train_steps, engine._evaluate, kernels._dense_forward):
+    for fn in (engine._train_worker, engine._evaluate_worker, kernels._dense_forward):
         locator = fn._cache._impl._locator
         assert isinstance(locator, _jit._PackageStamp)
         assert locator.get_source_stamp() == _jit.source_stamp()

@@ -172,22 +172,30 @@ def gather_sparse_buffers(B, D):
     return np.full(B + 1, -1, np.int64), np.full(B * D, -1, np.int32), np.zeros(B * D, np.uint8)
 
 
+@pytest.mark.parametrize("row0", [0, 5])
 @pytest.mark.parametrize("rate", [0.3, 0.9])
-def test_gather_sparse_input_dropout_matches_twin(rate):
+def test_gather_sparse_input_dropout_matches_twin(rate, row0):
     images, pixel_index = sparse_images()
     D = len(pixel_index)
     ptr, idx, val = K.csr_inputs(images, pixel_index)
     rows = np.array([1, 3, 0, 1, 8, 5, 2], dtype=np.int64)
     state = K._stream_seed(5, 1, 2, 0)
     bptr, bidx, bval = gather_sparse_buffers(len(rows), D)
-    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, np.uint64(state))
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, np.uint64(state), row0)
     # the twin scales by scale * 1/(1-rate); the kernel copies the raw uint8 survivors
-    ref_ptr, ref_idx, ref_val = naive.gather_sparse(ptr, idx, val, rows, np.ones(D), rate, state)
+    ref_ptr, ref_idx, ref_val = naive.gather_sparse(ptr, idx, val, rows, np.ones(D), rate, state,
+                                                    row0)
     n = ref_ptr[-1]
     assert 0 < n < ptr[rows + 1].sum() - ptr[rows].sum()   # some entries dropped, some kept
     np.testing.assert_array_equal(bptr, ref_ptr)
     np.testing.assert_array_equal(bidx[:n], ref_idx)
     np.testing.assert_allclose(bval[:n] / (1.0 - rate), ref_val, rtol=1e-12)
+    # each row draws from its own seed: a block of rows starting at row0 + 3 keeps exactly the
+    # entries those rows keep in the whole batch, as a thread building its block does
+    bptr2, bidx2, bval2 = gather_sparse_buffers(len(rows) - 3, D)
+    K._gather_sparse(bptr2, bidx2, bval2, ptr, idx, val, rows[3:], rate, np.uint64(state),
+                     row0 + 3)
+    np.testing.assert_array_equal(bidx2[:bptr2[-1]], bidx[bptr[3]:n])
 
 
 def csr_batch(B, D, nnz_per_row, dtype, seed=16):
@@ -259,7 +267,10 @@ def test_sparse_dense_backward_params(alpha, T, values, dtype):
     dense_idx = np.tile(np.arange(D, dtype=np.int32), len(nnz))
     ref_w, ref_b = naive.sparse_dense_backward_params(dweight, dbias, dout, dense_ptr, dense_idx,
                                                       X.ravel(), alpha)
-    K._sparse_dense_backward_params(dweight, dbias, dout, *src, alpha, T)
+    # T threads: thread t owns weight rows [D*t/T, D*(t+1)/T) and bias columns [H*t/T, ...)
+    for t in range(T):
+        K._sparse_dense_backward_params(dweight, dout, *src, alpha, D * t // T, D * (t + 1) // T)
+        K._bias_backward(dbias, dout, alpha, 1.0, H * t // T, H * (t + 1) // T)
     a_dout = np.abs(dout.astype(np.float64))
     assert_close(dweight, ref_w, dtype, scale=np.abs(ref_w) + np.abs(X.T) @ a_dout, what="dweight")
     assert_close(dbias, ref_b, dtype, scale=np.abs(ref_b) + a_dout.sum(axis=0), what="dbias")
