@@ -275,25 +275,42 @@ def _sparse_dense_forward(out, rows, ptr, idx, val, scale, factor, weight, bias)
 
 
 @jit
+def _lower_bound(idx, lo, hi, d):
+    # the first j in [lo, hi) with idx[j] >= d (hi if none); idx[lo:hi] ascending
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if idx[mid] < d:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@jit
 def _sparse_dense_backward_params(dweight, dout, rows, ptr, idx, val, scale, factor, alpha,
                                   d0, d1):
     # dweight[d0:d1] (rows of (D, H)) += alpha * (X.T @ dout (B, H))[d0:d1]; X as in
-    # _sparse_dense_forward. With alpha = 1 into a zeroed buffer this is the gradient; with
-    # alpha = -lr into the weight itself it is plain SGD's update, fused (the first layer needs
-    # no dinp). Entries of other input rows are skipped: each training thread owns its rows
-    # [d0, d1) of the weight, so no two threads write the same row. The bias: _bias_backward.
+    # _sparse_dense_forward, each CSR row's inputs ascending (as csr_inputs builds them). With
+    # alpha = 1 into a zeroed buffer this is the gradient; with alpha = -lr into the weight
+    # itself it is plain SGD's update, fused (the first layer needs no dinp). Each training
+    # thread owns its rows [d0, d1) of the weight, so no two threads write the same row; a
+    # binary search finds each CSR row's stretch of them (no branch per entry). The bias:
+    # _bias_backward.
     B, H = dout.shape
     a = dweight.dtype.type(alpha)  # a float64 scalar would turn every row update into float64
     af = a * dweight.dtype.type(factor)
     for b in range(B):
         g = dout[b]
-        for j in range(ptr[rows[b]], ptr[rows[b] + 1]):
+        start = ptr[rows[b]]
+        end = ptr[rows[b] + 1]
+        j = _lower_bound(idx, start, end, d0)
+        stop = _lower_bound(idx, j, end, d1)
+        for j in range(j, stop):
             d = idx[j]
-            if d0 <= d < d1:
-                v = af * (val[j] * scale[d])
-                w = dweight[d]
-                for h in range(H):
-                    w[h] += v * g[h]
+            v = af * (val[j] * scale[d])
+            w = dweight[d]
+            for h in range(H):
+                w[h] += v * g[h]
 
 
 # ---------------------------------------------------------------------------------------------
