@@ -1,29 +1,44 @@
-"""``python -m fastmlp.evaluate MODEL``: accuracies of a saved model on its data set."""
+"""``python -m fastmlp.evaluate MODEL``: accuracies of a saved model on its data set.
 
-import argparse
+The data is the checkpoint's own data set unless ``--dataset`` or ``--data-dir`` names another;
+the first line says which data was used. A model trained with a user activation needs it named
+again (``--activation myacts:SWISH``): loading a checkpoint never imports anything it names.
+"""
+
 import sys
 
-from .cli import run_main
+from .cli import ArgumentParser, run_main
+
+ACTIVATION_HELP = ("the model's user activation, module:name (e.g. myacts:SWISH), needed for a "
+                   "model trained with one: a checkpoint names it, but loading never imports it")
 
 
 def main(argv=None):
     from .data import load_dataset, split
     from .trainer import load_model
 
-    p = argparse.ArgumentParser(prog="python -m fastmlp.evaluate",
-                                description="Report the accuracies of a saved model (a "
-                                            "checkpoint written by --save).")
+    p = ArgumentParser(prog="python -m fastmlp.evaluate",
+                       description="Report the accuracies of a saved model (a checkpoint "
+                                   "written by --save).")
     p.add_argument("model", help="checkpoint file (.npz)")
     p.add_argument("--dataset", help="data set to evaluate on (default: the model's)")
-    p.add_argument("--data-dir", help="a directory holding the four IDX files")
+    p.add_argument("--data-dir", help="a directory holding the four IDX files (default: the "
+                                      "model's, unless --dataset is given)")
     p.add_argument("--split", choices=["book", "stratified"],
                    help="how the test images are halved (default: the model's)")
+    p.add_argument("--activation", help=ACTIVATION_HELP)
     args = p.parse_args(argv)
-    model, meta = load_model(args.model)
-    cfg = meta.get("config", {})
-    ds = load_dataset(args.dataset or cfg.get("dataset", "mnist"),
-                      data_dir=args.data_dir or cfg.get("data_dir"))
-    sp = split(ds, mode=args.split or cfg.get("split", "book"), seed=cfg.get("seed", 0))
+    model, meta = load_model(args.model, activation=args.activation)
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    if args.dataset is not None or args.data_dir is not None:  # the data asked for, only
+        name, data_dir = args.dataset or cfg.get("dataset", "mnist"), args.data_dir
+    else:
+        name, data_dir = cfg.get("dataset", "mnist"), cfg.get("data_dir")
+    ds = load_dataset(name, data_dir=data_dir)
+    seed = cfg.get("seed", 0)
+    sp = split(ds, mode=args.split or cfg.get("split", "book"),
+               seed=seed if isinstance(seed, int) else 0)
+    print(f"data: {ds.name} from {ds.source} ({sp.mode} split), {model.sizes[-1]} classes")
     for label, x, y in (("validation", sp.val_x, sp.val_y), ("test", sp.test_x, sp.test_y),
                         ("test (all)", sp.test_full_x, sp.test_full_y),
                         ("train", sp.train_x, sp.train_y)):

@@ -10,6 +10,8 @@ callbacks (the command line in ``train.py`` prints them).
 import csv
 import io
 import json
+import math
+import os
 import resource
 import signal
 import threading
@@ -23,8 +25,8 @@ from . import checkpoint, engine, kernels
 from .atomic import atomic_write
 from .activations import get_activation
 from .config import TrainConfig
-from .errors import CheckpointError, ConfigError, DivergenceError
-from .model import MLP
+from .errors import CheckpointError, ConfigError, DivergenceError, OutputError
+from .model import MLP, check_memory
 from .schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
 from .threads import set_threads
 
@@ -57,27 +59,53 @@ def peak_rss_mb():
 
 @dataclass
 class Data:
-    """What training reads: the splits (uint8) and the input transform fitted on train."""
+    """What training reads: the splits (uint8) and the input transform fitted on train.
+
+    ``splits`` and ``transform`` may be None (as :meth:`from_arrays` leaves them): ``train``
+    then splits and fits them as its config says."""
 
     dataset: object
-    splits: object
-    transform: object
+    splits: object = None
+    transform: object = None
 
     @property
     def n_classes(self):
         return int(self.dataset.n_classes)
 
+    @classmethod
+    def from_arrays(cls, train_x, train_y, test_x, test_y, val_x=None, val_y=None,
+                    name="arrays"):
+        """Data already in memory: uint8 images ``(N, H, W)`` of any size and integer labels
+        ``0..K-1`` (K, 2 to 256, from the training labels). Without ``val_x``/``val_y`` the
+        test set is halved into validation and test as ``config.split`` says; with them, the
+        test arrays are the test set whole."""
+        from .data import Splits, dataset_from_arrays
+
+        ds = dataset_from_arrays(train_x, train_y, test_x, test_y, val_x, val_y, name=name)
+        if ds.val_images is None:
+            return cls(ds)
+        sp = Splits(ds.train_images, ds.train_labels, ds.val_images, ds.val_labels,
+                    ds.test_images, ds.test_labels, ds.test_images, ds.test_labels,
+                    mode="given")
+        return cls(ds, sp)
+
+    def fitted(self, cfg):
+        """This data with its splits and input transform made as ``cfg`` says, where missing."""
+        from .data import split
+        from .transforms import make_transform
+
+        sp = self.splits or split(self.dataset, mode=cfg.split, seed=cfg.seed)
+        tr = self.transform or make_transform(sp.train_x, crop=cfg.crop, center=cfg.center,
+                                              auto_crop=cfg.auto_crop, normalize=cfg.normalize)
+        return Data(self.dataset, sp, tr)
+
 
 def prepare_data(cfg: TrainConfig) -> Data:
     """Load the data set named by ``cfg``, split it and fit the input transform."""
-    from .data import load_dataset, split
-    from .transforms import make_transform
+    from .data import load_dataset
 
     ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download)
-    sp = split(ds, mode=cfg.split, seed=cfg.seed)
-    tr = make_transform(sp.train_x, crop=cfg.crop, center=cfg.center, auto_crop=cfg.auto_crop,
-                        normalize=cfg.normalize)
-    return Data(ds, sp, tr)
+    return Data(ds).fitted(cfg)
 
 
 @dataclass
@@ -90,25 +118,35 @@ class TrainResult:
     summary: dict
     stopped: str = "completed"     # completed, early_stop, interrupted
     checkpoint_path: Optional[str] = None
+    signal: Optional[int] = None   # the signal that interrupted the run (SIGINT, SIGTERM, ...)
+
+
+# Signals that stop a run the way Ctrl-C does (finish the chunk, save, exit): a job scheduler's
+# SIGTERM and a closed terminal's SIGHUP must not lose the run either.
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, n))
 
 
 class _Interrupt:
-    """Turns SIGINT into a flag checked between chunks of steps (main thread only)."""
+    """Turns STOP_SIGNALS into a flag checked between chunks of steps (main thread only)."""
 
     def __init__(self, should_stop):
         self.flag = False
+        self.signum = None
         self.should_stop = should_stop
-        self.previous = None
+        self.previous = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            for sig in STOP_SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame):
-        if self.flag:  # a second Ctrl-C: the user really wants out
+        if self.flag and self.signum is not None:  # a second signal: the user really wants out
             raise KeyboardInterrupt
         self.flag = True
+        self.signum = signum
 
     def requested(self, epoch, step):
         if not self.flag and self.should_stop is not None and self.should_stop(epoch, step):
@@ -116,8 +154,8 @@ class _Interrupt:
         return self.flag
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)
         return False
 
 
@@ -185,7 +223,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
           resume: Optional[str] = None, on_epoch: Optional[Callable] = None,
           on_progress: Optional[Callable] = None,
           should_stop: Optional[Callable] = None,
-          interrupt_save: Optional[str] = None) -> TrainResult:
+          interrupt_save: Optional[str] = None, overwrite: bool = False) -> TrainResult:
     """Train an MLP as ``cfg`` says and return a :class:`TrainResult`.
 
     data: prepared data (default: ``prepare_data(cfg)``). save: checkpoint path, written
@@ -194,25 +232,42 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     on_epoch(record): after each epoch. on_progress(epoch, samples_done, samples_total): within
     an epoch. should_stop(epoch, step) -> bool: checked between chunks, like Ctrl-C.
     interrupt_save: where an interrupted run saves its checkpoint when ``save`` is not given
-    (by default it then saves nothing; the command line passes a path).
+    (by default it then saves nothing; the command line passes a path). overwrite: let ``save``
+    replace an existing file that is not a fastmlp checkpoint (refused otherwise).
     """
     t_start = time.perf_counter()
+    if not isinstance(cfg, TrainConfig):
+        raise ConfigError(f"train needs a TrainConfig, got {type(cfg).__name__}")
+    if save:
+        checkpoint.check_target(save, overwrite=overwrite)
     threads = set_threads(cfg.threads)
     if data is None:
         data = prepare_data(cfg)
+    if not isinstance(data, Data):
+        raise ConfigError(f"data must be a fastmlp.Data (Data.from_arrays(...) or "
+                          f"prepare_data(config)), got {type(data).__name__}")
+    data = data.fitted(cfg)
     sp, transform = data.splits, data.transform
     act = get_activation(cfg.activation)
     sizes = (transform.n_inputs, *cfg.hidden, data.n_classes)
-    model = MLP.create(sizes, act, seed=cfg.seed, init=cfg.init, transform=transform)
-
     train_x = np.ascontiguousarray(sp.train_x.reshape(len(sp.train_x), -1))
     train_y = np.ascontiguousarray(sp.train_y, dtype=np.int64)
     N = len(train_x)
-    tr_arrays = engine.transform_arrays(model, train_x.shape[1])
     max_batch = max(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp)
                     for e in range(cfg.epochs))
     max_batch = min(max_batch, N)
-    ws = engine.make_workspace(model.sizes, max_batch, model.params.size)
+    check_memory(sizes, max_batch)
+    try:
+        model = MLP.create(sizes, act, seed=cfg.seed, init=cfg.init, transform=transform)
+        ws = engine.make_workspace(model.sizes, max_batch, model.params.size)
+    except MemoryError:
+        from .model import training_memory_bytes
+
+        raise ConfigError(f"out of memory allocating the network {'-'.join(map(str, sizes))} "
+                          f"at batch {max_batch} (about "
+                          f"{training_memory_bytes(sizes, max_batch) / 2**30:,.1f} GB asked); "
+                          "use smaller --hidden sizes or --batch-size") from None
+    tr_arrays = engine.transform_arrays(model, train_x.shape[1])
     order = np.arange(N, dtype=np.int64)
     min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
@@ -247,7 +302,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {resume} is missing or has malformed arrays "
                                   f"({exc}); use another checkpoint") from None
-        state.update(meta["state"])
+        state.update(_resumed_state(meta, state, resume, cfg))
+    saved = []  # checkpoints this run has written
 
     def evaluate(x, y):
         loss, correct = engine.evaluate(model, x, y, batch_size=ws.x.shape[0], workspace=ws)
@@ -259,9 +315,17 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
         if best_params is not None:
             arrays["best_params"] = best_params
         meta = dict(config=cfg.to_dict(), sizes=list(model.sizes),
-                    activation=str(model.activation), transform=transform_meta(transform),
+                    activation=str(model.activation), activation_builtin=act.builtin,
+                    n_classes=int(model.sizes[-1]), transform=transform_meta(transform),
                     state=state)
-        checkpoint.save(path, arrays, meta)
+        try:
+            checkpoint.save(path, arrays, meta)
+        except OSError as exc:
+            kept = (f"it still holds this run's epoch {saved[-1]}" if saved and path == save
+                    else "it is left as it was" if os.path.exists(path) else "nothing written")
+            raise OutputError(f"could not write the checkpoint {path} "
+                              f"({exc.strerror or exc}); {kept}") from None
+        saved.append(state["epoch"])
 
     stopped = "completed"
     history = state["history"]
@@ -298,8 +362,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                         f"training diverged: the loss became NaN or infinite at epoch {e + 1}, "
                         f"step {bad + 1} (learning rate {lrs[bad]:.4g}); the last finite mean "
                         f"loss was {last:.4g}. Lower the learning rate (--lr) or use a "
-                        "schedule with warm-up" + (f"; the last good checkpoint is {save}"
-                                                  if save else ""))
+                        "schedule with warm-up" + _last_good(save, saved, resume))
                 if on_progress is not None:
                     on_progress(e, min(state["step"] * B, N), N)
             state["seconds"] += time.perf_counter() - t_epoch
@@ -332,7 +395,14 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     checkpoint_path = None
     if stopped == "interrupted" and (save or interrupt_save):
         checkpoint_path = save or interrupt_save
-        save_checkpoint(checkpoint_path)
+        try:
+            if not save:
+                checkpoint.check_target(checkpoint_path, "checkpoint", overwrite=False)
+            save_checkpoint(checkpoint_path)
+        except (ConfigError, OutputError) as exc:
+            raise OutputError(f"interrupted in epoch {state['epoch'] + 1}, but no checkpoint "
+                              f"was saved: tried {os.path.abspath(checkpoint_path)}: {exc}; "
+                              "nothing of this run is kept") from None
     elif save:
         checkpoint_path = save
     if cfg.early_stop and state["best_epoch"] > 0 and stopped != "interrupted":
@@ -343,7 +413,57 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     summary["stopped"] = stopped
     paths = sorted({h["input_path"] for h in history if "input_path" in h}, reverse=True)
     summary["input_path"] = "+".join(paths) or "dense"
-    return TrainResult(model, history, summary, stopped, checkpoint_path)
+    return TrainResult(model, history, summary, stopped, checkpoint_path,
+                       interrupt.signum if stopped == "interrupted" else None)
+
+
+def _last_good(save, saved, resume):
+    """The end of a divergence message: which checkpoint holds the last good weights, only if
+    one really does."""
+    if save and saved:
+        return f"; the last good checkpoint is {save} (epoch {saved[-1]})"
+    if save and resume and os.path.exists(save) and os.path.samefile(save, resume):
+        return f"; {save} still holds the checkpoint this run resumed from"
+    return "; no checkpoint was written" if save else ""
+
+
+_RECORD_KEYS = {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
+                "samples_per_second", "batch_size", "lr", "weight_rms"}
+
+
+def _resumed_state(meta, fresh, path, cfg):
+    """The run state saved in checkpoint ``path``, checked key by key against ``fresh`` (what
+    this version keeps): unknown or missing keys and wrong types are a one-line error."""
+    saved = meta.get("state")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"checkpoint {path} holds no run state; it cannot be resumed "
+                              "(evaluate it, or train anew)")
+    unknown = sorted(set(saved) - set(fresh))
+    missing = sorted(set(fresh) - set(saved))
+    if unknown or missing:
+        raise CheckpointError(
+            f"checkpoint {path} has run state this version does not expect ("
+            + "; ".join(p for p in (unknown and "unknown: " + ", ".join(map(str, unknown)),
+                                    missing and "missing: " + ", ".join(missing)) if p)
+            + "); it was written by another version: train anew")
+    for key, value in fresh.items():
+        v = saved[key]
+        ok = isinstance(v, list) if isinstance(value, list) else (
+            isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v) and v >= (-1 if key == "best_val" else 0))
+        if not ok:
+            raise CheckpointError(f"checkpoint {path} has a malformed run state ({key} = "
+                                  f"{str(v)[:40]}); use another checkpoint")
+    history = saved["history"]
+    if len(history) != saved["epoch"] or not all(
+            isinstance(h, dict) and _RECORD_KEYS <= set(h) for h in history):
+        raise CheckpointError(f"checkpoint {path} has a malformed history (one record with "
+                              f"{', '.join(sorted(_RECORD_KEYS))} per epoch expected); use "
+                              "another checkpoint")
+    if saved["epoch"] > cfg.epochs or not isinstance(saved["epoch"], int):
+        raise CheckpointError(f"checkpoint {path} has already run {saved['epoch']} epochs; "
+                              f"pass --epochs larger than that to continue it")
+    return saved
 
 
 def transform_meta(t):
@@ -367,18 +487,27 @@ def _summary(cfg, model, history, evaluate, sp, compile_seconds, threads, state,
         samples_per_second=float(np.median(rates)) if rates else 0.0,
         compile_seconds=compile_seconds, peak_rss_mb=peak_rss_mb(),
         n_inputs=int(model.sizes[0]), hidden=list(cfg.hidden), activation=str(model.activation),
+        n_classes=int(model.sizes[-1]), n_train=len(sp.train_x), n_val=len(sp.val_x),
+        n_test=len(sp.test_x), n_test_full=len(sp.test_full_x), split=sp.mode,
         seed=cfg.seed, threads=threads, config=cfg.to_dict(), history=history)
 
 
 # ---------------------------------------------------------------------------------------------
 # Loading a saved model and writing reports
 # ---------------------------------------------------------------------------------------------
-def load_model(path):
+def load_model(path, activation=None):
     """The :class:`MLP` saved in checkpoint ``path`` (with its input transform), and the
-    checkpoint's metadata."""
+    checkpoint's metadata.
+
+    Loading never imports or runs anything named in the file. A model trained with a user
+    activation needs that activation passed as ``activation`` (``"myacts:SWISH"`` or the
+    :class:`~fastmlp.activations.Activation` itself); a built-in one is read from the file."""
+    from .activations import checkpoint_activation
     from .transforms import InputTransform
 
     arrays, meta = checkpoint.load(path)
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    act = checkpoint_activation(meta.get("activation"), cfg.get("activation"), activation, path)
     try:
         tm = meta["transform"]
         transform = InputTransform(
@@ -386,17 +515,33 @@ def load_model(path):
             scale=arrays["scale"], shift=arrays["shift"],
             kept_shape=tuple(tm["kept_shape"]) if tm["kept_shape"] else None,
             description=tm["description"])
-        model = MLP(tuple(meta["sizes"]), meta["activation"],
+        model = MLP(tuple(meta["sizes"]), act,
                     np.ascontiguousarray(arrays["params"], dtype=np.float32), transform)
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint {path} is malformed ({exc}); use another "
                               "checkpoint") from None
     return model, meta
 
 
 def write_metrics_json(path, summary):
-    atomic_write(path, lambda f: f.write(
-        json.dumps(summary, indent=2, default=_json_default).encode()))
+    """The summary as strict JSON: NaN and infinities (an empty split's loss) become null."""
+    text = json.dumps(_finite_json(summary), indent=2, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _finite_json(o):
+    """``o`` with NumPy scalars and arrays as Python values and non-finite floats as None."""
+    if isinstance(o, dict):
+        return {str(k): _finite_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, np.ndarray)):
+        return [_finite_json(v) for v in (o.tolist() if isinstance(o, np.ndarray) else o)]
+    if isinstance(o, (bool, np.bool_)):
+        return bool(o)
+    if isinstance(o, (np.integer, int)):
+        return int(o)
+    if isinstance(o, (np.floating, float)):
+        return float(o) if math.isfinite(o) else None
+    return o
 
 
 def write_history_csv(path, history):
@@ -410,12 +555,3 @@ def write_history_csv(path, history):
             w.writerow([h[k] for k in keys] + list(h["weight_rms"]))
     atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
 
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
