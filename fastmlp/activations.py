@@ -238,7 +238,11 @@ def checkpoint_activation(recorded, spec, given, path):
     None). A built-in is parsed from ``recorded``; a user activation is used only when
     ``given`` names it, and must carry the recorded name."""
     if given is None:
-        act = builtin_activation(recorded)
+        try:
+            act = builtin_activation(recorded)
+        except ConfigError as exc:
+            raise CheckpointError(f"checkpoint {path} is malformed ({exc}); use another "
+                                  "checkpoint") from None
         if act is not None:
             return act
         how = _printable(spec) if spec and ":" in str(spec) else None

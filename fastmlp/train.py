@@ -136,15 +136,14 @@ def _checkpoint_settings(base, path, activation):
     named as the checkpoint's). Its activation is taken only from a built-in name: a user
     activation must be given again with --activation, since nothing a checkpoint names is
     imported."""
-    from .activations import builtin_activation, checkpoint_activation
+    from .activations import checkpoint_activation
 
     if not isinstance(base, dict):
         raise CheckpointError(f"checkpoint {path} holds no training configuration")
     base = dict(base)
-    recorded = base.get("activation")
-    if activation is None and builtin_activation(recorded) is None:
-        checkpoint_activation(recorded, recorded, None, path)  # raises, saying how
-    if activation is not None:
+    if activation is None:  # a built-in, or an error saying how to name the user's one
+        checkpoint_activation(base.get("activation"), base.get("activation"), None, path)
+    else:
         base["activation"] = activation
     try:
         TrainConfig.from_dict({**base, "hidden": tuple(base.get("hidden") or ())})
