@@ -95,10 +95,10 @@ class TrainConfig:
             raise ConfigError(msg)
 
         if self.dataset not in DATASETS and self.data_dir is None:
-            bad(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)} "
+            bad(f"--dataset: unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)} "
                 "or give --data-dir")
         if self.split not in ("book", "stratified"):
-            bad(f"unknown split {self.split!r}; choose book or stratified")
+            bad(f"--split: unknown split {self.split!r}; choose book or stratified")
         for name, (low, high, open_low, open_high) in _RANGES.items():
             value = getattr(self, name)
             if value is None:
@@ -109,7 +109,7 @@ class TrainConfig:
         if self.center is not None and self.crop:
             bad("--crop and --center both choose the kept pixels; give one of them")
         if self.normalize not in ("unit", "standardize"):
-            bad(f"unknown normalize {self.normalize!r}; choose unit or standardize")
+            bad(f"--normalize: unknown normalize {self.normalize!r}; choose unit or standardize")
         if not self.hidden or any(not 1 <= h <= _MAX_SIZE for h in self.hidden):
             bad(f"--hidden needs one or more layer sizes in 1..{_MAX_SIZE}, got "
                 f"{list(self.hidden)}")
@@ -119,11 +119,13 @@ class TrainConfig:
             bad(f"--batch-ramp {self.batch_ramp} is larger than --batch-size "
                 f"{self.batch_size}; the ramp starts small and doubles up to the batch size")
         if self.optimizer not in OPTIMIZERS:
-            bad(f"unknown optimizer {self.optimizer!r}; choose {', '.join(OPTIMIZERS)}")
+            bad(f"--optimizer: unknown optimizer {self.optimizer!r}; choose "
+                f"{', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
-            bad(f"unknown schedule {self.schedule!r}; choose {', '.join(SCHEDULES)}")
+            bad(f"--schedule: unknown schedule {self.schedule!r}; choose {', '.join(SCHEDULES)}")
         if self.input_path not in ("auto", "sparse", "dense"):
-            bad(f"unknown input path {self.input_path!r}; choose auto, sparse or dense")
+            bad(f"--input-path: unknown input path {self.input_path!r}; choose auto, sparse or "
+                "dense")
 
 
 def _flag(name):
