@@ -158,10 +158,11 @@ def test_evaluate_dataset_flag_evaluates_that_data_and_says_so(small_dir, small_
     code, out, err = cli(evaluate_main, [str(small_ck), "--data-dir", str(other)], capsys)
     assert code == 0, err
     assert f"from {other}" in out and "(30 images)" in out
-    code, out, err = cli(evaluate_main, [str(small_ck), "--dataset", "fashion-mnist"], capsys)
-    # Fashion-MNIST's 28x28 images, not the checkpoint's own 8x8 data: refused in one line
-    if code == 2:
-        assert "fashion-mnist" in out + err and "(28, 28)" in err and one_line(err)
+    # --dataset mnist means MNIST (bundled), not the checkpoint's own 8x8 directory: its 28x28
+    # images do not fit the model, which is one line
+    code, out, err = cli(evaluate_main, [str(small_ck), "--dataset", "mnist"], capsys)
+    assert code == 2 and one_line(err) and "(28, 28)" in err, (out, err)
+    assert "data: mnist from " in out and str(small_dir) not in out
     code, out, err = cli(evaluate_main, [str(small_ck)], capsys)
     assert code == 0 and f"from {small_dir}" in out and "(45 images)" in out
 
