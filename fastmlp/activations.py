@@ -206,7 +206,8 @@ def get_activation(spec) -> Activation:
     else:
         param = default if default is not None else 0.0
     if name == "shifted_relu" and param < 0:
-        raise ConfigError(f"shifted_relu:c needs c >= 0 (max(-c, x)); got {param}")
+        raise ConfigError(f"activation {spec!r}: shifted_relu:c needs c >= 0 (max(-c, x)); "
+                          f"got {param}")
     canonical = f"{name}:{param:g}" if default is not None else name
     return Activation(name=name, code=code, param=float(param), init=init, spec=canonical)
 

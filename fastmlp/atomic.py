@@ -86,8 +86,9 @@ def check_writable(path, flag):
     empty temporary file to find out (permissions alone do not tell: read-only mounts, ACLs).
     """
     path = os.fspath(path)
-    if not path:
-        raise ConfigError(f"{flag}: the path is empty; give a file name")
+    if not path or "\0" in path:
+        raise ConfigError(f"{flag}: {'the path is empty' if not path else 'a path holds no NUL'}"
+                          "; give a file name")
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise ConfigError(f"{flag} {path} is a directory; give a file path, e.g. "

@@ -94,6 +94,8 @@ class TrainConfig:
         def bad(msg):
             raise ConfigError(msg)
 
+        if not self.dataset.strip():
+            bad("--dataset must be a name such as mnist, got an empty string")
         if self.dataset not in DATASETS and self.data_dir is None:
             bad(f"--dataset: unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)} "
                 "or give --data-dir")

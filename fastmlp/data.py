@@ -127,8 +127,8 @@ def _open_stream(path, fix=_REDOWNLOAD):
                 f"start with the gzip bytes 1f 8b); it is damaged or misnamed: {fix}"
             )
         return (gzip.open(path, "rb") if compressed else open(path, "rb", buffering=0)), compressed
-    except OSError as e:
-        raise DataError(f"{path}: cannot open: {e.strerror or e}") from e
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise DataError(f"{path}: cannot open: {getattr(e, 'strerror', None) or e}") from e
 
 
 def read_idx(path, *, fix=None):

@@ -39,11 +39,26 @@ def main(argv=None):
     sp = split(ds, mode=args.split or cfg.get("split", "book"),
                seed=seed if isinstance(seed, int) else 0)
     print(f"data: {ds.name} from {ds.source} ({sp.mode} split), {model.sizes[-1]} classes")
+    _check_fits(model, ds)
     for label, x, y in (("validation", sp.val_x, sp.val_y), ("test", sp.test_x, sp.test_y),
                         ("test (all)", sp.test_full_x, sp.test_full_y),
                         ("train", sp.train_x, sp.train_y)):
         print(f"{label:11s} accuracy: {100 * model.accuracy(x, y):.2f}%  ({len(x)} images)")
     return 0
+
+
+def _check_fits(model, ds):
+    """The data's image size and classes must be the model's (--dataset / --data-dir)."""
+    from .errors import DataError
+
+    want = tuple(model.transform.image_shape)
+    if tuple(ds.image_shape) != want:
+        raise DataError(f"--dataset/--data-dir: {ds.name} from {ds.source} holds "
+                        f"{ds.image_shape[0]}x{ds.image_shape[1]} images, the model was trained "
+                        f"on {want[0]}x{want[1]}; evaluate it on data of that size")
+    if ds.n_classes > model.sizes[-1]:
+        raise DataError(f"--dataset/--data-dir: {ds.name} from {ds.source} has {ds.n_classes} "
+                        f"classes, the model {model.sizes[-1]}; evaluate it on its own classes")
 
 
 if __name__ == "__main__":
