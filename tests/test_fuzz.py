@@ -20,7 +20,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastmlp import TrainConfig
@@ -303,6 +303,9 @@ def _idx_bytes(dims, payload, gz, exact):
     st.builds(_idx_bytes, st.lists(st.integers(0, 2**32 - 1) | st.integers(0, 6), max_size=4),
               st.binary(max_size=80), st.booleans(), st.booleans()),
 ), st.sampled_from(["f-idx3-ubyte", "f.gz"]))
+@example(_idx_bytes([3], b"0123456789", True, False), "f.gz")       # trailing bytes in gzip
+@example(_idx_bytes([3], b"0123456789", False, False), "f-idx3-ubyte")
+@example(_idx_bytes([2**32 - 1] * 3, b"", True, False), "f.gz")    # a header claiming 2**96
 def test_idx_reader_returns_uint8_or_names_the_file(blob, name):
     from fastmlp.data import read_idx
 
