@@ -224,7 +224,7 @@ def test_truncated_raw_file(tmp_path):
     msg = str(e.value)
     assert str(path) in msg and "truncated" in msg
     assert "expected 7856 bytes" in msg and "found 7016" in msg and "10x28x28" in msg
-    assert "intact copy" in msg and "download" not in msg  # a user's file: no false hint
+    assert "intact copy" in msg and "download it" not in msg  # a user's file: no false hint
 
 
 def test_truncated_contents_in_valid_gzip(tmp_path):
@@ -344,7 +344,7 @@ def test_label_out_of_range(tmp_path):
     msg = str(e.value)
     assert str(tmp_path / "t10k-labels-idx1-ubyte.gz") in msg
     assert f"label 10 at index 4 is not a class of the training labels (0..{k - 1})" in msg
-    assert "download" not in msg  # the user's own directory: nothing to download
+    assert "download it" not in msg  # the user's own directory: nothing to download
 
 
 def test_images_and_labels_swapped(tmp_path):
@@ -569,3 +569,19 @@ def test_verify_checksums_reports_mismatch_and_missing(tmp_path):
     assert f"{tmp_path / FILES[0]}.gz: SHA-256 mismatch" in msg
     assert DATASETS["mnist"].sha256[FILES[0]] in msg
     assert f"{tmp_path / FILES[3]}[.gz]: missing" in msg
+
+
+def test_only_a_downloadable_copy_is_told_to_download_it_again(clean_env):
+    # Issue 12: a damaged file in the user's own --data-dir must not be told to "download it
+    # again"; a damaged file in fastmlp's cache of a known data set is.
+    cache = clean_env / "cache" / "fastmlp" / "mnist"
+    small_dataset(cache)
+    (cache / f"{FILES[2]}.gz").write_bytes(b"\x1f\x8b broken")
+    with pytest.raises(DataError) as e:
+        load_dataset("mnist")
+    assert str(cache) in str(e.value) and "download it again" in str(e.value)
+    mine = clean_env / "mine"
+    shutil.copytree(cache, mine)
+    with pytest.raises(DataError) as e:
+        load_dataset("mnist", data_dir=mine)
+    assert "intact copy of your data" in str(e.value) and "download it" not in str(e.value)
