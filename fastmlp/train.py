@@ -263,7 +263,7 @@ def _accuracy_lines(s):
 def _write_outputs(args, result):
     """Write --metrics-json and --history-csv; a failure (a full disk) is one line naming what
     was not written and what was, exit code 1 (OutputError), after trying every file."""
-    from .trainer import write_history_csv, write_metrics_json
+    from .outputs import write_history_csv, write_metrics_json
 
     jobs = [("--metrics-json", getattr(args, "metrics_json", None),
              lambda p: write_metrics_json(p, result.summary)),

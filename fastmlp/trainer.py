@@ -7,10 +7,6 @@ Nothing here prints: progress reaches the caller through the ``on_epoch`` / ``on
 callbacks (the command line in ``train.py`` prints them).
 """
 
-import csv
-import io
-import json
-import math
 import os
 import resource
 import signal
@@ -22,13 +18,15 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from . import checkpoint, engine, kernels
-from .atomic import atomic_write
 from .activations import get_activation
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, DivergenceError, OutputError
 from .model import MLP, check_memory
 from .schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
 from .threads import set_threads
+# Re-exported: the Python API has always found these here.
+from .checkpoint import load_model  # noqa: F401
+from .outputs import write_history_csv, write_metrics_json  # noqa: F401
 
 # Samples per call into compiled code: small enough for a lively progress bar and a prompt
 # Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.
@@ -302,7 +300,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {resume} is missing or has malformed arrays "
                                   f"({exc}); use another checkpoint") from None
-        state.update(_resumed_state(meta, state, resume, cfg))
+        state.update(checkpoint.resumed_state(meta, state, resume, cfg.epochs))
     saved = []  # checkpoints this run has written
 
     def evaluate(x, y):
@@ -427,45 +425,6 @@ def _last_good(save, saved, resume):
     return "; no checkpoint was written" if save else ""
 
 
-_RECORD_KEYS = {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
-                "samples_per_second", "batch_size", "lr", "weight_rms"}
-
-
-def _resumed_state(meta, fresh, path, cfg):
-    """The run state saved in checkpoint ``path``, checked key by key against ``fresh`` (what
-    this version keeps): unknown or missing keys and wrong types are a one-line error."""
-    saved = meta.get("state")
-    if not isinstance(saved, dict):
-        raise CheckpointError(f"checkpoint {path} holds no run state; it cannot be resumed "
-                              "(evaluate it, or train anew)")
-    unknown = sorted(set(saved) - set(fresh))
-    missing = sorted(set(fresh) - set(saved))
-    if unknown or missing:
-        raise CheckpointError(
-            f"checkpoint {path} has run state this version does not expect ("
-            + "; ".join(p for p in (unknown and "unknown: " + ", ".join(map(str, unknown)),
-                                    missing and "missing: " + ", ".join(missing)) if p)
-            + "); it was written by another version: train anew")
-    for key, value in fresh.items():
-        v = saved[key]
-        ok = isinstance(v, list) if isinstance(value, list) else (
-            isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(v) and v >= (-1 if key == "best_val" else 0))
-        if not ok:
-            raise CheckpointError(f"checkpoint {path} has a malformed run state ({key} = "
-                                  f"{str(v)[:40]}); use another checkpoint")
-    history = saved["history"]
-    if len(history) != saved["epoch"] or not all(
-            isinstance(h, dict) and _RECORD_KEYS <= set(h) for h in history):
-        raise CheckpointError(f"checkpoint {path} has a malformed history (one record with "
-                              f"{', '.join(sorted(_RECORD_KEYS))} per epoch expected); use "
-                              "another checkpoint")
-    if saved["epoch"] > cfg.epochs or not isinstance(saved["epoch"], int):
-        raise CheckpointError(f"checkpoint {path} has already run {saved['epoch']} epochs; "
-                              f"pass --epochs larger than that to continue it")
-    return saved
-
-
 def transform_meta(t):
     return dict(image_shape=list(t.image_shape),
                 kept_shape=list(t.kept_shape) if t.kept_shape is not None else None,
@@ -490,68 +449,3 @@ def _summary(cfg, model, history, evaluate, sp, compile_seconds, threads, state,
         n_classes=int(model.sizes[-1]), n_train=len(sp.train_x), n_val=len(sp.val_x),
         n_test=len(sp.test_x), n_test_full=len(sp.test_full_x), split=sp.mode,
         seed=cfg.seed, threads=threads, config=cfg.to_dict(), history=history)
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading a saved model and writing reports
-# ---------------------------------------------------------------------------------------------
-def load_model(path, activation=None):
-    """The :class:`MLP` saved in checkpoint ``path`` (with its input transform), and the
-    checkpoint's metadata.
-
-    Loading never imports or runs anything named in the file. A model trained with a user
-    activation needs that activation passed as ``activation`` (``"myacts:SWISH"`` or the
-    :class:`~fastmlp.activations.Activation` itself); a built-in one is read from the file."""
-    from .activations import checkpoint_activation
-    from .transforms import InputTransform
-
-    arrays, meta = checkpoint.load(path)
-    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    act = checkpoint_activation(meta.get("activation"), cfg.get("activation"), activation, path)
-    try:
-        tm = meta["transform"]
-        transform = InputTransform(
-            image_shape=tuple(tm["image_shape"]), pixel_index=arrays["pixel_index"],
-            scale=arrays["scale"], shift=arrays["shift"],
-            kept_shape=tuple(tm["kept_shape"]) if tm["kept_shape"] else None,
-            description=tm["description"])
-        model = MLP(tuple(meta["sizes"]), act,
-                    np.ascontiguousarray(arrays["params"], dtype=np.float32), transform)
-    except (KeyError, TypeError, ValueError, OverflowError, ConfigError) as exc:
-        raise CheckpointError(f"checkpoint {path} is malformed ({exc}); use another "
-                              "checkpoint") from None
-    return model, meta
-
-
-def write_metrics_json(path, summary):
-    """The summary as strict JSON: NaN and infinities (an empty split's loss) become null."""
-    text = json.dumps(_finite_json(summary), indent=2, allow_nan=False)
-    atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def _finite_json(o):
-    """``o`` with NumPy scalars and arrays as Python values and non-finite floats as None."""
-    if isinstance(o, dict):
-        return {str(k): _finite_json(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple, np.ndarray)):
-        return [_finite_json(v) for v in (o.tolist() if isinstance(o, np.ndarray) else o)]
-    if isinstance(o, (bool, np.bool_)):
-        return bool(o)
-    if isinstance(o, (np.integer, int)):
-        return int(o)
-    if isinstance(o, (np.floating, float)):
-        return float(o) if math.isfinite(o) else None
-    return o
-
-
-def write_history_csv(path, history):
-    buf = io.StringIO()
-    if history:
-        n_layers = len(history[0]["weight_rms"])
-        keys = [k for k in history[0] if k != "weight_rms"]
-        w = csv.writer(buf)
-        w.writerow(keys + [f"weight_rms_{l + 1}" for l in range(n_layers)])
-        for h in history:
-            w.writerow([h[k] for k in keys] + list(h["weight_rms"]))
-    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
-

@@ -176,12 +176,12 @@ def test_output_paths_are_checked_before_training(flag, where, small_dir, tmp_pa
 
 def test_a_failed_final_write_is_one_line_keeps_the_rest_and_exits_1(small_dir, tmp_path,
                                                                       monkeypatch, capsys):
-    import fastmlp.trainer
+    import fastmlp.outputs
 
     def disk_full(path, summary):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fastmlp.trainer, "write_metrics_json", disk_full)
+    monkeypatch.setattr(fastmlp.outputs, "write_metrics_json", disk_full)
     ck, m, h = tmp_path / "ck.npz", tmp_path / "m.json", tmp_path / "h.csv"
     code, out, err = cli(train_main, ["--data-dir", str(small_dir), "--save", str(ck),
                                       "--metrics-json", str(m), "--history-csv", str(h),
@@ -195,7 +195,7 @@ def test_a_failed_final_write_is_one_line_keeps_the_rest_and_exits_1(small_dir, 
 
 
 def test_metrics_json_is_strict_json(tmp_path):
-    from fastmlp.trainer import write_metrics_json
+    from fastmlp.outputs import write_metrics_json
 
     m = tmp_path / "m.json"
     write_metrics_json(m, {"val_loss": float("nan"), "x": [np.float32("inf"), 1.5],
