@@ -9,42 +9,16 @@ import numpy as np
 import pytest
 
 from fastmlp import TrainConfig, checkpoint, train
-from fastmlp.cli import run_main
 from fastmlp.errors import CheckpointError, ConfigError, DataError
 from fastmlp.evaluate import main as evaluate_main
 from fastmlp.train import main as train_main
 from fastmlp.trainer import prepare_data
 
-from synthetic import write_idx_dir
+import synthetic
+from synthetic import TINY, cli, one_line, write_idx_dir
 
-TINY = ["--hidden", "8", "--threads", "1", "--batch-ramp", "0", "--batch-size", "32",
-        "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def small_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("small")
-    write_idx_dir(d)
-    return d
-
-
-@pytest.fixture(scope="module")
-def small_ck(small_dir, tmp_path_factory):
-    ck = tmp_path_factory.mktemp("ck") / "ck.npz"
-    assert run_main(train_main, ["--data-dir", str(small_dir), "--epochs", "1", "--save",
-                                 str(ck), *TINY]) == 0
-    return ck
-
-
-def cli(main, argv, capsys):
-    code = run_main(main, argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err):
-    return len(err.strip().splitlines()) == 1 and "Traceback" not in err
-
+small_ck = synthetic.small_ck  # fixture
+small_dir = synthetic.small_dir  # fixture
 
 @pytest.mark.parametrize("kwargs, words", [
     (dict(hidden=100), ["--hidden", "sequence"]),

@@ -19,7 +19,6 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -27,7 +26,10 @@ from fastmlp import TrainConfig
 from fastmlp.cli import run_main
 from fastmlp.errors import ConfigError, DataError
 
-from synthetic import write_idx_dir
+import synthetic
+
+small_ck = synthetic.small_ck  # fixture
+small_dir = synthetic.small_dir  # fixture
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -49,23 +51,6 @@ def reached(cfg, **kwargs):
     for value in cfg.to_dict().values():
         assert not (isinstance(value, float) and not math.isfinite(value)), cfg
     raise Reached
-
-
-@pytest.fixture(scope="module")
-def small_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("small")
-    write_idx_dir(d)
-    return d
-
-
-@pytest.fixture(scope="module")
-def small_ck(small_dir, tmp_path_factory):
-    from fastmlp.train import main
-
-    ck = tmp_path_factory.mktemp("ck") / "ck.npz"
-    assert run_main(main, ["--data-dir", str(small_dir), "--hidden", "8", "--epochs", "1",
-                           "--threads", "1", "--quiet", "--save", str(ck)]) == 0
-    return ck
 
 
 def run(main, argv):

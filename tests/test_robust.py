@@ -20,35 +20,19 @@ import numpy as np
 import pytest
 
 from fastmlp import checkpoint
-from fastmlp.cli import run_main
 from fastmlp.errors import CheckpointError, OutputError
 from fastmlp.evaluate import main as evaluate_main
 from fastmlp.predict import main as predict_main
 from fastmlp.train import main as train_main
 from fastmlp.trainer import load_model
 
-from synthetic import write_idx_dir
+import synthetic
+from synthetic import cli, one_line
+
+small_dir = synthetic.small_dir  # fixture
+TINY = synthetic.TINY + ["--epochs", "1"]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-TINY = ["--hidden", "8", "--epochs", "1", "--threads", "1", "--batch-ramp", "0",
-        "--batch-size", "32", "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def small_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("small")
-    write_idx_dir(d)
-    return d
-
-
-def cli(main, argv, capsys):
-    code = run_main(main, argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(err):
-    return len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def no_training(monkeypatch):
