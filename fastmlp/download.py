@@ -19,8 +19,16 @@ from pathlib import Path
 from typing import Callable
 
 from .atomic import atomic_write
-from .data import (_CHUNK, _REDOWNLOAD, FILES, GZIP_MAGIC, _files_in, _info, _open_stream,
-                   default_download_dir)
+from .data import (
+    _CHUNK,
+    _REDOWNLOAD,
+    FILES,
+    GZIP_MAGIC,
+    _files_in,
+    _info,
+    _open_stream,
+    default_download_dir,
+)
 from .errors import DataError
 
 log = logging.getLogger("fastmlp.data")

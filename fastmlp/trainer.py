@@ -19,14 +19,13 @@ import numpy as np
 
 from . import checkpoint, engine, kernels
 from .activations import get_activation
+from .checkpoint import load_model  # noqa: F401  (re-exported: the API has it here)
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, DivergenceError, OutputError
 from .model import MLP, check_memory
+from .outputs import write_history_csv, write_metrics_json  # noqa: F401  (re-exported)
 from .schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
 from .threads import set_threads
-# Re-exported: the Python API has always found these here.
-from .checkpoint import load_model  # noqa: F401
-from .outputs import write_history_csv, write_metrics_json  # noqa: F401
 
 # Samples per call into compiled code: small enough for a lively progress bar and a prompt
 # Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic import learnable, write_idx_dir
 
 from fastmlp import Data, TrainConfig, train
 from fastmlp.cli import run_main
@@ -16,8 +17,6 @@ from fastmlp.errors import DataError
 from fastmlp.evaluate import main as evaluate_main
 from fastmlp.predict import main as predict_main
 from fastmlp.train import main as train_main
-
-from synthetic import learnable, write_idx_dir
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SMALL = dict(hidden=(16,), epochs=4, threads=1, batch_ramp=None, batch_size=32)

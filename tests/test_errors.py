@@ -7,15 +7,14 @@ import sys
 
 import numpy as np
 import pytest
+import synthetic
+from synthetic import TINY, cli, one_line, write_idx_dir
 
 from fastmlp import TrainConfig, checkpoint, train
 from fastmlp.errors import CheckpointError, ConfigError, DataError
 from fastmlp.evaluate import main as evaluate_main
 from fastmlp.train import main as train_main
 from fastmlp.trainer import prepare_data
-
-import synthetic
-from synthetic import TINY, cli, one_line, write_idx_dir
 
 small_ck = synthetic.small_ck  # fixture
 small_dir = synthetic.small_dir  # fixture

@@ -19,14 +19,13 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import synthetic
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastmlp import TrainConfig
 from fastmlp.cli import run_main
 from fastmlp.errors import ConfigError, DataError
-
-import synthetic
 
 small_ck = synthetic.small_ck  # fixture
 small_dir = synthetic.small_dir  # fixture

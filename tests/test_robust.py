@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synthetic
+from synthetic import cli, one_line
 
 from fastmlp import checkpoint
 from fastmlp.errors import CheckpointError, OutputError
@@ -25,9 +27,6 @@ from fastmlp.evaluate import main as evaluate_main
 from fastmlp.predict import main as predict_main
 from fastmlp.train import main as train_main
 from fastmlp.trainer import load_model
-
-import synthetic
-from synthetic import cli, one_line
 
 small_dir = synthetic.small_dir  # fixture
 TINY = synthetic.TINY + ["--epochs", "1"]
