@@ -32,9 +32,8 @@ def _read_png(path, shape, invert):
 
 def main(argv=None):
     from .data import read_idx
-    from .trainer import load_model
-
     from .evaluate import ACTIVATION_HELP
+    from .trainer import load_model
 
     p = ArgumentParser(prog="python -m fastmlp.predict",
                        description="Print the predicted class of an image.")
