@@ -5,6 +5,7 @@ The Python API in brief::
     from fastmlp import TrainConfig, train
     result = train(TrainConfig(hidden=(100,), epochs=5))
     result.summary["test_accuracy"], result.model.predict(images)
+    train(config, data=Data.from_arrays(train_x, train_y, test_x, test_y))  # your own arrays
 
 Layout: data.py (IDX files, data sets, splits) -> transforms.py (crop, scaling) -> model.py
 (parameters, prediction) -> kernels.py (Numba kernels) -> engine.py (compiled training loop) ->
@@ -15,11 +16,11 @@ __version__ = "0.1.0"
 
 # Exports are loaded on first use (PEP 562), so `import fastmlp.data` does not pay for Numba.
 _EXPORTS = {
-    "TrainConfig": "config", "preset": "config", "train": "trainer",
+    "TrainConfig": "config", "preset": "config", "train": "trainer", "Data": "trainer",
     "prepare_data": "trainer", "load_model": "trainer", "MLP": "model",
     "custom_activation": "activations", "get_activation": "activations",
     "FastMLPError": "errors", "ConfigError": "errors", "DataError": "errors",
-    "CheckpointError": "errors", "DivergenceError": "errors",
+    "CheckpointError": "errors", "DivergenceError": "errors", "OutputError": "errors",
 }
 __all__ = sorted(_EXPORTS)
 

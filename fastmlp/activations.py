@@ -44,12 +44,16 @@ with a new activation compiles a training loop specialised for it (a few seconds
 cached under a digest of the functions' code and of the file they are defined in, so later runs
 with the same functions load it, and an edit to that file compiles it anew. Functions with no
 source file (typed at an interactive prompt) are compiled on every run.
+
+A checkpoint records a user activation by name only, and loading one never imports anything:
+evaluate, predict, ``load_model`` and ``--resume`` take the user activation only when it is named
+again explicitly (``--activation mymodule:SWISH``, ``load_model(path, activation=...)``); see
+:func:`checkpoint_activation`.
 """
 
 import hashlib
 import importlib
 import inspect
-import marshal
 import math
 import os
 import types
@@ -58,7 +62,7 @@ from typing import Callable, NamedTuple, Optional
 
 from . import kernels
 from ._jit import jit, jit_uncached
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 
 
 class ActivationKernels(NamedTuple):
@@ -213,11 +217,18 @@ def _load_user(spec):
     if extra:
         raise ConfigError(f"activation {spec!r}: a user activation takes no parameter after "
                           "its name; write the parameter into the function")
+    if not module_name or not attr:
+        raise ConfigError(f"activation {spec!r}: a user activation is module:name, e.g. "
+                          "myacts:SWISH")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"activation {spec!r}: cannot import module {module_name!r} ({exc}); "
                           "check the name and that its folder is on PYTHONPATH") from None
+    except Exception as exc:  # the user's module itself raised while being imported
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(f"activation {spec!r}: importing module {module_name!r} raised "
+                          f"{type(exc).__name__}: {first}; fix that module") from None
     obj = getattr(module, attr, None)
     if obj is None:
         raise ConfigError(f"activation {spec!r}: module {module_name!r} has no {attr!r}")
@@ -255,9 +266,58 @@ def get_activation(spec) -> Activation:
     else:
         param = default if default is not None else 0.0
     if name == "shifted_relu" and param < 0:
-        raise ConfigError(f"shifted_relu:c needs c >= 0 (max(-c, x)); got {param}")
+        raise ConfigError(f"activation {spec!r}: shifted_relu:c needs c >= 0 (max(-c, x)); "
+                          f"got {param}")
     canonical = f"{name}:{param:g}" if default is not None else name
     return Activation(name=name, code=code, param=float(param), init=init, spec=canonical)
+
+
+def builtin_activation(spec):
+    """The built-in activation ``spec`` names, or None if it names no built-in. Never imports
+    anything, whatever ``spec`` holds: this is how checkpoints are read."""
+    if not isinstance(spec, str):
+        return None
+    name = spec.strip().partition(":")[0]
+    if name not in BUILTINS:
+        return None
+    return get_activation(spec)
+
+
+def _printable(text):
+    """``text`` if it can be shown in a one-line message as a module:name spec, else None."""
+    if isinstance(text, str) and text and len(text) < 200 and text.isprintable() \
+            and " " not in text:
+        return text
+    return None
+
+
+def checkpoint_activation(recorded, spec, given, path):
+    """The activation to load checkpoint ``path`` with, without importing anything it names.
+
+    recorded: the activation's name in the checkpoint; spec: how the run that wrote it named it
+    (``myacts:SWISH``); given: what the caller passes now (a spec, an :class:`Activation` or
+    None). A built-in is parsed from ``recorded``; a user activation is used only when
+    ``given`` names it, and must carry the recorded name."""
+    if given is None:
+        try:
+            act = builtin_activation(recorded)
+        except ConfigError as exc:
+            raise CheckpointError(f"checkpoint {path} is malformed ({exc}); use another "
+                                  "checkpoint") from None
+        if act is not None:
+            return act
+        how = _printable(spec) if spec and ":" in str(spec) else None
+        how = how or "MODULE:NAME"
+        raise CheckpointError(
+            f"checkpoint {path} was trained with the user activation {str(recorded)[:80]!r}; "
+            f"loading a checkpoint never imports code, so name it yourself: --activation {how} "
+            f"(Python: load_model(path, activation={how!r}))")
+    act = get_activation(given)
+    if recorded not in (act.name, str(act)) and not (spec and spec == given):
+        raise CheckpointError(
+            f"checkpoint {path} was trained with activation {str(recorded)[:80]!r}, but the "
+            f"activation given is {str(act)!r}; give the one it was trained with")
+    return act
 
 
 def _is_number(text):

@@ -1,17 +1,66 @@
-"""Atomic file writes: a file is either the old one or the complete new one, never partial."""
+"""Atomic file writes: a file is either the old one or the complete new one, never partial.
+
+The temporary file is ``.<name>.<pid>-<random>.tmp`` beside the target. A save killed mid-write
+(kill -9, power cut) leaves it behind; the next write to the same target removes every such file
+whose process is gone, so they never pile up. :func:`check_writable` tells, before any long
+work, whether a write to a path can succeed at all.
+"""
 
 import contextlib
 import os
 import tempfile
 
+from .errors import ConfigError
+
+
+def _temp_prefix(path):
+    return "." + os.path.basename(path) + "."
+
+
+def remove_stale_temps(path):
+    """Remove the temporary files that killed writes to ``path`` left behind: those named for
+    ``path`` whose writing process no longer runs. Returns the paths removed."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = _temp_prefix(path)
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid_text = name[len(prefix):-len(".tmp")].partition("-")[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+            removed.append(os.path.join(folder, name))
+    return removed
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True  # another write of this process may be under way (a thread)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
 
 def atomic_write(path, write):
     """Call ``write(fileobj)`` on a temporary file beside ``path``, flush and fsync it, rename it
     onto ``path`` and fsync the folder. On any error the temporary file is removed and ``path``
-    is left as it was."""
+    is left as it was. Stale temporary files of killed earlier writes to ``path`` are removed
+    first."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}-", suffix=".tmp",
                                dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -29,3 +78,33 @@ def atomic_write(path, write):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def check_writable(path, flag):
+    """Raise ConfigError (naming ``flag``) unless ``path`` can be written atomically: its folder
+    exists and accepts a new file, and ``path`` is not a directory. Creates and removes one
+    empty temporary file to find out (permissions alone do not tell: read-only mounts, ACLs).
+    """
+    path = os.fspath(path)
+    if not path or "\0" in path:
+        raise ConfigError(f"{flag}: {'the path is empty' if not path else 'a path holds no NUL'}"
+                          "; give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ConfigError(f"{flag} {path} is a directory; give a file path, e.g. "
+                          f"{os.path.join(path, 'out')}")
+    if not os.path.isdir(folder):
+        what = "is not a directory" if os.path.exists(folder) else "does not exist"
+        raise ConfigError(f"{flag} {path}: its folder {folder} {what}; create it first or "
+                          f"choose another path")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ConfigError(f"{flag} {path} exists and is not writable; choose another path")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}-", suffix=".tmp",
+                                   dir=folder)
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot write into {folder} "
+                          f"({exc.strerror or exc}); choose another path") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)

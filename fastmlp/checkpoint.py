@@ -3,16 +3,21 @@
 Written atomically (a temporary file in the same folder, flushed and fsynced, then renamed over
 the target), so a crash or Ctrl-C while saving never leaves a half-written checkpoint and the
 previous one survives until the new one is complete.
+
+A checkpoint is data only: JSON metadata and NumPy arrays, read with ``allow_pickle=False``.
+Nothing in it is imported or executed; a user activation is recorded by name, and whoever loads
+the checkpoint must name that activation again themselves (see :func:`load_model`).
 """
 
 import json
+import math
 import os
 import zipfile
 
 import numpy as np
 
-from .atomic import atomic_write
-from .errors import CheckpointError
+from .atomic import atomic_write, check_writable
+from .errors import CheckpointError, ConfigError
 
 FORMAT = "fastmlp-checkpoint-1"
 
@@ -51,3 +56,93 @@ def load(path):
         raise CheckpointError(f"checkpoint {path} is not a fastmlp checkpoint (its metadata "
                               f"is missing or unreadable)")
     return arrays, meta
+
+
+def is_checkpoint(path):
+    """True if ``path`` is a readable fastmlp checkpoint (reads only its metadata)."""
+    try:
+        with zipfile.ZipFile(os.fspath(path)) as z:
+            meta = json.loads(np.lib.format.read_array(z.open("__meta__.npy"),
+                                                       allow_pickle=False).tobytes().decode())
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == FORMAT
+
+
+def check_target(path, flag="--save", overwrite=False):
+    """Before training: raise ConfigError unless ``path`` can take a checkpoint. An existing
+    file is replaced only if it is a fastmlp checkpoint (a run's earlier checkpoint), or with
+    ``overwrite``: a typo in ``--save`` must not destroy someone's data."""
+    check_writable(path, flag)
+    if os.path.exists(path) and not overwrite and not is_checkpoint(path):
+        raise ConfigError(f"{flag} {path} exists and is not a fastmlp checkpoint; refusing to "
+                          "overwrite it: choose another path, or add --overwrite "
+                          "(overwrite=True) to replace it")
+
+
+_RECORD_KEYS = {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
+                "samples_per_second", "batch_size", "lr", "weight_rms"}
+
+
+def resumed_state(meta, fresh, path, epochs):
+    """The run state saved in checkpoint ``path``, checked key by key against ``fresh`` (what
+    this version keeps): unknown or missing keys and wrong types are a one-line error."""
+    saved = meta.get("state")
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"checkpoint {path} holds no run state; it cannot be resumed "
+                              "(evaluate it, or train anew)")
+    unknown = sorted(set(saved) - set(fresh))
+    missing = sorted(set(fresh) - set(saved))
+    if unknown or missing:
+        raise CheckpointError(
+            f"checkpoint {path} has run state this version does not expect ("
+            + "; ".join(p for p in (unknown and "unknown: " + ", ".join(map(str, unknown)),
+                                    missing and "missing: " + ", ".join(missing)) if p)
+            + "); it was written by another version: train anew")
+    for key, value in fresh.items():
+        v = saved[key]
+        ok = isinstance(v, list) if isinstance(value, list) else (
+            isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v) and v >= (-1 if key == "best_val" else 0))
+        if not ok:
+            raise CheckpointError(f"checkpoint {path} has a malformed run state ({key} = "
+                                  f"{str(v)[:40]}); use another checkpoint")
+    history = saved["history"]
+    if len(history) != saved["epoch"] or not all(
+            isinstance(h, dict) and _RECORD_KEYS <= set(h) for h in history):
+        raise CheckpointError(f"checkpoint {path} has a malformed history (one record with "
+                              f"{', '.join(sorted(_RECORD_KEYS))} per epoch expected); use "
+                              "another checkpoint")
+    if saved["epoch"] > epochs or not isinstance(saved["epoch"], int):
+        raise CheckpointError(f"checkpoint {path} has already run {saved['epoch']} epochs; "
+                              f"pass --epochs larger than that to continue it")
+    return saved
+
+
+def load_model(path, activation=None):
+    """The :class:`MLP` saved in checkpoint ``path`` (with its input transform), and the
+    checkpoint's metadata.
+
+    Loading never imports or runs anything named in the file. A model trained with a user
+    activation needs that activation passed as ``activation`` (``"myacts:SWISH"`` or the
+    :class:`~fastmlp.activations.Activation` itself); a built-in one is read from the file."""
+    from .activations import checkpoint_activation
+    from .model import MLP
+    from .transforms import InputTransform
+
+    arrays, meta = load(path)
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    act = checkpoint_activation(meta.get("activation"), cfg.get("activation"), activation, path)
+    try:
+        tm = meta["transform"]
+        transform = InputTransform(
+            image_shape=tuple(tm["image_shape"]), pixel_index=arrays["pixel_index"],
+            scale=arrays["scale"], shift=arrays["shift"],
+            kept_shape=tuple(tm["kept_shape"]) if tm["kept_shape"] else None,
+            description=tm["description"])
+        model = MLP(tuple(meta["sizes"]), act,
+                    np.ascontiguousarray(arrays["params"], dtype=np.float32), transform)
+    except (KeyError, TypeError, ValueError, OverflowError, ConfigError) as exc:
+        raise CheckpointError(f"checkpoint {path} is malformed ({exc}); use another "
+                              "checkpoint") from None
+    return model, meta

@@ -5,8 +5,13 @@ configurations applied on top of it (see :data:`PRESETS`).
 """
 
 import dataclasses
+import math
+import os
+import typing
 from dataclasses import dataclass
 from typing import Optional, Tuple
+
+import numpy as np
 
 from .activations import get_activation, resolve_init
 from .errors import ConfigError
@@ -60,20 +65,26 @@ class TrainConfig:
     input_path: str = "auto"             # auto, sparse or dense first layer (same results)
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _normalized(self, f))
         self.validate()
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
     def to_dict(self):
-        d = dataclasses.asdict(self)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["hidden"] = list(self.hidden)
+        if not isinstance(self.activation, str):  # an Activation object: recorded by name
+            d["activation"] = str(self.activation)
         return d
 
     @classmethod
     def from_dict(cls, d):
         names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(d, dict):
+            raise ConfigError(f"a configuration must be a dict of settings, got "
+                              f"{type(d).__name__}")
         unknown = set(d) - names
         if unknown:
             raise ConfigError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
@@ -83,61 +94,144 @@ class TrainConfig:
         def bad(msg):
             raise ConfigError(msg)
 
+        if not self.dataset.strip():
+            bad("--dataset must be a name such as mnist, got an empty string")
         if self.dataset not in DATASETS and self.data_dir is None:
-            bad(f"unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)} "
+            bad(f"--dataset: unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)} "
                 "or give --data-dir")
         if self.split not in ("book", "stratified"):
-            bad(f"unknown split {self.split!r}; choose book or stratified")
-        if not isinstance(self.crop, int) or self.crop < 0:
-            bad(f"--crop must be a whole number >= 0, got {self.crop!r}")
-        if self.center is not None and self.center < 1:
-            bad(f"--center must be >= 1, got {self.center}")
+            bad(f"--split: unknown split {self.split!r}; choose book or stratified")
+        for name, (low, high, open_low, open_high) in _RANGES.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not (math.isfinite(value) and (low < value if open_low else low <= value)
+                    and (value < high if open_high else value <= high)):
+                bad(f"{_flag(name)} must be {_accepts(name)}, got {value!r}")
         if self.center is not None and self.crop:
             bad("--crop and --center both choose the kept pixels; give one of them")
         if self.normalize not in ("unit", "standardize"):
-            bad(f"unknown normalize {self.normalize!r}; choose unit or standardize")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            bad(f"--hidden needs one or more positive layer sizes, got {list(self.hidden)}")
+            bad(f"--normalize: unknown normalize {self.normalize!r}; choose unit or standardize")
+        if not self.hidden or any(not 1 <= h <= _MAX_SIZE for h in self.hidden):
+            bad(f"--hidden needs one or more layer sizes in 1..{_MAX_SIZE}, got "
+                f"{list(self.hidden)}")
         act = get_activation(self.activation)
         resolve_init(act, self.init)
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            bad(f"--epochs must be >= 1, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            bad(f"--batch-size must be >= 1, got {self.batch_size!r}")
-        if self.batch_ramp is not None:
-            if self.batch_ramp < 1:
-                bad(f"--batch-ramp must be >= 1 (or 0 for none), got {self.batch_ramp}")
-            if self.batch_ramp > self.batch_size:
-                bad(f"--batch-ramp {self.batch_ramp} is larger than --batch-size "
-                    f"{self.batch_size}; the ramp starts small and doubles up to the batch size")
-        if not (self.lr > 0) or self.lr != self.lr or self.lr == float("inf"):
-            bad(f"--lr must be a positive number, got {self.lr}")
+        if self.batch_ramp is not None and self.batch_ramp > self.batch_size:
+            bad(f"--batch-ramp {self.batch_ramp} is larger than --batch-size "
+                f"{self.batch_size}; the ramp starts small and doubles up to the batch size")
         if self.optimizer not in OPTIMIZERS:
-            bad(f"unknown optimizer {self.optimizer!r}; choose {', '.join(OPTIMIZERS)}")
-        if not (0 <= self.momentum < 1):
-            bad(f"--momentum must be in [0, 1), got {self.momentum}")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.eps > 0):
-            bad("Adam needs 0 <= beta1, beta2 < 1 and eps > 0")
-        if self.weight_decay < 0:
-            bad(f"--weight-decay must be >= 0, got {self.weight_decay}")
+            bad(f"--optimizer: unknown optimizer {self.optimizer!r}; choose "
+                f"{', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
-            bad(f"unknown schedule {self.schedule!r}; choose {', '.join(SCHEDULES)}")
-        if self.lr_step <= 0 or not (0 < self.lr_gamma <= 1) or not (0 <= self.lr_min_ratio <= 1):
-            bad("schedule settings out of range: --lr-step > 0, 0 < --lr-gamma <= 1, "
-                "0 <= --lr-min-ratio <= 1")
-        if self.warmup < 0:
-            bad(f"--warmup must be >= 0 epochs, got {self.warmup}")
-        for name, rate in (("--dropout", self.dropout), ("--dropout-input", self.dropout_input)):
-            if not (0 <= rate < 1):
-                bad(f"{name} must be in [0, 1), got {rate}")
-        if self.early_stop is not None and self.early_stop < 1:
-            bad(f"--early-stop must be >= 1 epoch, got {self.early_stop}")
-        if self.threads is not None and self.threads < 1:
-            bad(f"--threads must be >= 1, got {self.threads}")
+            bad(f"--schedule: unknown schedule {self.schedule!r}; choose {', '.join(SCHEDULES)}")
         if self.input_path not in ("auto", "sparse", "dense"):
-            bad(f"unknown input path {self.input_path!r}; choose auto, sparse or dense")
-        if self.seed < 0:
-            bad(f"--seed must be >= 0, got {self.seed}")
+            bad(f"--input-path: unknown input path {self.input_path!r}; choose auto, sparse or "
+                "dense")
+
+
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+# The numeric fields' ranges, one row each: (low, high, low excluded, high excluded). NaN and
+# infinity are meaningless for every one of them and always refused. Whole-number fields stop
+# at sizes a run could use (larger ones would overflow the compiled loop's int64 or never end).
+_MAX_SIZE = 2**31 - 1
+_INF = float("inf")
+_RANGES = {
+    "crop": (0, _MAX_SIZE, False, False),
+    "center": (1, _MAX_SIZE, False, False),
+    "epochs": (1, 1_000_000, False, False),
+    "batch_size": (1, _MAX_SIZE, False, False),
+    "batch_ramp": (1, _MAX_SIZE, False, False),
+    "lr": (0.0, _INF, True, True),
+    "momentum": (0.0, 1.0, False, True),
+    "beta1": (0.0, 1.0, False, True),
+    "beta2": (0.0, 1.0, False, True),
+    "eps": (0.0, _INF, True, True),
+    "weight_decay": (0.0, _INF, False, True),
+    "lr_step": (0.0, _INF, True, True),
+    "lr_gamma": (0.0, 1.0, True, False),
+    "lr_min_ratio": (0.0, 1.0, False, False),
+    "warmup": (0.0, _INF, False, True),
+    "dropout": (0.0, 1.0, False, True),
+    "dropout_input": (0.0, 1.0, False, True),
+    "early_stop": (1, 1_000_000, False, False),
+    "seed": (0, 2**63 - 1, False, False),
+    "threads": (1, 4096, False, False),
+}
+
+
+def _accepts(name):
+    """What field ``name`` accepts, in words, from its row of _RANGES."""
+    low, high, open_low, open_high = _RANGES[name]
+    kind = _KINDS[name]
+    if kind is int:
+        text = f"a whole number in {low + open_low}..{high - open_high}"
+    elif high == _INF:
+        text = (f"a finite number > {low:g}" if open_low else f"a finite number >= {low:g}")
+        text = "a positive finite number" if (open_low and low == 0) else text
+    else:
+        text = f"a number in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+    if name == "batch_ramp":
+        text += " (or 0 / None for no ramp)"
+    if name in ("center", "early_stop", "threads"):
+        text += " (or None)"
+    return text
+
+
+def _kind(tp):
+    """(base type, optional) of a field annotation."""
+    if typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], True
+    return tp, False
+
+
+_KINDS = {f.name: _kind(f.type)[0] for f in dataclasses.fields(TrainConfig)}
+
+
+def _normalized(cfg, f):
+    """Field ``f`` of ``cfg`` checked for its type and converted to the plain Python type (NumPy
+    scalars, ints for floats); raises ConfigError naming the flag and the type it accepts."""
+    value = getattr(cfg, f.name)
+    tp, optional = _kind(f.type)
+    if value is None and optional:
+        return None
+    if f.name == "hidden":
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise ConfigError(f"--hidden must be a sequence of layer sizes such as (100,) or "
+                              f"(1024, 512), got {value!r}")
+        sizes = tuple(value)
+        if not all(_is_int(h) for h in sizes):
+            raise ConfigError(f"--hidden must hold whole numbers, got {sizes!r}")
+        return tuple(int(h) for h in sizes)
+    if f.name == "activation" and not isinstance(value, str):
+        from .activations import Activation
+
+        if isinstance(value, Activation):
+            return value
+    if f.name == "data_dir":
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            raise ConfigError(f"--data-dir must be a directory path, got {value!r}")
+        return os.path.abspath(os.path.expanduser(os.fspath(value)))
+    if tp is bool and isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if tp is int and _is_int(value):
+        return int(value)
+    if tp is float and (_is_int(value) or isinstance(value, (float, np.floating))):
+        return float(value)
+    if tp is str and isinstance(value, str):
+        return value
+    what = {bool: "True or False", int: "a whole number", float: "a number",
+            str: "a string"}.get(tp, str(tp))
+    raise ConfigError(f"{_flag(f.name)} must be {what}" + (" or None" if optional else "")
+                      + f", got {value!r} ({type(value).__name__})")
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 # Presets: partial configurations applied over the defaults (command-line flags override them).

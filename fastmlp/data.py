@@ -28,24 +28,19 @@ Checksums are SHA-256 of the *decompressed* IDX bytes, so that they hold whateve
 the ``.gz`` (Debian's Fashion-MNIST files are recompressed: their ``.gz`` hashes differ from the
 upstream ones while their contents are identical) and for files a user has decompressed.
 Downloads are always verified; files found on disk are not (that would cost ~0.3 s per load),
-but :func:`verify_checksums` checks any directory on request.
+but :func:`verify_checksums` checks any directory on request. Checksums and downloads are in
+download.py; their names are reachable from this module too.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import http.client
-import io
 import logging
 import math
 import os
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -62,18 +57,27 @@ __all__ = [
     "Dataset",
     "Splits",
     "cache_dir",
-    "content_sha256",
     "default_download_dir",
-    "download_dataset",
-    "fetch_url",
     "find_dataset",
     "load_dataset",
     "read_idx",
     "search_dirs",
     "split",
-    "verify_checksums",
     "write_idx",
 ]
+
+# Checksums and downloads live in download.py (which imports this module); their names stay
+# reachable here, loaded on first use.
+_DOWNLOAD_NAMES = ("content_sha256", "download_dataset", "fetch_url", "verify_checksums")
+
+
+def __getattr__(name):
+    if name in _DOWNLOAD_NAMES:
+        from . import download
+
+        return getattr(download, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # ---------------------------------------------------------------------------------------------
 # IDX files
@@ -91,6 +95,7 @@ _IDX_TYPES = {  # element-type byte -> name, for error messages
 }
 _CHUNK = 1 << 20  # bytes per read: small enough that gzip never holds a second full copy
 _REDOWNLOAD = "delete it and download it again (load_dataset(..., download=True) or --download)"
+_REPLACE = "replace it with an intact copy"
 
 
 def _describe_type(code):
@@ -114,22 +119,23 @@ def _is_gzip(path):
         return f.read(2) == GZIP_MAGIC
 
 
-def _open_stream(path):
-    """Open ``path`` for reading its IDX bytes: through gzip if it starts with the gzip magic."""
+def _open_stream(path, fix=_REDOWNLOAD):
+    """Open ``path`` for reading its IDX bytes: through gzip if it starts with the gzip magic.
+    ``fix`` ends the error messages: what the user can do about a damaged file."""
     path = Path(path)
     try:
         compressed = _is_gzip(path)
         if not compressed and path.suffix == ".gz":
             raise DataError(
                 f"{path}: the name ends in .gz but the file is not gzip-compressed (it does not "
-                f"start with the gzip bytes 1f 8b); it is damaged or misnamed: {_REDOWNLOAD}"
+                f"start with the gzip bytes 1f 8b); it is damaged or misnamed: {fix}"
             )
         return (gzip.open(path, "rb") if compressed else open(path, "rb", buffering=0)), compressed
-    except OSError as e:
-        raise DataError(f"{path}: cannot open: {e.strerror or e}") from e
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise DataError(f"{path}: cannot open: {getattr(e, 'strerror', None) or e}") from e
 
 
-def read_idx(path):
+def read_idx(path, *, fix=None):
     """Read an IDX file (raw or gzip-compressed) into a ``uint8`` array.
 
     Parameters
@@ -137,6 +143,9 @@ def read_idx(path):
     path : str or os.PathLike
         The file. Gzip compression is detected from the first two bytes (``1f 8b``), whatever
         the name; a file named ``*.gz`` that is not gzip is an error.
+    fix : str, optional
+        How the user can repair a damaged file, the end of every error message. Default:
+        replace it with an intact copy (only a file fastmlp can download says to download it).
 
     Returns
     -------
@@ -156,7 +165,8 @@ def read_idx(path):
         (truncated, or trailing bytes). The message names the file, the problem and a fix.
     """
     path = Path(path)
-    stream, compressed = _open_stream(path)
+    fix = fix or _REPLACE
+    stream, compressed = _open_stream(path, fix)
     where = "decompressed " if compressed else ""
     try:
         with stream as f:
@@ -164,13 +174,13 @@ def read_idx(path):
             if len(head) < 4:
                 raise DataError(
                     f"{path}: too short to be an IDX file: {len(head)} {where}bytes, the header "
-                    f"alone needs at least 4; the file is truncated: {_REDOWNLOAD}"
+                    f"alone needs at least 4; the file is truncated: {fix}"
                 )
             if head[0] != 0 or head[1] != 0:
                 raise DataError(
                     f"{path}: not an IDX file: it starts with bytes {head[0]:02x} {head[1]:02x}, "
                     f"an IDX file starts with 00 00 (is it the right file, and {where or 'not '}"
-                    f"compressed?); {_REDOWNLOAD}"
+                    f"compressed?); {fix}"
                 )
             if head[2] != _UBYTE:
                 raise DataError(
@@ -179,13 +189,13 @@ def read_idx(path):
                 )
             ndim = head[3]
             if ndim == 0:
-                raise DataError(f"{path}: the IDX header gives 0 dimensions; {_REDOWNLOAD}")
+                raise DataError(f"{path}: the IDX header gives 0 dimensions; {fix}")
             dims_bytes = _read_exact(f, 4 * ndim)
             header_size = 4 + 4 * ndim
             if len(dims_bytes) < 4 * ndim:
                 raise DataError(
                     f"{path}: truncated: expected at least {header_size} {where}bytes of header "
-                    f"for {ndim} dimensions, found {4 + len(dims_bytes)}; {_REDOWNLOAD}"
+                    f"for {ndim} dimensions, found {4 + len(dims_bytes)}; {fix}"
                 )
             dims = tuple(int(d) for d in np.frombuffer(dims_bytes, dtype=">u4"))
             n_data = math.prod(dims)
@@ -194,13 +204,17 @@ def read_idx(path):
             if not compressed:
                 size = os.fstat(f.fileno()).st_size
                 if size != expected:
-                    _raise_length(path, expected, size, header_size, shape_text, "")
+                    _raise_length(path, expected, size, header_size, shape_text, "", fix)
             elif n_data > 1100 * os.path.getsize(path):  # deflate expands at most ~1032x
                 raise DataError(
                     f"{path}: the header claims {shape_text} = {n_data} bytes, more than this "
-                    f"{os.path.getsize(path)}-byte gzip file can hold; it is damaged: {_REDOWNLOAD}"
+                    f"{os.path.getsize(path)}-byte gzip file can hold; it is damaged: {fix}"
                 )
-            out = np.empty(dims, dtype=np.uint8)
+            try:
+                out = np.empty(dims, dtype=np.uint8)
+            except MemoryError:
+                raise DataError(f"{path}: the header claims {shape_text} = {n_data:,} bytes, "
+                                f"more memory than this machine can give; {fix}") from None
             view = memoryview(out.reshape(-1))
             filled = 0
             while filled < n_data:
@@ -209,26 +223,28 @@ def read_idx(path):
                     break
                 filled += got
             if filled < n_data:
-                _raise_length(path, expected, header_size + filled, header_size, shape_text, where)
+                _raise_length(path, expected, header_size + filled, header_size, shape_text, where,
+                              fix)
             extra = 0
             while chunk := f.read(_CHUNK):
                 extra += len(chunk)
             if extra:
-                _raise_length(path, expected, expected + extra, header_size, shape_text, where)
+                _raise_length(path, expected, expected + extra, header_size, shape_text, where,
+                              fix)
             return out
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise DataError(
-            f"{path}: the gzip stream is corrupt or cut short ({e}); {_REDOWNLOAD}"
+            f"{path}: the gzip stream is corrupt or cut short ({e}); {fix}"
         ) from e
     except OSError as e:
         raise DataError(f"{path}: cannot read: {e}") from e
 
 
-def _raise_length(path, expected, found, header_size, shape_text, where):
+def _raise_length(path, expected, found, header_size, shape_text, where, fix):
     problem = "truncated" if found < expected else f"{found - expected} bytes of trailing data"
     raise DataError(
         f"{path}: {problem}: expected {expected} {where}bytes ({header_size}-byte header + "
-        f"{shape_text} elements), found {found}; {_REDOWNLOAD}"
+        f"{shape_text} elements), found {found}; {fix}"
     )
 
 
@@ -268,36 +284,6 @@ def write_idx(path, array):
             f.write(memoryview(data.reshape(-1)))
 
     atomic_write(path, write)
-
-
-def content_sha256(path):
-    """SHA-256 (hex) of a file's IDX bytes: after decompression if it is gzip, else of the file."""
-    path = Path(path)
-    stream, _ = _open_stream(path)
-    digest = hashlib.sha256()
-    try:
-        with stream as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise DataError(
-            f"{path}: the gzip stream is corrupt or cut short ({e}); {_REDOWNLOAD}"
-        ) from e
-    return digest.hexdigest()
-
-
-def _bytes_content_sha256(data):
-    """:func:`content_sha256` of bytes in memory; None if they are a corrupt gzip stream."""
-    if data[:2] != GZIP_MAGIC:
-        return hashlib.sha256(data).hexdigest()
-    digest = hashlib.sha256()
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as g:  # BytesIO shares `data`
-            while chunk := g.read(_CHUNK):
-                digest.update(chunk)
-    except (EOFError, zlib.error, gzip.BadGzipFile):
-        return None
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,12 +406,34 @@ def search_dirs(name="mnist", data_dir=None):
     return [d for d in dirs if d is not None]
 
 
+def _standard_stem(filename):
+    """The standard name (one of :data:`FILES`) a file name stands for, or None. Besides the
+    standard names, common variants count: any case, ``.idx3-ubyte`` for ``-idx3-ubyte``
+    (``train-images.idx3-ubyte``), ``_`` for ``-``."""
+    name = filename.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    name = name.replace("_", "-").replace(".idx", "-idx")
+    return name if name in FILES else None
+
+
 def _files_in(directory):
-    """Map each standard file name to its path in ``directory`` (raw before .gz), or to None."""
-    found = {}
-    for stem in FILES:
-        raw, gz = directory / stem, directory / f"{stem}.gz"
-        found[stem] = raw if raw.is_file() else gz if gz.is_file() else None
+    """Map each standard file name to its path in ``directory`` (the standard spelling before a
+    variant, raw before .gz), or to None."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        names = []
+    found = dict.fromkeys(FILES)
+    rank = {}
+    for filename in names:
+        stem = _standard_stem(filename)
+        path = Path(directory) / filename
+        if stem is None or not path.is_file():
+            continue
+        order = (not filename.startswith(stem), filename.lower().endswith(".gz"), filename)
+        if found[stem] is None or order < rank[stem]:
+            found[stem], rank[stem] = path, order
     return found
 
 
@@ -438,10 +446,24 @@ def _dir_status(directory):
     files = _files_in(directory)
     missing = [stem for stem, p in files.items() if p is None]
     if len(missing) == len(FILES):
-        return None, "holds none of the four files"
+        return None, "holds none of the four files; it holds " + _listing(directory)
     if missing:
-        return None, "is missing " + ", ".join(f"{m}[.gz]" for m in missing)
+        present = [p.name for p in files.values() if p is not None]
+        return None, (f"has {', '.join(present)} but is missing "
+                      + ", ".join(f"{m}[.gz]" for m in missing))
     return files, ""
+
+
+def _listing(directory, limit=12):
+    """What ``directory`` holds, for an error message: up to ``limit`` names."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError as e:
+        return f"nothing readable ({e.strerror or e})"
+    if not names:
+        return "nothing (it is empty)"
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _not_found_message(info, report, data_dir):
@@ -454,8 +476,9 @@ def _not_found_message(info, report, data_dir):
         fixes.append(f"set FASTMLP_DATA=DIR and put the files in DIR/{info.name}")
     if info.install_hint and data_dir is None:
         fixes.append(info.install_hint)
-    if info.mirrors:
-        fixes.append(f"add --download (download=True) to fetch them from {info.mirrors[0]}")
+    if info.mirrors and data_dir is None:
+        fixes.append(f"add --download (download=True) to fetch them from {info.mirrors[0]} "
+                     "into the cache")
     return (
         f"data set {info.name!r} not found; searched:\n{places}\nTo fix, any of:\n"
         + "\n".join(f"  - {f}" for f in fixes)
@@ -494,135 +517,10 @@ def find_dataset(name="mnist", data_dir=None):
     raise DataError(_not_found_message(info, report, data_dir))
 
 
-# ---------------------------------------------------------------------------------------------
-# Checksums and download
-# ---------------------------------------------------------------------------------------------
-
-def verify_checksums(directory, name="mnist"):
-    """Check the four files in ``directory`` against the SHA-256 table of data set ``name``.
-
-    Costs one decompression and hash of every file (about 0.3 s for MNIST).
-
-    Returns
-    -------
-    dict
-        Path of each file checked -> its content SHA-256.
-
-    Raises
-    ------
-    DataError
-        Naming every file that is missing or whose hash differs (with expected and actual).
-    """
-    info = _info(name)
-    directory = Path(directory)
-    files = _files_in(directory) if directory.is_dir() else dict.fromkeys(FILES)
-    problems, digests = [], {}
-    for stem, path in files.items():
-        if path is None:
-            problems.append(f"{directory / stem}[.gz]: missing")
-            continue
-        digests[path] = actual = content_sha256(path)
-        if actual != info.sha256[stem]:
-            problems.append(
-                f"{path}: SHA-256 mismatch: expected {info.sha256[stem]}, actual {actual}"
-            )
-    if problems:
-        raise DataError(
-            f"{name} in {directory} does not match its checksums:\n  "
-            + "\n  ".join(problems)
-            + "\nDelete the bad files and download them again (--download)."
-        )
-    return digests
-
-
-def fetch_url(url, timeout=60.0):
-    """GET ``url`` with urllib and return the body as bytes (``file://`` URLs work too)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "fastmlp"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.read()
-
-
 def default_download_dir(name):
     """Where downloads go by default: ``$FASTMLP_DATA/<name>`` if set, else :func:`cache_dir`."""
     return _env_dir(name) or cache_dir(name)
 
-
-def download_dataset(name="mnist", dest_dir=None, *, mirrors=None, fetch: Callable = fetch_url):
-    """Download the files of data set ``name`` that ``dest_dir`` lacks, verifying each.
-
-    Each missing file is fetched as ``mirror + file + ".gz"`` from the mirrors in turn until one
-    serves bytes whose decompressed SHA-256 matches the table; it is then written atomically
-    as ``dest_dir/<file>.gz``. Bytes that do not match are never written. Files already in
-    ``dest_dir`` are left alone (check them with :func:`verify_checksums`).
-
-    Parameters
-    ----------
-    name : {"mnist", "fashion-mnist"}
-    dest_dir : str or os.PathLike, optional
-        Default: :func:`default_download_dir`. Created if needed.
-    mirrors : sequence of str, optional
-        Base URLs, each ending in ``/``; default: the data set's public mirrors.
-    fetch : callable, optional
-        ``fetch(url) -> bytes``; raises ``OSError`` (``urllib.error.URLError`` is one) on
-        failure. Default :func:`fetch_url`. Tests pass ``file://`` mirrors or a fake.
-
-    Returns
-    -------
-    pathlib.Path
-        ``dest_dir``.
-
-    Raises
-    ------
-    DataError
-        If a file could not be had from any mirror: names the file and what each mirror did
-        (for a checksum mismatch: expected and actual SHA-256).
-    """
-    info = _info(name)
-    dest = Path(dest_dir).expanduser() if dest_dir is not None else default_download_dir(name)
-    mirrors = tuple(info.mirrors if mirrors is None else mirrors)
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DataError(f"cannot create download directory {dest}: {e}") from e
-    for stem, path in _files_in(dest).items():
-        if path is not None:
-            continue
-        target = dest / f"{stem}.gz"
-        expected = info.sha256[stem]
-        failures = []
-        for mirror in mirrors:
-            url = f"{mirror}{stem}.gz"
-            log.info("downloading %s", url)
-            try:
-                data = fetch(url)
-            except (OSError, ValueError, http.client.HTTPException) as e:  # URLError, timeouts
-                failures.append(f"{url}: {e}")
-                continue
-            actual = _bytes_content_sha256(data)
-            if actual is None:
-                failures.append(f"{url}: not a valid gzip stream ({len(data)} bytes)")
-                continue
-            if actual != expected:
-                failures.append(
-                    f"{url}: SHA-256 mismatch for {stem}: expected {expected}, actual {actual}"
-                )
-                continue
-            if data[:2] != GZIP_MAGIC:  # a mirror that serves the raw file
-                target = dest / stem
-            try:
-                atomic_write(target, lambda f, blob=data: f.write(blob))
-            except OSError as e:
-                raise DataError(f"cannot write {target}: {e}; free some space or choose "
-                                f"another directory (FASTMLP_DATA or --data-dir)") from e
-            log.info("verified and saved %s", target)
-            break
-        else:
-            raise DataError(
-                f"could not download {target} ({name}); nothing was written for it. Tried:\n  "
-                + "\n  ".join(failures or ["no mirrors given"])
-                + "\nCheck the network, or put the files in a directory and pass --data-dir."
-            )
-    return dest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,6 +552,8 @@ class Dataset:
     test_images: np.ndarray
     test_labels: np.ndarray
     n_classes: int = N_CLASSES
+    val_images: np.ndarray | None = None
+    val_labels: np.ndarray | None = None
 
     @property
     def image_shape(self):
@@ -668,7 +568,7 @@ class Dataset:
         )
 
 
-def _check_pair(images, labels, image_path, label_path, n_classes):
+def _check_pair(images, labels, image_path, label_path, n_classes, fix=_REDOWNLOAD):
     if images.ndim != 3:
         raise DataError(
             f"{image_path}: expected images with 3 dimensions (N, rows, cols), found shape "
@@ -683,14 +583,65 @@ def _check_pair(images, labels, image_path, label_path, n_classes):
         raise DataError(
             f"image/label count mismatch: {image_path} holds {len(images)} images but "
             f"{label_path} holds {len(labels)} labels; one of them is from another data set "
-            f"or damaged: {_REDOWNLOAD}"
+            f"or damaged: {fix}"
         )
-    if labels.size and labels.max() >= n_classes:
+    if len(images) == 0 or images.shape[1] == 0 or images.shape[2] == 0:
+        raise DataError(
+            f"{image_path}: holds no samples (shape {images.shape}); a data set needs images "
+            f"with pixels in every file: {fix}"
+        )
+    if n_classes is not None and labels.size and labels.max() >= n_classes:
         bad = int(np.flatnonzero(labels >= n_classes)[0])
         raise DataError(
-            f"{label_path}: label {labels[bad]} at index {bad} is outside 0..{n_classes - 1}; "
-            f"{_REDOWNLOAD}"
+            f"{label_path}: label {labels[bad]} at index {bad} is not a class of the training "
+            f"labels (0..{n_classes - 1}); {fix}"
         )
+
+
+def classes_of(labels, where):
+    """K, the number of classes: the largest training label + 1, which must give 2..256."""
+    k = int(labels.max()) + 1 if labels.size else 0
+    if k < 2:
+        raise DataError(f"{where}: the training labels hold {k} class(es); a classifier needs "
+                        f"labels of at least 2 classes (0..K-1, K <= 256)")
+    return k
+
+
+def dataset_from_arrays(train_x, train_y, test_x, test_y, val_x=None, val_y=None,
+                        name="arrays"):
+    """A :class:`Dataset` from arrays in memory: images ``(N, H, W)`` uint8 of any size, labels
+    ``(N,)`` of whole numbers ``0..K-1`` (K from the training labels, 2 to 256). ``val_x`` and
+    ``val_y`` (both or neither) are an explicit validation set. Raises DataError naming the
+    argument at fault."""
+    if (val_x is None) != (val_y is None):
+        raise DataError("from_arrays: give both val_x and val_y, or neither")
+    parts = [("train_x", train_x, "train_y", train_y), ("test_x", test_x, "test_y", test_y)]
+    if val_x is not None:
+        parts.append(("val_x", val_x, "val_y", val_y))
+    out = []
+    for xname, x, yname, y in parts:
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype != np.uint8:
+            raise DataError(f"from_arrays: {xname} must be uint8 pixels (0..255), got "
+                            f"{x.dtype}; convert with np.clip(x, 0, 255).astype(np.uint8)")
+        if y.dtype.kind not in "ui" or (y.size and (y.min() < 0 or y.max() > 255)):
+            raise DataError(f"from_arrays: {yname} must hold whole-number classes 0..255, got "
+                            f"{y.dtype}" + (f" from {y.min()} to {y.max()}" if y.size and
+                                            y.dtype.kind in "ui" else ""))
+        _check_pair(x, y, xname, yname, None, "check the arrays")
+        out += [np.ascontiguousarray(x), np.ascontiguousarray(y, dtype=np.uint8)]
+    k = classes_of(out[1], "train_y")
+    for i, yname in ((3, "test_y"), (5, "val_y")):
+        if i < len(out):
+            _check_pair(out[i - 1], out[i], yname[:-1] + "x", yname, k, "check the arrays")
+            if out[i - 1].shape[1:] != out[0].shape[1:]:
+                raise DataError(f"from_arrays: {yname[:-1]}x holds {out[i - 1].shape[1:]} "
+                                f"images but train_x holds {out[0].shape[1:]}")
+    if len(out[2]) < (1 if val_x is not None else 2):
+        raise DataError(f"from_arrays: test_x holds {len(out[2])} images; it needs at least "
+                        + ("1" if val_x is not None else "2 (halved into validation and test)"))
+    val = (out[4], out[5]) if val_x is not None else (None, None)
+    return Dataset(str(name), "arrays in memory", *out[:4], k, *val)
 
 
 def load_dataset(name="mnist", data_dir=None, download=False):
@@ -708,7 +659,8 @@ def load_dataset(name="mnist", data_dir=None, download=False):
         dir (:func:`cache_dir`), then MNIST's bundled copy or Debian's Fashion-MNIST.
     download : bool
         If the data set is not found, download the missing files (verified by SHA-256) into
-        ``data_dir`` if given, else :func:`default_download_dir`, and load from there.
+        :func:`default_download_dir` and load from there. Never into ``data_dir``: a user's
+        directory is never filled with another data set's files.
 
     Returns
     -------
@@ -722,26 +674,41 @@ def load_dataset(name="mnist", data_dir=None, download=False):
     DataError
         If the data set is not found (listing every place searched and how to fix it), a file is
         damaged (see :func:`read_idx`), image and label counts differ, train and test images
-        differ in size, or a label is outside ``0..9``.
+        differ in size, a file holds no samples, or a test label is not a training class.
+        The number of classes K is the largest training label + 1 (2 to 256).
     """
     info = _info(name, data_dir)
     try:
         files = find_dataset(name, data_dir)
-    except DataError:
+    except DataError as exc:
         if not download:
             raise
+        if data_dir is not None:
+            raise DataError(f"{exc}\n--download fills only fastmlp's cache, never a --data-dir "
+                            "(your files would be mixed with downloaded ones): complete the "
+                            "directory, or drop --data-dir to use the cache") from None
         if not info.mirrors:
             raise ConfigError(
                 f"cannot download data set {name!r}: fastmlp knows where to download only "
                 f"{', '.join(sorted(DATASETS))}"
             ) from None
-        dest = _download_target(name, data_dir)
+        from .download import download_dataset
+
+        dest = default_download_dir(name)
         download_dataset(name, dest)
         files = find_dataset(name, dest)
-    train_x, train_y, test_x, test_y = (read_idx(files[stem]) for stem in FILES)
+    # Only a known data set in fastmlp's own places can be had again by downloading it.
+    fix = _REDOWNLOAD if data_dir is None and info.mirrors else (
+        f"replace it with an intact copy ({info.install_hint})" if data_dir is None
+        else "replace it with an intact copy of your data")
+    train_x, train_y, test_x, test_y = (read_idx(files[stem], fix=fix) for stem in FILES)
     paths = [files[stem] for stem in FILES]
-    _check_pair(train_x, train_y, paths[0], paths[1], N_CLASSES)
-    _check_pair(test_x, test_y, paths[2], paths[3], N_CLASSES)
+    _check_pair(train_x, train_y, paths[0], paths[1], None, fix)
+    n_classes = classes_of(train_y, paths[1])
+    _check_pair(test_x, test_y, paths[2], paths[3], n_classes, fix)
+    if len(test_x) < 2:
+        raise DataError(f"{paths[2]}: holds {len(test_x)} test image(s); at least 2 are needed "
+                        "(halved into validation and test)")
     if train_x.shape[1:] != test_x.shape[1:]:
         raise DataError(
             f"{paths[0]} holds {train_x.shape[1]}x{train_x.shape[2]} images but {paths[2]} holds "
@@ -749,11 +716,7 @@ def load_dataset(name="mnist", data_dir=None, download=False):
         )
     source = str(paths[0].parent)
     log.info("loaded %s from %s", info.name, source)
-    return Dataset(info.name, source, train_x, train_y, test_x, test_y, N_CLASSES)
-
-
-def _download_target(name, data_dir):
-    return Path(data_dir).expanduser() if data_dir is not None else default_download_dir(name)
+    return Dataset(info.name, source, train_x, train_y, test_x, test_y, n_classes)
 
 
 # ---------------------------------------------------------------------------------------------

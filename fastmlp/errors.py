@@ -1,7 +1,8 @@
 """The errors fastmlp raises for bad input.
 
 Every message names the problem and, where there is one, the fix. The command-line layer turns
-any ``FastMLPError`` into one line on stderr and exit code 2 (3 for divergence), never a traceback.
+any ``FastMLPError`` into one line on stderr and exit code 2 (3 for divergence, 1 for an output
+that could not be written), never a traceback.
 """
 
 
@@ -27,3 +28,11 @@ class DivergenceError(FastMLPError):
     """Training produced a NaN or infinite loss."""
 
     exit_code = 3
+
+
+class OutputError(FastMLPError):
+    """An output file (checkpoint, metrics, history) could not be written after the run's
+    outputs were checked: a full disk, a file removed under our feet. Exit code 1: not bad
+    input, but the run did not deliver everything it was asked for."""
+
+    exit_code = 1

@@ -1,34 +1,64 @@
-"""``python -m fastmlp.evaluate MODEL``: accuracies of a saved model on its data set."""
+"""``python -m fastmlp.evaluate MODEL``: accuracies of a saved model on its data set.
 
-import argparse
+The data is the checkpoint's own data set unless ``--dataset`` or ``--data-dir`` names another;
+the first line says which data was used. A model trained with a user activation needs it named
+again (``--activation myacts:SWISH``): loading a checkpoint never imports anything it names.
+"""
+
 import sys
 
-from .cli import run_main
+from .cli import ArgumentParser, run_main
+
+ACTIVATION_HELP = ("the model's user activation, module:name (e.g. myacts:SWISH), needed for a "
+                   "model trained with one: a checkpoint names it, but loading never imports it")
 
 
 def main(argv=None):
     from .data import load_dataset, split
     from .trainer import load_model
 
-    p = argparse.ArgumentParser(prog="python -m fastmlp.evaluate",
-                                description="Report the accuracies of a saved model (a "
-                                            "checkpoint written by --save).")
+    p = ArgumentParser(prog="python -m fastmlp.evaluate",
+                       description="Report the accuracies of a saved model (a checkpoint "
+                                   "written by --save).")
     p.add_argument("model", help="checkpoint file (.npz)")
     p.add_argument("--dataset", help="data set to evaluate on (default: the model's)")
-    p.add_argument("--data-dir", help="a directory holding the four IDX files")
+    p.add_argument("--data-dir", help="a directory holding the four IDX files (default: the "
+                                      "model's, unless --dataset is given)")
     p.add_argument("--split", choices=["book", "stratified"],
                    help="how the test images are halved (default: the model's)")
+    p.add_argument("--activation", help=ACTIVATION_HELP)
     args = p.parse_args(argv)
-    model, meta = load_model(args.model)
-    cfg = meta.get("config", {})
-    ds = load_dataset(args.dataset or cfg.get("dataset", "mnist"),
-                      data_dir=args.data_dir or cfg.get("data_dir"))
-    sp = split(ds, mode=args.split or cfg.get("split", "book"), seed=cfg.get("seed", 0))
+    model, meta = load_model(args.model, activation=args.activation)
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    if args.dataset is not None or args.data_dir is not None:  # the data asked for, only
+        name, data_dir = args.dataset or cfg.get("dataset", "mnist"), args.data_dir
+    else:
+        name, data_dir = cfg.get("dataset", "mnist"), cfg.get("data_dir")
+    ds = load_dataset(name, data_dir=data_dir)
+    seed = cfg.get("seed", 0)
+    sp = split(ds, mode=args.split or cfg.get("split", "book"),
+               seed=seed if isinstance(seed, int) else 0)
+    print(f"data: {ds.name} from {ds.source} ({sp.mode} split), {model.sizes[-1]} classes")
+    _check_fits(model, ds)
     for label, x, y in (("validation", sp.val_x, sp.val_y), ("test", sp.test_x, sp.test_y),
                         ("test (all)", sp.test_full_x, sp.test_full_y),
                         ("train", sp.train_x, sp.train_y)):
         print(f"{label:11s} accuracy: {100 * model.accuracy(x, y):.2f}%  ({len(x)} images)")
     return 0
+
+
+def _check_fits(model, ds):
+    """The data's image size and classes must be the model's (--dataset / --data-dir)."""
+    from .errors import DataError
+
+    want = tuple(model.transform.image_shape)
+    if tuple(ds.image_shape) != want:
+        raise DataError(f"--dataset/--data-dir: {ds.name} from {ds.source} holds "
+                        f"{ds.image_shape[0]}x{ds.image_shape[1]} images, the model was trained "
+                        f"on {want[0]}x{want[1]}; evaluate it on data of that size")
+    if ds.n_classes > model.sizes[-1]:
+        raise DataError(f"--dataset/--data-dir: {ds.name} from {ds.source} has {ds.n_classes} "
+                        f"classes, the model {model.sizes[-1]}; evaluate it on its own classes")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ array. ``layout[l] = (weight offset, bias offset, D, H)`` tells the compiled tra
 layer ``l`` lives.
 """
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,12 +20,47 @@ def make_layout(sizes):
     and the total number of parameters."""
     if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
         raise ConfigError(f"layer sizes must be two or more positive numbers, got {list(sizes)}")
+    sizes = [int(s) for s in sizes]
+    n_params = sum(D * H + H for D, H in zip(sizes[:-1], sizes[1:]))
+    if n_params >= 2**40:  # 4 TB of float32: beyond any machine, and near int64 offsets
+        raise ConfigError(f"layer sizes {sizes} need {n_params:,} parameters "
+                          f"({_gb(4 * n_params)}); use smaller --hidden sizes")
     rows = []
     offset = 0
     for D, H in zip(sizes[:-1], sizes[1:]):
         rows.append((offset, offset + D * H, D, H))
         offset += D * H + H
     return np.array(rows, dtype=np.int64), offset
+
+
+def _gb(n_bytes):
+    return f"{n_bytes / 2**30:,.1f} GB"
+
+
+def training_memory_bytes(sizes, max_batch):
+    """Bytes training allocates for layer ``sizes`` and batches of ``max_batch``: parameters,
+    gradients, two optimizer states and the best weights (5 x float32 each), plus the batch
+    buffers of ``engine.make_workspace`` (inputs three times over, their sparse copy,
+    pre-activations, activations, masks and two delta buffers)."""
+    sizes = [int(s) for s in sizes]
+    n_params = sum(D * H + H for D, H in zip(sizes[:-1], sizes[1:]))
+    D0, widest, hidden = sizes[0], max(sizes), sum(sizes[1:])
+    batch = max_batch * (3 * 4 * D0 + 5 * D0 + 4 * 4 * hidden + 2 * 4 * widest)
+    return 5 * 4 * n_params + batch
+
+
+def check_memory(sizes, max_batch):
+    """Raise ConfigError saying how much memory was asked if training ``sizes`` at
+    ``max_batch`` needs more than this machine's physical memory."""
+    need = training_memory_bytes(sizes, max_batch)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return
+    if need > have:
+        raise ConfigError(f"the network {'-'.join(map(str, sizes))} at batch {max_batch} needs "
+                          f"about {_gb(need)} of memory, more than this machine's {_gb(have)}; "
+                          "use smaller --hidden sizes or --batch-size")
 
 
 @dataclass
@@ -125,5 +161,13 @@ class MLP:
         from .engine import evaluate
 
         flat = self._inputs(images)
-        _, correct = evaluate(self, flat, np.asarray(labels), batch_size=batch_size)
+        labels = np.asarray(labels)
+        if labels.shape != (len(flat),):
+            raise ConfigError(f"labels must have shape ({len(flat)},), got {labels.shape}")
+        K = self.sizes[-1]
+        if labels.size and (labels.min() < 0 or labels.max() >= K):
+            raise ConfigError(f"labels must be classes 0..{K - 1} (the model has {K} outputs), "
+                              f"found {int(labels.max())}; is this the data set it was "
+                              f"trained on?")
+        _, correct = evaluate(self, flat, labels, batch_size=batch_size)
         return correct / max(1, len(flat))

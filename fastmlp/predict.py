@@ -5,12 +5,11 @@ white digit on black as in MNIST (``--invert`` for black on white), or an IDX im
 every image is classified (one line each).
 """
 
-import argparse
 import sys
 
 import numpy as np
 
-from .cli import run_main
+from .cli import ArgumentParser, run_main
 from .errors import ConfigError, DataError
 
 
@@ -33,16 +32,18 @@ def _read_png(path, shape, invert):
 
 def main(argv=None):
     from .data import read_idx
+    from .evaluate import ACTIVATION_HELP
     from .trainer import load_model
 
-    p = argparse.ArgumentParser(prog="python -m fastmlp.predict",
-                                description="Print the predicted class of an image.")
+    p = ArgumentParser(prog="python -m fastmlp.predict",
+                       description="Print the predicted class of an image.")
     p.add_argument("model", help="checkpoint file (.npz)")
     p.add_argument("image", help="a PNG file, or an IDX images file (.gz or raw)")
     p.add_argument("--invert", action="store_true", help="PNG is a dark digit on light ground")
     p.add_argument("--probs", action="store_true", help="also print the class probabilities")
+    p.add_argument("--activation", help=ACTIVATION_HELP)
     args = p.parse_args(argv)
-    model, _ = load_model(args.model)
+    model, _ = load_model(args.model, activation=args.activation)
     shape = tuple(model.transform.image_shape)
     if args.image.lower().endswith(".png"):
         images = _read_png(args.image, shape, args.invert)
@@ -51,6 +52,9 @@ def main(argv=None):
         if images.ndim != 3 or images.shape[1:] != shape:
             raise DataError(f"{args.image}: holds images of shape {images.shape[1:]}, the model "
                             f"expects {shape}")
+        if len(images) == 0:
+            raise DataError(f"{args.image}: holds no images; give an IDX images file with at "
+                            "least one image")
     probs = model.predict_proba(images)
     for row in probs:
         line = str(int(np.argmax(row)))

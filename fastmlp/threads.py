@@ -21,7 +21,8 @@ def available_cores():
 
 def set_threads(n=None):
     """Use ``n`` threads in Numba and in every loaded BLAS (OpenBLAS, MKL, ...); ``None`` means
-    all available cores. Returns the number set."""
+    all available cores. Returns the number really used: ``n``, capped at the threads Numba
+    can run (``NUMBA_NUM_THREADS``, by default the machine's cores)."""
     global _LIMITER
     # Numba's np.dot calls SciPy's BLAS, which is otherwise first loaded by the first compile or
     # cache load, after the limit below: load it now so the limit reaches it.
@@ -29,11 +30,12 @@ def set_threads(n=None):
 
     if n is None:
         n = available_cores()
-    if not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"threads must be a positive whole number, got {n!r}")
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    _LIMITER = threadpool_limits(limits=n)
-    return n
+    used = min(n, numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(used)
+    _LIMITER = threadpool_limits(limits=used)
+    return numba.get_num_threads()
 
 
 def blas_info():

@@ -5,13 +5,15 @@ reports accuracy on the validation half, the test half and all 10,000 test image
 """
 
 import argparse
+import os
+import signal
 import sys
 import time
 import types
 
-from .cli import run_main
+from .cli import ArgumentParser, run_main
 from .config import PRESETS, TrainConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError, FastMLPError, OutputError
 
 _D = TrainConfig()
 
@@ -25,11 +27,17 @@ def _int_list(text):
 
 
 def _optional_int(text):
-    return None if text.lower() in ("none", "0", "off") else int(text)
+    if text.strip().lower() in ("none", "0", "off"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, or 0 / none / off for "
+                                         f"none, got {text!r}") from None
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m fastmlp.train", argument_default=argparse.SUPPRESS,
         description="Train a multilayer perceptron on MNIST-like images with Numba kernels. "
                     "Flags override the chosen --preset, which overrides the defaults shown.",
@@ -96,7 +104,10 @@ def build_parser():
                    help="first layer over nonzero inputs only (sparse) or all (dense); auto "
                         "picks sparse for mostly-zero images. Same results either way")
     g.add_argument("--save", metavar="PATH",
-                   help="checkpoint path, written atomically after every epoch")
+                   help="checkpoint path, written atomically after every epoch; an existing "
+                        "file is replaced only if it is a fastmlp checkpoint")
+    g.add_argument("--overwrite", action="store_true",
+                   help="let --save replace an existing file that is not a fastmlp checkpoint")
     g.add_argument("--resume", metavar="PATH",
                    help="continue from a checkpoint (its settings, overridden by given flags)")
     g.add_argument("--metrics-json", metavar="PATH", help="write the final summary as JSON")
@@ -105,18 +116,59 @@ def build_parser():
     return p
 
 
-_RUN_FLAGS = ("preset", "save", "resume", "metrics_json", "history_csv", "quiet")
+_RUN_FLAGS = ("preset", "save", "resume", "metrics_json", "history_csv", "quiet", "overwrite")
 
 
-def config_from_args(args, base=None):
-    """The TrainConfig for parsed ``args``: defaults < ``base`` (a checkpoint's) < preset <
-    the flags actually given."""
+def config_from_args(args, base=None, base_path=None):
+    """The TrainConfig for parsed ``args``: defaults < ``base`` (a checkpoint's, read from
+    ``base_path``) < preset < the flags actually given."""
     given = {k: v for k, v in vars(args).items() if k not in _RUN_FLAGS}
-    settings = dict(base or {})
+    settings = dict(_checkpoint_settings(base, base_path, given.get("activation")) if base
+                    else {})
     if getattr(args, "preset", None):
         settings.update(PRESETS[args.preset])
     settings.update(given)
     return TrainConfig(**settings)
+
+
+def _checkpoint_settings(base, path, activation):
+    """A resumed checkpoint's settings, checked on their own (so that a problem in them is
+    named as the checkpoint's). Its activation is taken only from a built-in name: a user
+    activation must be given again with --activation, since nothing a checkpoint names is
+    imported."""
+    from .activations import checkpoint_activation
+
+    if not isinstance(base, dict):
+        raise CheckpointError(f"checkpoint {path} holds no training configuration")
+    base = dict(base)
+    if activation is None:  # a built-in, or an error saying how to name the user's one
+        checkpoint_activation(base.get("activation"), base.get("activation"), None, path)
+    else:
+        base["activation"] = activation
+    try:
+        TrainConfig.from_dict({**base, "hidden": tuple(base.get("hidden") or ())})
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} holds settings this version cannot use "
+                              f"({exc}); train anew") from None
+    return base
+
+
+def check_outputs(args):
+    """Before any data is read: every output path can be written, and --save would not
+    destroy a file that is not a checkpoint (exit 2 otherwise)."""
+    from .atomic import check_writable
+    from .checkpoint import check_target
+
+    if getattr(args, "save", None) is not None:
+        check_target(args.save, "--save", overwrite=getattr(args, "overwrite", False))
+    for flag in ("metrics_json", "history_csv"):
+        path = getattr(args, flag, None)
+        if path is not None:
+            check_writable(path, "--" + flag.replace("_", "-"))
+    paths = [os.path.abspath(p) for p in (getattr(args, f, None) for f in
+             ("save", "metrics_json", "history_csv")) if p is not None]
+    if len(set(paths)) < len(paths):
+        raise ConfigError("--save, --metrics-json and --history-csv must be different files")
 
 
 def _fmt_pct(x):
@@ -125,7 +177,7 @@ def _fmt_pct(x):
 
 def main(argv=None):
     from . import checkpoint
-    from .trainer import (prepare_data, train, write_history_csv, write_metrics_json)
+    from .trainer import prepare_data, train
 
     args = build_parser().parse_args(argv)
     quiet = getattr(args, "quiet", False)
@@ -136,7 +188,8 @@ def main(argv=None):
         base = meta.get("config")
         if not isinstance(base, dict):
             raise CheckpointError(f"checkpoint {resume} holds no training configuration")
-    cfg = config_from_args(args, base)
+    cfg = config_from_args(args, base, resume)
+    check_outputs(args)
 
     def log(msg=""):
         if not quiet:
@@ -163,29 +216,71 @@ def main(argv=None):
 
     result = train(cfg, data=data, save=getattr(args, "save", None), resume=resume,
                    on_epoch=on_epoch, on_progress=bar.update,
-                   interrupt_save="fastmlp-interrupted.npz")
+                   interrupt_save="fastmlp-interrupted.npz",
+                   overwrite=getattr(args, "overwrite", False))
     bar.clear()
     s = result.summary
     if result.stopped == "interrupted":
-        print(f"interrupted: checkpoint saved to {result.checkpoint_path}; continue with "
+        by = signal.Signals(result.signal).name if result.signal else "a request"
+        print(f"interrupted ({by}): checkpoint saved to {result.checkpoint_path}; continue with "
               f"--resume {result.checkpoint_path}", file=sys.stderr)
     if result.stopped == "early_stop":
         log(f"early stop: no better validation accuracy for {cfg.early_stop} epochs; "
             f"restored the best weights (epoch {s['best_epoch']})")
-    print(f"validation accuracy (first 5,000 test images): {_fmt_pct(s['val_accuracy'])}\n"
-          f"test accuracy (last 5,000 test images):       {_fmt_pct(s['test_accuracy'])}\n"
-          f"test accuracy (all 10,000 test images):       {_fmt_pct(s['test_accuracy_full'])}\n"
+    print(_accuracy_lines(s) +
           f"{s['epochs']} epochs in {s['train_seconds']:.1f} s "
           f"({s['samples_per_second'] / 1000:.0f}k samples/s median), compile/cache "
           f"{s['compile_seconds']:.2f} s, peak memory {s['peak_rss_mb']:.0f} MB, "
           f"{s['threads']} threads", flush=True)
-    if cfg.split != "book":
+    if s["split"] == "stratified":
         print("(split: stratified; validation and test are a seeded class-balanced halving)")
-    if getattr(args, "metrics_json", None):
-        write_metrics_json(args.metrics_json, s)
-    if getattr(args, "history_csv", None):
-        write_history_csv(args.history_csv, result.history)
-    return 130 if result.stopped == "interrupted" else 0
+    if s["threads"] != (cfg.threads or s["threads"]):
+        print(f"(--threads {cfg.threads}: this machine runs at most {s['threads']} threads, "
+              f"so {s['threads']} were used)")
+    _write_outputs(args, result)
+    if result.stopped == "interrupted":
+        return 128 + (result.signal or signal.SIGINT)
+    return 0
+
+
+def _accuracy_lines(s):
+    """The three accuracies, each with the real size of the images it was measured on."""
+    halves = {"book": ("first", "last"), "stratified": ("stratified", "other stratified")}
+    first, last = halves.get(s["split"], (None, None))
+    if first:
+        where = (f"{first} {s['n_val']:,} test images", f"{last} {s['n_test']:,} test images",
+                 f"all {s['n_test_full']:,} test images")
+    else:  # explicit validation arrays
+        where = (f"{s['n_val']:,} validation images", f"{s['n_test']:,} test images",
+                 f"all {s['n_test_full']:,} test images")
+    names = ("validation accuracy", "test accuracy", "test accuracy")
+    labels = [f"{n} ({w}):" for n, w in zip(names, where)]
+    width = max(map(len, labels))
+    keys = ("val_accuracy", "test_accuracy", "test_accuracy_full")
+    return "".join(f"{lab:{width}s} {_fmt_pct(s[k])}\n" for lab, k in zip(labels, keys))
+
+
+def _write_outputs(args, result):
+    """Write --metrics-json and --history-csv; a failure (a full disk) is one line naming what
+    was not written and what was, exit code 1 (OutputError), after trying every file."""
+    from .outputs import write_history_csv, write_metrics_json
+
+    jobs = [("--metrics-json", getattr(args, "metrics_json", None),
+             lambda p: write_metrics_json(p, result.summary)),
+            ("--history-csv", getattr(args, "history_csv", None),
+             lambda p: write_history_csv(p, result.history))]
+    failed, written = [], [result.checkpoint_path] if result.checkpoint_path else []
+    for flag, path, write in jobs:
+        if path is None:
+            continue
+        try:
+            write(path)
+            written.append(path)
+        except (OSError, FastMLPError) as exc:
+            failed.append(f"{flag} {path} ({getattr(exc, 'strerror', None) or exc})")
+    if failed:
+        raise OutputError("could not write " + "; ".join(failed) + "; kept: "
+                          + (", ".join(written) or "nothing else was asked for"))
 
 
 class _ProgressBar:

@@ -7,9 +7,7 @@ Nothing here prints: progress reaches the caller through the ``on_epoch`` / ``on
 callbacks (the command line in ``train.py`` prints them).
 """
 
-import csv
-import io
-import json
+import os
 import resource
 import signal
 import threading
@@ -20,11 +18,12 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from . import checkpoint, engine, kernels
-from .atomic import atomic_write
 from .activations import get_activation
+from .checkpoint import load_model  # noqa: F401  (re-exported: the API has it here)
 from .config import TrainConfig
-from .errors import CheckpointError, ConfigError, DivergenceError
-from .model import MLP
+from .errors import CheckpointError, ConfigError, DivergenceError, OutputError
+from .model import MLP, check_memory
+from .outputs import write_history_csv, write_metrics_json  # noqa: F401  (re-exported)
 from .schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
 from .threads import set_threads
 
@@ -57,27 +56,53 @@ def peak_rss_mb():
 
 @dataclass
 class Data:
-    """What training reads: the splits (uint8) and the input transform fitted on train."""
+    """What training reads: the splits (uint8) and the input transform fitted on train.
+
+    ``splits`` and ``transform`` may be None (as :meth:`from_arrays` leaves them): ``train``
+    then splits and fits them as its config says."""
 
     dataset: object
-    splits: object
-    transform: object
+    splits: object = None
+    transform: object = None
 
     @property
     def n_classes(self):
         return int(self.dataset.n_classes)
 
+    @classmethod
+    def from_arrays(cls, train_x, train_y, test_x, test_y, val_x=None, val_y=None,
+                    name="arrays"):
+        """Data already in memory: uint8 images ``(N, H, W)`` of any size and integer labels
+        ``0..K-1`` (K, 2 to 256, from the training labels). Without ``val_x``/``val_y`` the
+        test set is halved into validation and test as ``config.split`` says; with them, the
+        test arrays are the test set whole."""
+        from .data import Splits, dataset_from_arrays
+
+        ds = dataset_from_arrays(train_x, train_y, test_x, test_y, val_x, val_y, name=name)
+        if ds.val_images is None:
+            return cls(ds)
+        sp = Splits(ds.train_images, ds.train_labels, ds.val_images, ds.val_labels,
+                    ds.test_images, ds.test_labels, ds.test_images, ds.test_labels,
+                    mode="given")
+        return cls(ds, sp)
+
+    def fitted(self, cfg):
+        """This data with its splits and input transform made as ``cfg`` says, where missing."""
+        from .data import split
+        from .transforms import make_transform
+
+        sp = self.splits or split(self.dataset, mode=cfg.split, seed=cfg.seed)
+        tr = self.transform or make_transform(sp.train_x, crop=cfg.crop, center=cfg.center,
+                                              auto_crop=cfg.auto_crop, normalize=cfg.normalize)
+        return Data(self.dataset, sp, tr)
+
 
 def prepare_data(cfg: TrainConfig) -> Data:
     """Load the data set named by ``cfg``, split it and fit the input transform."""
-    from .data import load_dataset, split
-    from .transforms import make_transform
+    from .data import load_dataset
 
     ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download)
-    sp = split(ds, mode=cfg.split, seed=cfg.seed)
-    tr = make_transform(sp.train_x, crop=cfg.crop, center=cfg.center, auto_crop=cfg.auto_crop,
-                        normalize=cfg.normalize)
-    return Data(ds, sp, tr)
+    return Data(ds).fitted(cfg)
 
 
 @dataclass
@@ -90,25 +115,35 @@ class TrainResult:
     summary: dict
     stopped: str = "completed"     # completed, early_stop, interrupted
     checkpoint_path: Optional[str] = None
+    signal: Optional[int] = None   # the signal that interrupted the run (SIGINT, SIGTERM, ...)
+
+
+# Signals that stop a run the way Ctrl-C does (finish the chunk, save, exit): a job scheduler's
+# SIGTERM and a closed terminal's SIGHUP must not lose the run either.
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, n))
 
 
 class _Interrupt:
-    """Turns SIGINT into a flag checked between chunks of steps (main thread only)."""
+    """Turns STOP_SIGNALS into a flag checked between chunks of steps (main thread only)."""
 
     def __init__(self, should_stop):
         self.flag = False
+        self.signum = None
         self.should_stop = should_stop
-        self.previous = None
+        self.previous = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            for sig in STOP_SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame):
-        if self.flag:  # a second Ctrl-C: the user really wants out
+        if self.flag and self.signum is not None:  # a second signal: the user really wants out
             raise KeyboardInterrupt
         self.flag = True
+        self.signum = signum
 
     def requested(self, epoch, step):
         if not self.flag and self.should_stop is not None and self.should_stop(epoch, step):
@@ -116,8 +151,8 @@ class _Interrupt:
         return self.flag
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)
         return False
 
 
@@ -185,7 +220,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
           resume: Optional[str] = None, on_epoch: Optional[Callable] = None,
           on_progress: Optional[Callable] = None,
           should_stop: Optional[Callable] = None,
-          interrupt_save: Optional[str] = None) -> TrainResult:
+          interrupt_save: Optional[str] = None, overwrite: bool = False) -> TrainResult:
     """Train an MLP as ``cfg`` says and return a :class:`TrainResult`.
 
     data: prepared data (default: ``prepare_data(cfg)``). save: checkpoint path, written
@@ -194,25 +229,42 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     on_epoch(record): after each epoch. on_progress(epoch, samples_done, samples_total): within
     an epoch. should_stop(epoch, step) -> bool: checked between chunks, like Ctrl-C.
     interrupt_save: where an interrupted run saves its checkpoint when ``save`` is not given
-    (by default it then saves nothing; the command line passes a path).
+    (by default it then saves nothing; the command line passes a path). overwrite: let ``save``
+    replace an existing file that is not a fastmlp checkpoint (refused otherwise).
     """
     t_start = time.perf_counter()
+    if not isinstance(cfg, TrainConfig):
+        raise ConfigError(f"train needs a TrainConfig, got {type(cfg).__name__}")
+    if save:
+        checkpoint.check_target(save, overwrite=overwrite)
     threads = set_threads(cfg.threads)
     if data is None:
         data = prepare_data(cfg)
+    if not isinstance(data, Data):
+        raise ConfigError(f"data must be a fastmlp.Data (Data.from_arrays(...) or "
+                          f"prepare_data(config)), got {type(data).__name__}")
+    data = data.fitted(cfg)
     sp, transform = data.splits, data.transform
     act = get_activation(cfg.activation)
     sizes = (transform.n_inputs, *cfg.hidden, data.n_classes)
-    model = MLP.create(sizes, act, seed=cfg.seed, init=cfg.init, transform=transform)
-
     train_x = np.ascontiguousarray(sp.train_x.reshape(len(sp.train_x), -1))
     train_y = np.ascontiguousarray(sp.train_y, dtype=np.int64)
     N = len(train_x)
-    tr_arrays = engine.transform_arrays(model, train_x.shape[1])
     max_batch = max(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp)
                     for e in range(cfg.epochs))
     max_batch = min(max_batch, N)
-    ws = engine.make_workspace(model.sizes, max_batch, model.params.size)
+    check_memory(sizes, max_batch)
+    try:
+        model = MLP.create(sizes, act, seed=cfg.seed, init=cfg.init, transform=transform)
+        ws = engine.make_workspace(model.sizes, max_batch, model.params.size)
+    except MemoryError:
+        from .model import training_memory_bytes
+
+        raise ConfigError(f"out of memory allocating the network {'-'.join(map(str, sizes))} "
+                          f"at batch {max_batch} (about "
+                          f"{training_memory_bytes(sizes, max_batch) / 2**30:,.1f} GB asked); "
+                          "use smaller --hidden sizes or --batch-size") from None
+    tr_arrays = engine.transform_arrays(model, train_x.shape[1])
     order = np.arange(N, dtype=np.int64)
     min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
@@ -243,7 +295,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
         except (KeyError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {resume} is missing or has malformed arrays "
                                   f"({exc}); use another checkpoint") from None
-        state.update(meta["state"])
+        state.update(checkpoint.resumed_state(meta, state, resume, cfg.epochs))
+    saved = []  # checkpoints this run has written
 
     def evaluate(x, y):
         loss, correct = engine.evaluate(model, x, y, batch_size=ws.x.shape[0], workspace=ws)
@@ -255,9 +308,17 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
         if best_params is not None:
             arrays["best_params"] = best_params
         meta = dict(config=cfg.to_dict(), sizes=list(model.sizes),
-                    activation=str(model.activation), transform=transform_meta(transform),
+                    activation=str(model.activation), activation_builtin=act.builtin,
+                    n_classes=int(model.sizes[-1]), transform=transform_meta(transform),
                     state=state)
-        checkpoint.save(path, arrays, meta)
+        try:
+            checkpoint.save(path, arrays, meta)
+        except OSError as exc:
+            kept = (f"it still holds this run's epoch {saved[-1]}" if saved and path == save
+                    else "it is left as it was" if os.path.exists(path) else "nothing written")
+            raise OutputError(f"could not write the checkpoint {path} "
+                              f"({exc.strerror or exc}); {kept}") from None
+        saved.append(state["epoch"])
 
     stopped = "completed"
     history = state["history"]
@@ -294,8 +355,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                         f"training diverged: the loss became NaN or infinite at epoch {e + 1}, "
                         f"step {bad + 1} (learning rate {lrs[bad]:.4g}); the last finite mean "
                         f"loss was {last:.4g}. Lower the learning rate (--lr) or use a "
-                        "schedule with warm-up" + (f"; the last good checkpoint is {save}"
-                                                  if save else ""))
+                        "schedule with warm-up" + _last_good(save, saved, resume))
                 if on_progress is not None:
                     on_progress(e, min(state["step"] * B, N), N)
             state["seconds"] += time.perf_counter() - t_epoch
@@ -328,7 +388,14 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     checkpoint_path = None
     if stopped == "interrupted" and (save or interrupt_save):
         checkpoint_path = save or interrupt_save
-        save_checkpoint(checkpoint_path)
+        try:
+            if not save:
+                checkpoint.check_target(checkpoint_path, "checkpoint", overwrite=False)
+            save_checkpoint(checkpoint_path)
+        except (ConfigError, OutputError) as exc:
+            raise OutputError(f"interrupted in epoch {state['epoch'] + 1}, but no checkpoint "
+                              f"was saved: tried {os.path.abspath(checkpoint_path)}: {exc}; "
+                              "nothing of this run is kept") from None
     elif save:
         checkpoint_path = save
     if cfg.early_stop and state["best_epoch"] > 0 and stopped != "interrupted":
@@ -339,7 +406,18 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     summary["stopped"] = stopped
     paths = sorted({h["input_path"] for h in history if "input_path" in h}, reverse=True)
     summary["input_path"] = "+".join(paths) or "dense"
-    return TrainResult(model, history, summary, stopped, checkpoint_path)
+    return TrainResult(model, history, summary, stopped, checkpoint_path,
+                       interrupt.signum if stopped == "interrupted" else None)
+
+
+def _last_good(save, saved, resume):
+    """The end of a divergence message: which checkpoint holds the last good weights, only if
+    one really does."""
+    if save and saved:
+        return f"; the last good checkpoint is {save} (epoch {saved[-1]})"
+    if save and resume and os.path.exists(save) and os.path.samefile(save, resume):
+        return f"; {save} still holds the checkpoint this run resumed from"
+    return "; no checkpoint was written" if save else ""
 
 
 def transform_meta(t):
@@ -363,55 +441,6 @@ def _summary(cfg, model, history, evaluate, sp, compile_seconds, threads, state,
         samples_per_second=float(np.median(rates)) if rates else 0.0,
         compile_seconds=compile_seconds, peak_rss_mb=peak_rss_mb(),
         n_inputs=int(model.sizes[0]), hidden=list(cfg.hidden), activation=str(model.activation),
+        n_classes=int(model.sizes[-1]), n_train=len(sp.train_x), n_val=len(sp.val_x),
+        n_test=len(sp.test_x), n_test_full=len(sp.test_full_x), split=sp.mode,
         seed=cfg.seed, threads=threads, config=cfg.to_dict(), history=history)
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading a saved model and writing reports
-# ---------------------------------------------------------------------------------------------
-def load_model(path):
-    """The :class:`MLP` saved in checkpoint ``path`` (with its input transform), and the
-    checkpoint's metadata."""
-    from .transforms import InputTransform
-
-    arrays, meta = checkpoint.load(path)
-    try:
-        tm = meta["transform"]
-        transform = InputTransform(
-            image_shape=tuple(tm["image_shape"]), pixel_index=arrays["pixel_index"],
-            scale=arrays["scale"], shift=arrays["shift"],
-            kept_shape=tuple(tm["kept_shape"]) if tm["kept_shape"] else None,
-            description=tm["description"])
-        model = MLP(tuple(meta["sizes"]), meta["activation"],
-                    np.ascontiguousarray(arrays["params"], dtype=np.float32), transform)
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
-        raise CheckpointError(f"checkpoint {path} is malformed ({exc}); use another "
-                              "checkpoint") from None
-    return model, meta
-
-
-def write_metrics_json(path, summary):
-    atomic_write(path, lambda f: f.write(
-        json.dumps(summary, indent=2, default=_json_default).encode()))
-
-
-def write_history_csv(path, history):
-    buf = io.StringIO()
-    if history:
-        n_layers = len(history[0]["weight_rms"])
-        keys = [k for k in history[0] if k != "weight_rms"]
-        w = csv.writer(buf)
-        w.writerow(keys + [f"weight_rms_{l + 1}" for l in range(n_layers)])
-        for h in history:
-            w.writerow([h[k] for k in keys] + list(h["weight_rms"]))
-    atomic_write(path, lambda f: f.write(buf.getvalue().encode()))
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)

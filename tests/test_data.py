@@ -224,7 +224,7 @@ def test_truncated_raw_file(tmp_path):
     msg = str(e.value)
     assert str(path) in msg and "truncated" in msg
     assert "expected 7856 bytes" in msg and "found 7016" in msg and "10x28x28" in msg
-    assert "download it again" in msg
+    assert "intact copy" in msg and "download it" not in msg  # a user's file: no false hint
 
 
 def test_truncated_contents_in_valid_gzip(tmp_path):
@@ -335,7 +335,7 @@ def test_image_label_count_mismatch(tmp_path):
 
 
 def test_label_out_of_range(tmp_path):
-    small_dataset(tmp_path)
+    k = int(small_dataset(tmp_path)[1].max()) + 1  # classes: those of the training labels
     labels = np.zeros(6, dtype=np.uint8)
     labels[4] = 10
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", labels)
@@ -343,7 +343,8 @@ def test_label_out_of_range(tmp_path):
         load_dataset("mnist", data_dir=tmp_path)
     msg = str(e.value)
     assert str(tmp_path / "t10k-labels-idx1-ubyte.gz") in msg
-    assert "label 10 at index 4 is outside 0..9" in msg
+    assert f"label 10 at index 4 is not a class of the training labels (0..{k - 1})" in msg
+    assert "download it" not in msg  # the user's own directory: nothing to download
 
 
 def test_images_and_labels_swapped(tmp_path):
@@ -376,9 +377,9 @@ def test_unknown_dataset_name_lists_known_names():
 def test_other_name_with_data_dir_reads_that_directory(tmp_path):
     arrays = small_dataset(tmp_path / "kmnist")
     ds = load_dataset("kmnist", data_dir=tmp_path / "kmnist")
-    assert ds.name == "kmnist" and ds.n_classes == 10
+    assert ds.name == "kmnist" and ds.n_classes == int(arrays[1].max()) + 1
     np.testing.assert_array_equal(ds.train_images, arrays[0])
-    with pytest.raises(ConfigError, match="cannot download data set 'kmnist'"):
+    with pytest.raises(DataError, match="--download fills only fastmlp's cache"):
         load_dataset("kmnist", data_dir=tmp_path / "empty", download=True)
     with pytest.raises(DataError) as e:
         load_dataset("kmnist", data_dir=tmp_path / "empty")
@@ -439,7 +440,8 @@ def test_missing_everywhere_lists_places_and_fixes(clean_env, monkeypatch):
         load_dataset("fashion-mnist")
     msg = str(e.value)
     assert f"{tmp / 'env' / 'fashion-mnist'}: does not exist" in msg
-    assert f"{tmp / 'cache' / 'fastmlp' / 'fashion-mnist'}: is missing {FILES[0]}[.gz]" in msg
+    assert (f"{tmp / 'cache' / 'fastmlp' / 'fashion-mnist'}: has {FILES[1]}.gz but is missing "
+            f"{FILES[0]}[.gz]") in msg
     assert f"{tmp / 'usr-share'}: does not exist" in msg
     for fix in ("--data-dir", "FASTMLP_DATA", "apt-get install dataset-fashion-mnist",
                 "--download"):
@@ -537,13 +539,25 @@ def test_load_dataset_downloads_into_fastmlp_data(clean_env, monkeypatch):
     assert load_dataset("mnist").source == ds.source  # found without downloading next time
 
 
-def test_load_dataset_downloads_into_cache_or_data_dir(clean_env, monkeypatch):
+def test_load_dataset_downloads_into_cache_never_into_data_dir(clean_env, monkeypatch):
+    # Issue 12, severe 5: --download used to fill an incomplete --data-dir with real files and
+    # train on the mix. Downloads go only into the cache; the user's directory is untouched and
+    # the error lists what it holds and what it lacks.
     tmp = clean_env
     _mirror_of_small_dataset(tmp, monkeypatch, "fashion-mnist")
+    mine = tmp / "mine"
+    mine.mkdir()
+    own = np.arange(7, dtype=np.uint8)
+    write_idx(mine / FILES[1], own)
+    with pytest.raises(DataError) as e:
+        load_dataset("fashion-mnist", data_dir=mine, download=True)
+    msg = str(e.value)
+    assert f"{mine}: has {FILES[1]} but is missing {FILES[0]}[.gz], {FILES[2]}[.gz]" in msg
+    assert "--download fills only fastmlp's cache" in msg
+    assert os.listdir(mine) == [FILES[1]]  # nothing was written into it
+    assert not (tmp / "cache").exists()    # and nothing downloaded either
     ds = load_dataset("fashion-mnist", download=True)
     assert ds.source == str(tmp / "cache" / "fastmlp" / "fashion-mnist")
-    ds = load_dataset("fashion-mnist", data_dir=tmp / "mine", download=True)
-    assert ds.source == str(tmp / "mine")
 
 
 def test_verify_checksums_reports_mismatch_and_missing(tmp_path):
@@ -555,3 +569,19 @@ def test_verify_checksums_reports_mismatch_and_missing(tmp_path):
     assert f"{tmp_path / FILES[0]}.gz: SHA-256 mismatch" in msg
     assert DATASETS["mnist"].sha256[FILES[0]] in msg
     assert f"{tmp_path / FILES[3]}[.gz]: missing" in msg
+
+
+def test_only_a_downloadable_copy_is_told_to_download_it_again(clean_env):
+    # Issue 12: a damaged file in the user's own --data-dir must not be told to "download it
+    # again"; a damaged file in fastmlp's cache of a known data set is.
+    cache = clean_env / "cache" / "fastmlp" / "mnist"
+    small_dataset(cache)
+    (cache / f"{FILES[2]}.gz").write_bytes(b"\x1f\x8b broken")
+    with pytest.raises(DataError) as e:
+        load_dataset("mnist")
+    assert str(cache) in str(e.value) and "download it again" in str(e.value)
+    mine = clean_env / "mine"
+    shutil.copytree(cache, mine)
+    with pytest.raises(DataError) as e:
+        load_dataset("mnist", data_dir=mine)
+    assert "intact copy of your data" in str(e.value) and "download it" not in str(e.value)
