@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import math
+from typing import Optional
 
 import numpy as np
 
@@ -108,14 +109,19 @@ class RandomSpec:
     log: bool = False
 
     def sample(self, rng):
+        kind = _NUMERIC.get(FIELDS[self.name].type)
+        if kind is None:
+            raise ConfigError(f"--random {self.name}: only numeric fields can be sampled; "
+                              "use --grid for the others")
         lo, hi = (math.log(self.low), math.log(self.high)) if self.log else (self.low, self.high)
         x = rng.uniform(lo, hi)
         x = math.exp(x) if self.log else x
-        if isinstance(FIELDS[self.name].default, bool) or self.name in LIST_FIELDS:
-            raise ConfigError(f"--random {self.name}: only numeric fields can be sampled")
-        if _field_type(self.name) is int or self.name in ("center", "batch_ramp", "early_stop"):
+        if kind is int:
             return int(round(x))
         return float(f"{x:.4g}")  # readable, and the same text (and id) on every rerun
+
+
+_NUMERIC = {int: int, float: float, Optional[int]: int}
 
 
 def parse_random_arg(text):
