@@ -4,7 +4,7 @@ as error bars, and accuracy against training time for every run."""
 import os
 
 from ..atomic import atomic_write
-from .store import METRICS
+from .store import METRICS, _value_text
 
 
 def matplotlib_available():
@@ -34,13 +34,14 @@ def plot_key(rows, key, path):
         if g["seeds"]:
             label = ", ".join(f"{k}={g[k]}" for k in others) or "val"
             lines.setdefault(label, []).append(g)
-    values = []
-    for g in groups:
-        if g[key] not in values:
-            values.append(g[key])
+    values = []  # in the order the grid gives them (numbers sorted)
+    for r in rows:
+        v = _value_text((r.get("config") or {}).get(key))
+        if v not in values:
+            values.append(v)
     values = _sorted(values)
     plt, (fig, ax) = _figure()
-    for label, gs in lines.items():
+    for label, gs in sorted(lines.items()):
         gs = sorted(gs, key=lambda g: values.index(g[key]))
         xs = [values.index(g[key]) for g in gs]
         ax.errorbar(xs, [100 * g["val_median"] for g in gs],
@@ -50,6 +51,7 @@ def plot_key(rows, key, path):
     ax.set_xticklabels(values)
     ax.set_xlabel(key)
     ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("median over seeds; bars: half the seeds' range", fontsize=9)
     if len(lines) > 1 or others:
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
