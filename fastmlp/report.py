@@ -527,7 +527,8 @@ def _target_experiment(ctx, preset_name, overrides, quick, label, target, claim,
     try:
         ctx.data(cfg)
     except DataError as exc:
-        return dict(claim=claim, verdict="skipped", verdict_text=f"data not available: {exc}",
+        return dict(claim=claim, verdict="skipped",
+                    verdict_text=f"data not available: {_one_line(exc)}",
                     command=command_for(cfg, preset_name), rule="", columns=[], rows=[],
                     groups=[])
     g = ctx.group(cfg, label, preset_name=preset_name, seeds=[0])
@@ -949,6 +950,16 @@ def _finite(o):
     return o
 
 
+def _one_line(exc):
+    """An error's message on one line (a data error lists every place searched, one a line)."""
+    return " ".join(str(exc).split())
+
+
+def _cell(text):
+    """``text`` as one Markdown table cell: one line, its pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def render_markdown(results):
     """RESULTS.md from the results dict (what results.json holds)."""
     exps = results["experiments"]
@@ -984,7 +995,8 @@ def render_markdown(results):
             lines.append(f"| {CLAIMS[name]} | not run in this report (`--only`) | not run | |")
             continue
         command = f"`{e['command']}`" if e["command"] else ""
-        lines.append(f"| {e['claim']} | {e['verdict_text']} | **{e['verdict']}** | {command} |")
+        lines.append(f"| {_cell(e['claim'])} | {_cell(e['verdict_text'])} | "
+                     f"**{e['verdict']}** | {command} |")
     for i, name in enumerate(EXPERIMENTS, 1):
         e = exps.get(name)
         if e is None:
@@ -1079,7 +1091,7 @@ def main(argv=None):
             res = EXPERIMENT_FUNCTIONS[name](ctx)
         except DivergenceError as exc:  # a measurement too: report it, go on with the others
             res = dict(claim=CLAIMS[name], verdict="failed", verdict_text=f"a run diverged: "
-                       f"{exc}", command="", rule="", columns=[], rows=[], groups=[])
+                       f"{_one_line(exc)}", command="", rule="", columns=[], rows=[], groups=[])
         res.update(name=name, mode=mode, seconds=time.perf_counter() - t0,
                    date=datetime.datetime.now(datetime.timezone.utc).strftime(
                        "%Y-%m-%d %H:%M UTC"))

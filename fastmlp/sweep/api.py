@@ -50,11 +50,31 @@ def _widest(base, grid):
     return max(sizes)
 
 
-class _SigtermAsInterrupt:
+def _by_data_setting(jobs):
+    """``jobs`` with runs of the same data setting together (first appearance order), so a
+    worker, which keeps the data of its last setting, reloads it as rarely as possible."""
+    from .worker import data_key
+
+    first = {}
+    for _, cfg in jobs:
+        first.setdefault(data_key(cfg), len(first))
+    return sorted(jobs, key=lambda job: first[data_key(job[1])])
+
+
+class _Signals:
+    """SIGTERM raises KeyboardInterrupt like Ctrl-C (``ignore=False``), or both are ignored
+    (``ignore=True``, while the workers are being stopped)."""
+
+    def __init__(self, ignore=False):
+        self.ignore = ignore
+        self.previous = {}
+
     def __enter__(self):
-        self.previous = None
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._raise)
+            sigs = (signal.SIGINT, signal.SIGTERM) if self.ignore else (signal.SIGTERM,)
+            for sig in sigs:
+                self.previous[sig] = signal.signal(
+                    sig, signal.SIG_IGN if self.ignore else self._raise)
         return self
 
     @staticmethod
@@ -62,8 +82,8 @@ class _SigtermAsInterrupt:
         raise KeyboardInterrupt
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
         return False
 
 
@@ -123,6 +143,7 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
     plan_ids = {rid for rid, *_ in plan.runs}
     done_before = sum(rid in records for rid in plan_ids)
     pending = [(rid, cfg) for rid, cfg, _, err in plan.runs if rid not in records and not err]
+    pending = _by_data_setting(pending)
     invalid = [(rid, cfg, err) for rid, cfg, _, err in plan.runs if rid not in records and err]
     changes = {rid: ch for rid, _, ch, _ in plan.runs}
     total = len(plan.runs)
@@ -164,12 +185,12 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
         pool = LocalPool(n_workers)
     interrupted = None
     try:
-        with _SigtermAsInterrupt():
+        with _Signals():
             pool.run(pending, record, warm_config=pending[0][1] if pending else None)
     except KeyboardInterrupt:
         interrupted = pool.running()
     finally:
-        with _SigtermAsInterrupt():
+        with _Signals(ignore=True):
             pool.close()
     rows = store.Rows([records[rid] for rid, *_ in plan.runs if rid in records], plan.swept)
     if out is not None and rows:

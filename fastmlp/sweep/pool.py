@@ -66,15 +66,19 @@ def _worker_main(conn, parent_pid):
 class SerialPool:
     """Runs in this process, one after another (``workers=0``; also the reference)."""
 
+    current = 0
+
     def run(self, jobs, on_record, warm_config=None):
         for rid, config in jobs:
+            self.current = 1
             rec = worker.run_config(rid, config)
             if rec.pop("interrupted", False):
                 raise KeyboardInterrupt
+            self.current = 0
             on_record(rec)
 
     def running(self):
-        return 0
+        return self.current
 
     def close(self):
         pass

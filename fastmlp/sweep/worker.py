@@ -19,16 +19,17 @@ _CACHE = {"key": None, "data": None}
 _LOCK = threading.Lock()  # a Dask worker may run tasks in several threads
 
 
-def data_key(cfg):
-    key = tuple(getattr(cfg, f) for f in DATA_FIELDS)
-    return key + ((cfg.seed,) if cfg.split != "book" else ())
+def data_key(config):
+    """What decides a configuration dict's prepared data (runs with equal keys share it)."""
+    key = tuple(str(config.get(f)) for f in DATA_FIELDS)
+    return key + ((config.get("seed"),) if config.get("split") != "book" else ())
 
 
 def data_for(cfg):
     """Prepared data for ``cfg``, reused while the data setting stays the same."""
     from ..trainer import prepare_data
 
-    key = data_key(cfg)
+    key = data_key(cfg.to_dict())
     with _LOCK:
         if _CACHE["key"] != key:
             _CACHE.update(key=None, data=None)  # free the old arrays before loading new ones
