@@ -3,25 +3,23 @@ stable ids, results.jsonl (atomic lines, torn last line), error rows, resume, an
 to running each configuration alone."""
 
 import json
-import os
 import statistics
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
+import fastmlp
 from fastmlp import TrainConfig, train
 from fastmlp.cli import run_main
 from fastmlp.data import BUNDLED_MNIST_DIR, split
 from fastmlp.errors import ConfigError
 from fastmlp.sweep import grid as G
 from fastmlp.sweep import store
-from fastmlp.sweep.command import main as sweep_main, parse
+from fastmlp.sweep.command import main as sweep_main
+from fastmlp.sweep.command import parse
 from fastmlp.trainer import Data
 from fastmlp.transforms import make_transform
-
-import fastmlp
 
 # Tiny real runs: the full 60,000 training images, one epoch of a 16-unit layer, one thread.
 TINY = dict(hidden=(16,), epochs=1, threads=1, data_dir=str(BUNDLED_MNIST_DIR))
@@ -42,8 +40,8 @@ def test_grid_values_convert_like_the_train_flags_and_lists_use_slashes():
     assert G.parse_grid_arg("batch_ramp=0,20") == ("batch_ramp", [None, 20])  # 0 = none
     assert G.parse_grid_arg("center=none,8") == ("center", [None, 8])
     assert G.parse_grid_arg("nesterov=true,false") == ("nesterov", [True, False])
-    assert G.parse_grid_arg("activation=relu,shifted_relu:0.5") == \
-        ("activation", ["relu", "shifted_relu:0.5"])
+    assert G.parse_grid_arg("activation=relu,shifted_relu:0.5") == (
+        "activation", ["relu", "shifted_relu:0.5"])
     assert G.parse_grid_arg("beta2=0.99") == ("beta2", [0.99])  # a field without a flag
 
 

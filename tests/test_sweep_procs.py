@@ -66,18 +66,25 @@ def lines(path):
 
 
 def start_sweep(out):
-    return subprocess.Popen([sys.executable, "-m", "fastmlp.sweep", *ARGV, "--out", str(out)],
+    """The sweep as a process, once its workers run and a first run is recorded; and the
+    workers' pids."""
+    proc = subprocess.Popen([sys.executable, "-m", "fastmlp.sweep", *ARGV, "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: len(children(proc.pid)) >= 2 and lines(out / "results.jsonl"), 120,
+                   "the first finished run")
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc, children(proc.pid)
 
 
 @pytest.mark.slow
 def test_kill_9_then_rerun_gives_every_configuration_exactly_once(tmp_path):
     results = tmp_path / "results.jsonl"
-    proc = start_sweep(tmp_path)
+    proc, workers = start_sweep(tmp_path)
     try:
-        wait_until(lambda: len(children(proc.pid)) >= 2 and lines(results), 120,
-                   "the first finished run")
-        workers = children(proc.pid)
         done_at_kill = len(lines(results))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -107,13 +114,10 @@ def test_kill_9_then_rerun_gives_every_configuration_exactly_once(tmp_path):
                          ids=["SIGTERM", "SIGINT"])
 def test_sigterm_and_ctrl_c_stop_cleanly_and_say_what_finished(tmp_path, sig):
     results = tmp_path / "results.jsonl"
-    proc = start_sweep(tmp_path)
+    proc, workers = start_sweep(tmp_path)
     try:
-        wait_until(lambda: len(children(proc.pid)) >= 2 and lines(results), 120,
-                   "the first finished run")
-        workers = children(proc.pid)
         os.kill(proc.pid, sig)  # a terminal's Ctrl-C is SIGINT
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -16,7 +16,7 @@ import types
 from .api import SweepInterrupted, default_parallelism, sweep
 from .store import Rows, read_records
 
-__all__ = ["sweep", "Rows", "SweepInterrupted", "default_parallelism", "read_records"]
+__all__ = ["Rows", "SweepInterrupted", "default_parallelism", "read_records", "sweep"]
 
 
 class _CallableModule(types.ModuleType):

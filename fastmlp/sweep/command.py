@@ -6,6 +6,7 @@ import sys
 
 from ..errors import ConfigError
 from . import grid as G
+from .api import SMALL_MAX_WIDTH
 
 _PER_RUN = ("save", "resume", "metrics_json", "history_csv")
 _LIST_HELP = ("values are separated by commas; the layers of one hidden value by '/': "
@@ -41,7 +42,8 @@ def build_parser():
                         "--threads-per-run)")
     g.add_argument("--threads-per-run", type=int,
                    help="threads of each run (default: 1 per run and a worker per core for "
-                        "hidden layers <= 256 wide, else 1 worker with every core)")
+                        f"hidden layers <= {SMALL_MAX_WIDTH} wide, else 1 worker with every "
+                        "core)")
     g.add_argument("--dask", metavar="ADDRESS",
                    help="send the runs to this dask.distributed scheduler (tcp://host:8786)")
     g.add_argument("--retry-errors", action="store_true",
@@ -108,7 +110,7 @@ def parse(argv):
 
 
 def _duration(seconds):
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")

@@ -117,7 +117,7 @@ class RandomSpec:
         x = rng.uniform(lo, hi)
         x = math.exp(x) if self.log else x
         if kind is int:
-            return int(round(x))
+            return round(x)
         return float(f"{x:.4g}")  # readable, and the same text (and id) on every rerun
 
 

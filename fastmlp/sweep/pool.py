@@ -128,7 +128,7 @@ class LocalPool:
             for conn in wait(list(self.procs)):
                 p, job = self.procs[conn]
                 try:
-                    kind, rec = conn.recv()
+                    _, rec = conn.recv()
                 except (EOFError, OSError):
                     p.join(5)
                     del self.procs[conn]

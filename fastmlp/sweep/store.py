@@ -10,6 +10,7 @@ line.
 import csv
 import io
 import json
+import math
 import os
 import statistics
 
@@ -148,8 +149,7 @@ class Rows(list):
                 g[f"{name}_median"], g[f"{name}_halfrange"] = _spread([s[key] for s in ok])
             g["error"] = next((r["error"] for r in runs if r.get("error")), "")
             out.append(g)
-        out.sort(key=lambda g: -g["val_median"] if g["val_median"] == g["val_median"]
-                 else float("inf"))
+        out.sort(key=lambda g: float("inf") if math.isnan(g["val_median"]) else -g["val_median"])
         return out
 
 
@@ -175,10 +175,10 @@ def summary_markdown(rows):
         cells = [g[k] for k in keys] + [str(g["seeds"])]
         for name, _ in METRICS:
             m, h = g[f"{name}_median"], g[f"{name}_halfrange"]
-            cells.append("—" if m != m else f"{100 * m:.2f} ± {100 * h:.2f}")
+            cells.append("—" if math.isnan(m) else f"{100 * m:.2f} ± {100 * h:.2f}")
         t, sps = g["train_seconds_median"], g["samples_per_second_median"]
-        cells.append("—" if t != t else f"{t:.1f}")
-        cells.append("—" if sps != sps else f"{sps / 1000:.0f}k")
+        cells.append("—" if math.isnan(t) else f"{t:.1f}")
+        cells.append("—" if math.isnan(sps) else f"{sps / 1000:.0f}k")
         if g["errors"]:
             cells[-1] += f" ({g['errors']} failed: {g['error']})"
         lines.append("| " + " | ".join(cells) + " |")
