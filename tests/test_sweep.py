@@ -234,3 +234,21 @@ def test_rows_to_csv_and_to_frame(tmp_path):
     pd = pytest.importorskip("pandas")
     frame = rows.to_frame()
     assert isinstance(frame, pd.DataFrame) and list(frame["seed"]) == ["0", "1"]
+
+
+def test_saved_models_hold_each_runs_weights_and_a_missing_one_runs_again(tmp_path, capsys):
+    from fastmlp.trainer import load_model
+
+    argv = TINY_FLAGS + ["--threads", "1", "--workers", "0", "--grid", "seed=0,1",
+                         "--save-models", "--no-plots", "--out", str(tmp_path)]
+    assert sweep_cli(argv, capsys)[0] == 0
+    records, _ = store.read_records(tmp_path / "results.jsonl")
+    for rid, rec in records.items():
+        model, meta = load_model(tmp_path / "models" / f"{rid}.npz")
+        assert meta["config"] == rec["config"]
+        assert model.weight_rms() == rec["summary"]["history"][-1]["weight_rms"]
+    gone = next(iter(records))
+    (tmp_path / "models" / f"{gone}.npz").unlink()
+    code, out, _ = sweep_cli(argv, capsys)
+    assert code == 0 and "2 runs, 1 to do, 1 already in" in out
+    assert (tmp_path / "models" / f"{gone}.npz").exists()

@@ -56,8 +56,8 @@ def _by_data_setting(jobs):
     from .worker import data_key
 
     first = {}
-    for _, cfg in jobs:
-        first.setdefault(data_key(cfg), len(first))
+    for job in jobs:
+        first.setdefault(data_key(job[1]), len(first))
     return sorted(jobs, key=lambda job: first[data_key(job[1])])
 
 
@@ -88,8 +88,8 @@ class _Signals:
 
 
 def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, workers=None,
-          threads_per_run=None, dask=None, retry_errors=False, plots=True, on_start=None,
-          on_result=None):
+          threads_per_run=None, dask=None, retry_errors=False, plots=True, save_models=False,
+          on_start=None, on_result=None):
     """Run ``base`` (a TrainConfig or a dict of its fields; default ``TrainConfig()``) over the
     cross product of ``grid`` ({field: [values]}, fields or flag spellings, values as Python
     objects or as flag text) times ``samples`` random points of ``random`` (RandomSpec or
@@ -99,7 +99,8 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
     unless ``retry_errors``), summary.csv, summary.md and plots; ``None`` keeps everything in
     memory. workers: local processes (0 runs in this process); threads_per_run: threads of each
     run (default from :func:`default_parallelism`, or ``base.threads`` if set). dask: the
-    address of a dask.distributed scheduler to send the runs to instead.
+    address of a dask.distributed scheduler to send the runs to instead. save_models: keep
+    each run's final weights in ``out/models/<id>.npz`` (a checkpoint, for load_model).
     on_start(info) and on_result(record, progress) report to the caller.
 
     Returns a :class:`~fastmlp.sweep.store.Rows` (a list of the runs' records, plan order).
@@ -122,27 +123,53 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
     if "threads" not in grid and not any(r.name == "threads" for r in random):
         base = base.replace(threads=threads)
     plan = G.expand(base, grid, random, samples, seed)
+    save = {rid for rid, *_ in plan.runs} if save_models else ()
+    return run_plan(plan, out=out, workers=n_workers, threads=threads, reason=reason,
+                    dask=dask, retry_errors=retry_errors, summaries=True, plots=plots,
+                    save=save, on_start=on_start, on_result=on_result)
 
-    path = None
-    records = {}
-    if out is not None:
-        if os.path.exists(out) and not os.path.isdir(out):
-            raise ConfigError(f"--out {out} is a file; give a folder for the sweep's results")
-        try:
-            os.makedirs(out, exist_ok=True)
-            path = os.path.join(out, store.RESULTS)
-            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
-        except OSError as exc:
-            raise ConfigError(f"cannot write the sweep's results in {out}: "
-                              f"{exc.strerror}; choose another --out") from None
-        records, bad = store.read_records(path)
-    else:
-        bad = 0
+
+def model_path(out, rid):
+    """Where a run's weights are kept with ``save_models`` (or the report's saved runs)."""
+    return os.path.join(out, "models", f"{rid}.npz")
+
+
+def _results_file(out):
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {out} is a file; give a folder for the sweep's results")
+    try:
+        os.makedirs(out, exist_ok=True)
+        path = os.path.join(out, store.RESULTS)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+    except OSError as exc:
+        raise ConfigError(f"cannot write the sweep's results in {out}: "
+                          f"{exc.strerror}; choose another --out") from None
+    return path
+
+
+def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
+             retry_errors=False, summaries=True, plots=True, save=(), on_start=None,
+             on_result=None):
+    """Run ``plan`` (a :class:`~fastmlp.sweep.grid.Plan`: its runs' ids, configuration dicts,
+    changes and validation errors) as :func:`sweep` does: resumed from ``out/results.jsonl``,
+    ``workers`` processes (0: this process) or ``dask``; ``save`` holds the ids whose weights
+    are kept (``model_path``; a recorded run whose file is missing runs again). Returns Rows."""
+    path = _results_file(out) if out is not None else None
+    records, bad = store.read_records(path) if path else ({}, 0)
     if retry_errors:
         records = {k: r for k, r in records.items() if not r.get("error")}
+    if save and out is None:
+        raise ConfigError("keeping the runs' weights needs an output folder")
+    saves = {rid: model_path(out, rid) for rid in save}
+    for rid, p in saves.items():
+        if rid in records and not records[rid].get("error") and not os.path.exists(p):
+            del records[rid]
+    if saves:
+        os.makedirs(os.path.join(out, "models"), exist_ok=True)
     plan_ids = {rid for rid, *_ in plan.runs}
     done_before = sum(rid in records for rid in plan_ids)
-    pending = [(rid, cfg) for rid, cfg, _, err in plan.runs if rid not in records and not err]
+    pending = [(rid, cfg, saves.get(rid)) for rid, cfg, _, err in plan.runs
+               if rid not in records and not err]
     pending = _by_data_setting(pending)
     invalid = [(rid, cfg, err) for rid, cfg, _, err in plan.runs if rid not in records and err]
     changes = {rid: ch for rid, _, ch, _ in plan.runs}
@@ -165,7 +192,7 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
 
     if on_start is not None:
         on_start(dict(total=total, pending=len(pending), done=done_before, invalid=len(invalid),
-                      workers=n_workers, threads=threads, reason=reason, dask=dask,
+                      workers=workers, threads=threads, reason=reason, dask=dask,
                       path=path, bad_lines=bad, swept=plan.swept))
     for rid, cfg, err in invalid:
         record({"id": rid, "config": cfg, "summary": None, "error": err}, ran=False)
@@ -175,14 +202,14 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
         from .pool import DaskPool
 
         pool = DaskPool(dask)
-    elif n_workers == 0:
+    elif workers == 0:
         from .pool import SerialPool
 
         pool = SerialPool()
     else:
         from .pool import LocalPool
 
-        pool = LocalPool(n_workers)
+        pool = LocalPool(workers)
     interrupted = None
     try:
         with _Signals():
@@ -193,7 +220,7 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
         with _Signals(ignore=True):
             pool.close()
     rows = store.Rows([records[rid] for rid, *_ in plan.runs if rid in records], plan.swept)
-    if out is not None and rows:
+    if out is not None and rows and summaries:
         store.write_summaries(rows, out)
         if plots:
             from .plots import write_plots

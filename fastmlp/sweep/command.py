@@ -48,12 +48,15 @@ def build_parser():
                    help="send the runs to this dask.distributed scheduler (tcp://host:8786)")
     g.add_argument("--retry-errors", action="store_true",
                    help="on resume, run the failed runs again")
+    g.add_argument("--save-models", action="store_true",
+                   help="keep every run's final weights in OUT/models/<id>.npz (a checkpoint: "
+                        "python -m fastmlp.evaluate reads it)")
     g.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     return p
 
 
 _SWEEP_DESTS = ("grid", "random", "samples", "sweep_seed", "file", "out", "workers",
-                "threads_per_run", "dask", "retry_errors", "no_plots")
+                "threads_per_run", "dask", "retry_errors", "save_models", "no_plots")
 
 
 def parse(argv):
@@ -100,6 +103,7 @@ def parse(argv):
                    threads_per_run=opts.get("threads_per_run", sw.get("threads_per_run")),
                    dask=opts.get("dask", sw.get("dask")),
                    retry_errors=opts.get("retry_errors", False),
+                   save_models=opts.get("save_models", False),
                    plots=not opts.get("no_plots", False))
     for key in ("workers", "threads_per_run"):
         v = options[key]

@@ -1,5 +1,5 @@
 """Where runs execute: local worker processes (``LocalPool``), a Dask cluster (``DaskPool``)
-or this process (``SerialPool``). Every pool only returns records: the sweep's main process
+or this process (``SerialPool``). A job is ``(id, config dict, checkpoint path or None)``. Every pool only returns records: the sweep's main process
 alone writes ``results.jsonl``, so no worker can write after the sweep is gone.
 
 Local workers are started with 'spawn' (forking a process whose Numba/OpenMP threads already
@@ -58,7 +58,7 @@ def _worker_main(conn, parent_pid):
                 conn.send(("warmed", worker.one_line(exc)))
         elif kind == "run":
             try:
-                conn.send(("done", worker.run_config(msg[1], msg[2])))
+                conn.send(("done", worker.run_config(*msg[1:])))
             except (BrokenPipeError, OSError):
                 return
 
@@ -69,9 +69,9 @@ class SerialPool:
     current = 0
 
     def run(self, jobs, on_record, warm_config=None):
-        for rid, config in jobs:
+        for rid, config, save in jobs:
             self.current = 1
-            rec = worker.run_config(rid, config)
+            rec = worker.run_config(rid, config, save)
             if rec.pop("interrupted", False):
                 raise KeyboardInterrupt
             self.current = 0
@@ -197,7 +197,11 @@ class DaskPool:
         from distributed import as_completed
 
         by_key = {}
-        for rid, config in jobs:
+        for rid, config, save in jobs:
+            if save is not None:
+                from ..errors import ConfigError
+
+                raise ConfigError("keeping the runs' weights is not supported with --dask")
             fut = self.client.submit(worker.run_config, rid, config, key=f"fastmlp-run-{rid}",
                                      pure=False)
             by_key[fut.key] = (rid, config)

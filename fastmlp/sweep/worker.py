@@ -42,16 +42,17 @@ def one_line(exc):
     return text if isinstance(exc, FastMLPError) else f"{type(exc).__name__}: {text}"
 
 
-def run_config(rid, config):
-    """Train ``config`` (a TrainConfig dict) and return its results.jsonl record. A failure
-    is a record with the one-line error; an interrupted run has ``"interrupted": True``."""
+def run_config(rid, config, save=None):
+    """Train ``config`` (a TrainConfig dict) and return its results.jsonl record; ``save``: a
+    checkpoint path for its weights. A failure is a record with the one-line error; an
+    interrupted run has ``"interrupted": True``."""
     from ..config import TrainConfig
     from ..trainer import train
 
     record = {"id": rid, "config": config, "summary": None, "error": None}
     try:
         cfg = TrainConfig.from_dict(config)
-        result = train(cfg, data=data_for(cfg))
+        result = train(cfg, data=data_for(cfg), save=save)
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a failed run is a row, and the sweep goes on
