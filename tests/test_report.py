@@ -332,3 +332,24 @@ def test_a_missing_data_set_is_a_skipped_claim_whose_summary_row_stays_one_line(
     assert len(cells) == 4, row
     assert "no-fashion" in cells[1] and cells[2] == "**skipped**"
     assert cells[3].startswith(f"`{PREFIX}") and "--dataset fashion-mnist" in cells[3]
+
+
+def test_a_rerun_resumes_from_the_kept_runs_and_fresh_trains_again(quick, tmp_path, capsys):
+    """The runs go through the sweep engine: a second report over the same OUT trains nothing
+    and finds the same numbers; --fresh sets the kept runs aside and trains again."""
+    out, before, _ = quick
+    shutil.copytree(out / "runs", tmp_path / "runs")
+    shutil.copy(out / "results.json", tmp_path / "results.json")
+    capsys.readouterr()
+    argv = ["--quick", "--out", str(tmp_path), "--only", "center,crop"]
+    assert run_main(report.main, argv) == 0
+    log = capsys.readouterr().out
+    assert "  [1/" not in log  # no run trained: every one was kept
+    after = json.loads((tmp_path / "results.json").read_text())
+    for name in ("center", "crop"):
+        assert [g["median"] for g in after["experiments"][name]["groups"]] == \
+            [g["median"] for g in before["experiments"][name]["groups"]]
+    assert run_main(report.main, argv[:-1] + ["center", "--fresh"]) == 0
+    log = capsys.readouterr().out
+    assert f"  [{len(report.CENTERS)}/{len(report.CENTERS)}] center" in log
+    assert list(tmp_path.glob("runs/*/center/results.jsonl.old"))

@@ -147,13 +147,25 @@ def _results_file(out):
     return path
 
 
+def make_pool(workers, dask=None):
+    """A pool: on the Dask cluster at ``dask``, else ``workers`` local processes (0: this
+    process)."""
+    from . import pool
+
+    if dask is not None:
+        return pool.DaskPool(dask)
+    return pool.LocalPool(workers) if workers else pool.SerialPool()
+
+
 def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
-             retry_errors=False, summaries=True, plots=True, save=(), on_start=None,
-             on_result=None):
+             retry_errors=False, summaries=True, plots=True, save=(), pool=None,
+             on_start=None, on_result=None):
     """Run ``plan`` (a :class:`~fastmlp.sweep.grid.Plan`: its runs' ids, configuration dicts,
     changes and validation errors) as :func:`sweep` does: resumed from ``out/results.jsonl``,
     ``workers`` processes (0: this process) or ``dask``; ``save`` holds the ids whose weights
-    are kept (``model_path``; a recorded run whose file is missing runs again). Returns Rows."""
+    are kept (``model_path``; a recorded run whose file is missing runs again). ``pool``: a
+    pool to use and leave running (closed only on interruption), else one made and closed
+    here. Returns Rows."""
     path = _results_file(out) if out is not None else None
     records, bad = store.read_records(path) if path else ({}, 0)
     if retry_errors:
@@ -198,18 +210,9 @@ def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
         record({"id": rid, "config": cfg, "summary": None, "error": err}, ran=False)
     state["t0"] = time.monotonic()
 
-    if dask is not None:
-        from .pool import DaskPool
-
-        pool = DaskPool(dask)
-    elif workers == 0:
-        from .pool import SerialPool
-
-        pool = SerialPool()
-    else:
-        from .pool import LocalPool
-
-        pool = LocalPool(workers)
+    own = pool is None
+    if own:
+        pool = make_pool(workers, dask)
     interrupted = None
     try:
         with _Signals():
@@ -217,8 +220,9 @@ def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
     except KeyboardInterrupt:
         interrupted = pool.running()
     finally:
-        with _Signals(ignore=True):
-            pool.close()
+        if own or interrupted is not None:
+            with _Signals(ignore=True):
+                pool.close()
     rows = store.Rows([records[rid] for rid, *_ in plan.runs if rid in records], plan.swept)
     if out is not None and rows and summaries:
         store.write_summaries(rows, out)

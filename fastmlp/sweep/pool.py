@@ -101,25 +101,24 @@ class LocalPool:
         self.procs[parent] = (p, None)
         return parent
 
-    def pids(self):
-        return [p.pid for p, _ in self.procs.values()]
-
     def running(self):
         return sum(job is not None for _, job in self.procs.values())
 
     def run(self, jobs, on_record, warm_config=None):
+        """Run ``jobs``, calling ``on_record`` for each; workers already started (by an
+        earlier call) are reused, with their data and compiled code."""
         jobs = list(jobs)
         if not jobs:
             return
-        first = self._start()
-        if warm_config is not None:  # fill Numba's cache once, before the others start
+        if not self.procs and warm_config is not None:
+            first = self._start()  # fill Numba's cache once, before the others start
             first.send(("warm", warm_config))
             while not first.poll(_POLL_SECONDS):
                 if not self.procs[first][0].is_alive():
                     break
             if first.poll(0):
                 first.recv()
-        for _ in range(min(self.n, len(jobs)) - 1):
+        while len(self.procs) < min(self.n, len(jobs)):
             self._start()
         queue = list(reversed(jobs))
         for conn in list(self.procs):
