@@ -349,7 +349,7 @@ def test_a_rerun_resumes_from_the_kept_runs_and_fresh_trains_again(quick, tmp_pa
     for name in ("center", "crop"):
         assert [g["median"] for g in after["experiments"][name]["groups"]] == \
             [g["median"] for g in before["experiments"][name]["groups"]]
-    assert run_main(report.main, argv[:-1] + ["center", "--fresh"]) == 0
+    assert run_main(report.main, argv[:-1] + ["hidden100", "--fresh"]) == 0
     log = capsys.readouterr().out
-    assert f"  [{len(report.CENTERS)}/{len(report.CENTERS)}] center" in log
-    assert list(tmp_path.glob("runs/*/center/results.jsonl.old"))
+    assert "  [2/2] " in log  # both of its runs trained again
+    assert list(tmp_path.glob("runs/*/hidden100/results.jsonl.old"))

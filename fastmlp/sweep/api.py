@@ -202,20 +202,20 @@ def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
             on_result(rec, dict(done=state["done"], total=total, changes=changes[rec["id"]],
                                 eta=eta))
 
-    if on_start is not None:
-        on_start(dict(total=total, pending=len(pending), done=done_before, invalid=len(invalid),
-                      workers=workers, threads=threads, reason=reason, dask=dask,
-                      path=path, bad_lines=bad, swept=plan.swept))
-    for rid, cfg, err in invalid:
-        record({"id": rid, "config": cfg, "summary": None, "error": err}, ran=False)
-    state["t0"] = time.monotonic()
-
     own = pool is None
-    if own:
+    if own:  # first, so that an unreachable cluster is refused before anything is printed
         pool = make_pool(workers, dask)
     interrupted = None
     try:
         with _Signals():
+            if on_start is not None:
+                on_start(dict(total=total, pending=len(pending), done=done_before,
+                              invalid=len(invalid), workers=workers, threads=threads,
+                              reason=reason, dask=dask, path=path, bad_lines=bad,
+                              swept=plan.swept))
+            for rid, cfg, err in invalid:
+                record({"id": rid, "config": cfg, "summary": None, "error": err}, ran=False)
+            state["t0"] = time.monotonic()
             pool.run(pending, record, warm_config=pending[0][1] if pending else None)
     except KeyboardInterrupt:
         interrupted = pool.running()
