@@ -21,6 +21,7 @@ _EXPORTS = {
     "custom_activation": "activations", "get_activation": "activations",
     "FastMLPError": "errors", "ConfigError": "errors", "DataError": "errors",
     "CheckpointError": "errors", "DivergenceError": "errors", "OutputError": "errors",
+    "sweep": "sweep.api",
 }
 __all__ = sorted(_EXPORTS)
 

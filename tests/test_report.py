@@ -307,3 +307,49 @@ def test_command_lines_parse_back_to_the_config(cfg, name):
     command = report.command_for(cfg, name)
     assert _config_of(command) == cfg
     assert ("--preset" in command) == (name is not None)
+
+
+def test_a_missing_data_set_is_a_skipped_claim_whose_summary_row_stays_one_line(
+        tmp_path, monkeypatch):
+    """Without Fashion-MNIST (hidden here, not deleted) its claim is skipped, and the data
+    error's several lines (every place searched) must not break the Markdown table."""
+    import dataclasses
+
+    from fastmlp import data
+
+    info = data.DATASETS["fashion-mnist"]
+    monkeypatch.setitem(data.DATASETS, "fashion-mnist",
+                        dataclasses.replace(info, fallback_dir=tmp_path / "no-fashion"))
+    monkeypatch.setenv("FASTMLP_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
+    out = tmp_path / "report"
+    assert run_main(report.main, ["--quick", "--only", "fashion", "--out", str(out)]) == 0
+    e = json.loads((out / "results.json").read_text())["experiments"]["fashion"]
+    assert e["verdict"] == "skipped" and "no-fashion" in e["verdict_text"]
+    md = (out / "RESULTS.md").read_text()
+    row = next(r for r in md.splitlines() if r.startswith(f"| {report.CLAIMS['fashion']} |"))
+    cells = [c.strip() for c in row.strip("|").split(" | ")]
+    assert len(cells) == 4, row
+    assert "no-fashion" in cells[1] and cells[2] == "**skipped**"
+    assert cells[3].startswith(f"`{PREFIX}") and "--dataset fashion-mnist" in cells[3]
+
+
+def test_a_rerun_resumes_from_the_kept_runs_and_fresh_trains_again(quick, tmp_path, capsys):
+    """The runs go through the sweep engine: a second report over the same OUT trains nothing
+    and finds the same numbers; --fresh sets the kept runs aside and trains again."""
+    out, before, _ = quick
+    shutil.copytree(out / "runs", tmp_path / "runs")
+    shutil.copy(out / "results.json", tmp_path / "results.json")
+    capsys.readouterr()
+    argv = ["--quick", "--out", str(tmp_path), "--only", "center,crop"]
+    assert run_main(report.main, argv) == 0
+    log = capsys.readouterr().out
+    assert "  [1/" not in log  # no run trained: every one was kept
+    after = json.loads((tmp_path / "results.json").read_text())
+    for name in ("center", "crop"):
+        assert [g["median"] for g in after["experiments"][name]["groups"]] == \
+            [g["median"] for g in before["experiments"][name]["groups"]]
+    assert run_main(report.main, argv[:-1] + ["hidden100", "--fresh"]) == 0
+    log = capsys.readouterr().out
+    assert "  [2/2] " in log  # both of its runs trained again
+    assert list(tmp_path.glob("runs/*/hidden100/results.jsonl.old"))

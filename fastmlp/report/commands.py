@@ -1,0 +1,45 @@
+"""Command lines: the ``python -m fastmlp.train`` flags that give a TrainConfig."""
+
+import dataclasses
+import shlex
+
+from ..config import TrainConfig, preset
+
+
+def train_argv(cfg, preset_name=None):
+    """The ``python -m fastmlp.train`` arguments whose configuration is ``cfg``: ``--preset``
+    (if given) and a flag for every field that differs from the preset or the defaults.
+    Raises ValueError for a config no command line can express."""
+    base = preset(preset_name) if preset_name else TrainConfig()
+    argv = ["--preset", preset_name] if preset_name else []
+    for f in dataclasses.fields(TrainConfig):
+        value, default = getattr(cfg, f.name), getattr(base, f.name)
+        if value == default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool) or isinstance(default, bool):
+            if not value:
+                raise ValueError(f"{flag} cannot be switched off on the command line")
+            argv.append(flag)
+        elif f.name == "hidden":
+            argv += [flag, ",".join(str(h) for h in value)]
+        elif value is None:
+            if f.name not in ("batch_ramp", "early_stop"):
+                raise ValueError(f"{flag} cannot be unset on the command line")
+            argv += [flag, "0"]
+        elif isinstance(value, float):
+            argv += [flag, repr(value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def command_for(cfg, preset_name=None):
+    """``python -m fastmlp.train ...`` for ``cfg``, checked: its flags parse back to ``cfg``."""
+    from ..train import build_parser, config_from_args
+
+    argv = train_argv(cfg, preset_name)
+    back = config_from_args(build_parser().parse_args(argv))
+    if back != cfg:
+        raise ValueError(f"command line {argv} does not reproduce the configuration")
+    return " ".join(["python -m fastmlp.train"] + [shlex.quote(a) for a in argv])

@@ -1,0 +1,64 @@
+"""What the report checks: the claims, their targets and the values each one sweeps.
+
+The two "target" experiments take their configuration from a preset (the lead tunes preset
+"strong" in config.py); change the overrides here to try something else.
+"""
+
+import math
+
+BEST_PRESET = "strong"
+BEST_OVERRIDES = {}
+FASHION_PRESET = "strong"
+FASHION_OVERRIDES = {"dataset": "fashion-mnist", "crop": 0}  # items reach the border
+
+BEST_TARGET = 0.990          # accuracy on all 10,000 MNIST test images
+FASHION_TARGET = 0.895       # accuracy on all 10,000 Fashion-MNIST test images
+TIME_TARGET = 300.0          # seconds for the best MLP's run (train() wall time less compilation)
+VAL_TARGET = 0.98            # "time to 98% on validation"
+CENTER_TARGET = 0.80         # "even the innermost 8x8 gives > 80%"
+SPEED_MARGIN = 0.03          # "saves time": at least 3% more samples/s than no crop
+MIN_TOLERANCE = 0.001        # "no loss": within max(0.1 pp, the seeds' spread)
+
+EXPERIMENTS = ("hidden100", "crop", "center", "batch_ramp", "softmax", "activations", "best",
+               "fashion")
+
+CLAIMS = {
+    "hidden100": "one hidden layer of 100 nodes reaches 98.6% on the 5,000-image test half, "
+                 "~97.8% on all 10,000",
+    "crop": "cropping a 1-3 px border costs nothing and saves time",
+    "center": "even the innermost 8x8 gives > 80%",
+    "batch_ramp": "ramping the batch size (start 20, double each epoch) trains faster at no "
+                  "loss",
+    "softmax": "a softmax that subtracts the batch-wide max makes a dropout network blow up; "
+               "the row max does not",
+    "activations": "shifted ReLU learns better than ReLU with dropout and keeps weight "
+                   "magnitudes level across layers",
+    "best": "the best MLP fastmlp can train: >= 99.0% on the full 10,000 test images, MLP "
+            "only, no augmentation, in <= 5 minutes on 2 cores",
+    "fashion": "Fashion-MNIST: >= 89.5% on its test set with an MLP",
+}
+
+PLOT_NAMES = {"crop": "crop.png", "center": "center.png", "batch_ramp": "batch_ramp.png",
+              "softmax": "softmax.png", "activations": "activations.png"}
+
+# Float32 exp(x) rounds to 0 below about -103.97 (half the smallest subnormal, 2**-150).
+FLOAT32_EXP_UNDERFLOW = 150 * math.log(2.0)
+
+
+CROPS = (0, 1, 2, 3, 4, 6)
+CENTERS = (8, 10, 12, 16, 20)
+RAMP_START = 20
+RAMP_FINAL = 256
+FIXED_BATCHES = (20, 64, 256)
+# The claim's 98% on the (harder) validation half takes about 98.8% on all 10,000; if no
+# configuration's median gets there, the speed comparison falls back to the next of these.
+RAMP_TARGETS = (VAL_TARGET, 0.97, 0.95)
+
+ACTIVATIONS = (("sigmoid", "sigmoid"), ("ReLU", "relu"), ("shifted ReLU c=0.5",
+               "shifted_relu:0.5"), ("shifted ReLU c=1", "shifted_relu:1"))
+SOFTMAX_SCALES = (1, 2, 4, 8, 16, 32)
+
+TITLES = {"hidden100": "One hidden layer of 100 units", "crop": "Cropping the border",
+          "center": "Only the center", "batch_ramp": "Batch-size ramp",
+          "softmax": "Softmax: batch max vs row max", "activations": "Shifted ReLU",
+          "best": "The best MLP", "fashion": "Fashion-MNIST"}

@@ -1,0 +1,195 @@
+"""A sweep's results on disk: ``results.jsonl`` (one line per finished run, appended
+atomically) and the rows read back from it, with their per-run and seed-grouped tables.
+
+Each line is ``{"id", "config", "summary", "error"}``, written by one ``os.write`` of the whole
+line on a file opened with ``O_APPEND`` and then fsynced, so a killed sweep leaves at most one
+torn last line; reading skips a line that does not parse, and the next append starts on a fresh
+line.
+"""
+
+import csv
+import io
+import json
+import math
+import os
+import statistics
+
+import numpy as np
+
+from ..atomic import atomic_write
+
+RESULTS = "results.jsonl"
+METRICS = (("val", "val_accuracy"), ("test", "test_accuracy"),
+           ("test_full", "test_accuracy_full"))
+TIMES = (("train_seconds", "train_seconds"), ("samples_per_second", "samples_per_second"))
+
+
+def _default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(type(o).__name__)
+
+
+def append_record(path, record):
+    """Append ``record`` as one JSON line: a single write with O_APPEND, then fsync."""
+    line = json.dumps(record, default=_default, separators=(",", ":")) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size:  # a torn last line (killed mid-write) must not swallow this one
+            with open(path, "rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+        data = line.encode()
+        written = os.write(fd, data)
+        if written != len(data):  # pragma: no cover - full disk
+            raise OSError(f"short write to {path}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_records(path):
+    """The records of ``path`` by id (the first of duplicates), skipping unparsable lines
+    (a torn last line). Returns ``(records, n_bad_lines)``."""
+    records, bad = {}, 0
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                if not raw.strip():
+                    continue
+                try:
+                    rec = json.loads(raw)
+                    rid = rec["id"]
+                except (ValueError, KeyError, TypeError):
+                    bad += 1
+                    continue
+                records.setdefault(rid, rec)
+    except FileNotFoundError:
+        pass
+    return records, bad
+
+
+def _value_text(v):
+    if isinstance(v, (list, tuple)):
+        return "/".join(map(str, v))
+    if isinstance(v, float):
+        return f"{v:g}"
+    return "" if v is None else str(v)
+
+
+def _spread(values):
+    """Median and half the range of ``values`` (NaN for none)."""
+    if not values:
+        return float("nan"), float("nan")
+    return float(statistics.median(values)), (max(values) - min(values)) / 2.0
+
+
+class Rows(list):
+    """The runs of a sweep, in plan order: each a dict ``{"id", "config", "summary", "error"}``
+    (``summary`` is the run's metrics JSON, history included; ``None`` for a failed run).
+    ``swept`` names the swept fields."""
+
+    def __init__(self, rows=(), swept=()):
+        super().__init__(rows)
+        self.swept = list(swept)
+
+    def table(self):
+        """One flat dict per run: id, the swept values, accuracies, seconds, error."""
+        out = []
+        for r in self:
+            s = r.get("summary") or {}
+            cfg = r.get("config") or {}
+            row = {"id": r["id"]}
+            row.update({k: _value_text(cfg.get(k)) for k in self.swept})
+            row.update({key: s.get(key) for _, key in METRICS + TIMES})
+            row["error"] = r.get("error") or ""
+            out.append(row)
+        return out
+
+    def to_csv(self, path=None):
+        """The per-run table as CSV text; also written atomically to ``path`` if given."""
+        return _csv(self.table(), path)
+
+    def to_frame(self):
+        """The per-run table as a pandas DataFrame (pandas is optional)."""
+        try:
+            import pandas as pd
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError("to_frame() needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.table())
+
+    def grouped(self):
+        """One dict per configuration with the seeds grouped: the swept values (seed aside),
+        ``seeds``, ``errors``, and ``<metric>_median`` / ``<metric>_halfrange`` for val, test,
+        test_full, train_seconds and samples_per_second; sorted by validation median, best
+        first (configurations with no finished run last)."""
+        keys = [k for k in self.swept if k != "seed"]
+        groups = {}
+        for r in self:
+            cfg = dict(r.get("config") or {})
+            cfg.pop("seed", None)
+            gkey = json.dumps(cfg, sort_keys=True, default=_default)
+            groups.setdefault(gkey, []).append(r)
+        out = []
+        for runs in groups.values():
+            cfg = runs[0].get("config") or {}
+            ok = [r["summary"] for r in runs if not r.get("error") and r.get("summary")]
+            g = {k: _value_text(cfg.get(k)) for k in keys}
+            g["seeds"] = len(ok)
+            g["errors"] = len(runs) - len(ok)
+            for name, key in METRICS + TIMES:
+                g[f"{name}_median"], g[f"{name}_halfrange"] = _spread([s[key] for s in ok])
+            g["error"] = next((r["error"] for r in runs if r.get("error")), "")
+            out.append(g)
+        out.sort(key=lambda g: float("inf") if math.isnan(g["val_median"]) else -g["val_median"])
+        return out
+
+
+def _csv(table, path=None):
+    buf = io.StringIO()
+    if table:
+        w = csv.DictWriter(buf, fieldnames=list(table[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(table)
+    text = buf.getvalue()
+    if path is not None:
+        atomic_write(path, lambda f: f.write(text.encode()))
+    return text
+
+
+def summary_markdown(rows):
+    """The seed-grouped table as Markdown: accuracies as median ± half-range (percent)."""
+    groups = rows.grouped()
+    keys = [k for k in rows.swept if k != "seed"]
+    head = keys + ["seeds", "val %", "test %", "test full %", "train s", "samples/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for g in groups:
+        cells = [g[k] for k in keys] + [str(g["seeds"])]
+        for name, _ in METRICS:
+            m, h = g[f"{name}_median"], g[f"{name}_halfrange"]
+            cells.append("—" if math.isnan(m) else f"{100 * m:.2f} ± {100 * h:.2f}")
+        t, sps = g["train_seconds_median"], g["samples_per_second_median"]
+        cells.append("—" if math.isnan(t) else f"{t:.1f}")
+        cells.append("—" if math.isnan(sps) else f"{sps / 1000:.0f}k")
+        if g["errors"]:
+            cells[-1] += f" ({g['errors']} failed: {g['error']})"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summaries(rows, out):
+    """summary.csv and summary.md in ``out`` (atomically). Returns their paths."""
+    csv_path = os.path.join(out, "summary.csv")
+    md_path = os.path.join(out, "summary.md")
+    _csv(rows.grouped(), csv_path)
+    text = summary_markdown(rows)
+    atomic_write(md_path, lambda f: f.write(text.encode()))
+    return csv_path, md_path
