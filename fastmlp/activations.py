@@ -311,7 +311,7 @@ def checkpoint_activation(recorded, spec, given, path):
         raise CheckpointError(
             f"checkpoint {path} was trained with the user activation {str(recorded)[:80]!r}; "
             f"loading a checkpoint never imports code, so name it yourself: --activation {how} "
-            f"(Python: load_model(path, activation={how!r}))")
+            f"(Python: load_model(path, activation={how!r}), or pass the Activation object)")
     act = get_activation(given)
     if recorded not in (act.name, str(act)) and not (spec and spec == given):
         raise CheckpointError(

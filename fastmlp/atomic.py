@@ -93,6 +93,9 @@ def check_writable(path, flag):
     if os.path.isdir(path):
         raise ConfigError(f"{flag} {path} is a directory; give a file path, e.g. "
                           f"{os.path.join(path, 'out')}")
+    if os.path.exists(path) and not os.path.isfile(path):  # a rename would replace the node
+        raise ConfigError(f"{flag} {path} is not a regular file (a device or a pipe); give a "
+                          "file path")
     if not os.path.isdir(folder):
         what = "is not a directory" if os.path.exists(folder) else "does not exist"
         raise ConfigError(f"{flag} {path}: its folder {folder} {what}; create it first or "

@@ -140,21 +140,22 @@ def test_loading_a_checkpoint_never_imports_the_module_it_names(small_dir, tmp_p
 # 3: output paths checked before the first step; a failed final write is one line
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("flag", ["--save", "--metrics-json", "--history-csv"])
-@pytest.mark.parametrize("where", ["missing-parent", "directory", "unwritable"])
+@pytest.mark.parametrize("where", ["missing-parent", "directory", "unwritable", "device"])
 def test_output_paths_are_checked_before_training(flag, where, small_dir, tmp_path,
                                                   monkeypatch, capsys):
     if where == "unwritable" and not os.path.isdir("/proc/self"):
         pytest.skip("needs Linux's /proc, a place no one may create files in (even root)")
     path = {"missing-parent": tmp_path / "no" / "such" / "out",
             "directory": tmp_path,
-            "unwritable": Path("/proc/fastmlp-test-output")}[where]
+            "unwritable": Path("/proc/fastmlp-test-output"),
+            "device": Path(os.devnull)}[where]   # renaming onto it would replace the device
     no_training(monkeypatch)
     code, out, err = cli(train_main, ["--data-dir", str(small_dir), flag, str(path), *TINY],
                          capsys)
     assert code == 2 and one_line(err), err
     assert f"{flag} {path}" in err
     assert {"missing-parent": "does not exist", "directory": "is a directory",
-            "unwritable": "cannot write"}[where] in err
+            "unwritable": "cannot write", "device": "not a regular file"}[where] in err
 
 
 def test_a_failed_final_write_is_one_line_keeps_the_rest_and_exits_1(small_dir, tmp_path,
