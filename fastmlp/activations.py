@@ -49,7 +49,6 @@ source file (typed at an interactive prompt) are compiled on every run.
 import hashlib
 import importlib
 import inspect
-import marshal
 import math
 import os
 import types
