@@ -47,11 +47,11 @@ def blas_info():
 def one_blas_thread():
     """Context manager: every BLAS at one thread inside, restored after.
 
-    The sparse first layer's kernels run on Numba's OpenMP threads. When a BLAS call of the same
-    step also uses two threads, OpenBLAS leaves its worker spinning after the call, on the core
-    the next parallel kernel needs: on 2 cores, training with a second hidden layer at batch 64
-    fell from 230k to 6k samples/s. With BLAS at one thread during sparse steps the OpenMP
-    threads have the cores to themselves."""
+    The training threads split each step's work between them (engine.py) and call BLAS on their
+    own blocks. A threaded BLAS inside would start workers that spin after each call on the
+    cores those threads need (with the former OpenMP sparse kernels, a second hidden layer at
+    batch 64 fell from 230k to 6k samples/s on 2 cores). So training and evaluation run with
+    every BLAS at one thread; BLAS keeps the caller's setting outside."""
     global _CONTROLLER
     if _CONTROLLER is None:
         import scipy.linalg.cython_blas  # noqa: F401  (loaded, so the controller sees it)
