@@ -32,13 +32,24 @@ from .threads import set_threads
 CHUNK_SAMPLES = 8192
 
 # When input_path is "auto", an epoch runs the sparse first layer only where it measured
-# faster than BLAS on the dense one (benchmarks/compare.py, fastmlp vs fastmlp-dense, 2 cores):
-# mostly-zero inputs (MNIST: 19% nonzero, Fashion-MNIST: 50%), small batches (784-100-10 at
-# 5e6908f: batch 32 1.4x faster, 128 even, 600 slower, 391k vs ~410k: BLAS reuses each weight
-# row across the batch, the sparse kernels reload it per nonzero) and a narrow first layer.
+# faster than BLAS on the dense one (2 threads, this project's AMD EPYC Zen 3 machines, AVX2):
+# mostly-zero inputs (MNIST: 19% nonzero, Fashion-MNIST: 50%) and a narrow first layer. Up to
+# SPARSE_ANY_BATCH_WIDTH units at every batch size (784-100-10: batch 64 220-250k vs 130-190k
+# samples/s dense, 128 200-255k vs 145-220k, 256 205-380k vs 210-250k, 600 230-290k vs
+# 170-260k: each weight row of 400 bytes stays in L2, and the sparse kernels do a fifth of the
+# multiply-adds); wider, up to SPARSE_MAX_WIDTH, only for small batches (784-256-10 at batch
+# 128: 97-106k sparse vs 114-131k dense), where BLAS has too few rows to reuse a weight row.
 SPARSE_MAX_DENSITY = 0.6
 SPARSE_MAX_BATCH = 64
 SPARSE_MAX_WIDTH = 256
+SPARSE_ANY_BATCH_WIDTH = 128
+
+
+def sparse_pays(batch, width):
+    """Whether the sparse first layer measured faster for this batch size and first-layer width
+    (on inputs sparse enough: SPARSE_MAX_DENSITY)."""
+    return width <= SPARSE_ANY_BATCH_WIDTH or (width <= SPARSE_MAX_WIDTH
+                                               and batch <= SPARSE_MAX_BATCH)
 
 
 def peak_rss_mb():
@@ -172,8 +183,7 @@ def _input_csr(cfg, train_x, tr_arrays):
     if cfg.input_path == "dense":
         return engine.NO_CSR
     smallest = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
-    if cfg.input_path == "auto" and (smallest > SPARSE_MAX_BATCH
-                                     or cfg.hidden[0] > SPARSE_MAX_WIDTH):
+    if cfg.input_path == "auto" and not sparse_pays(smallest, cfg.hidden[0]):
         return engine.NO_CSR
     if np.any(shift != 0):
         if cfg.input_path == "sparse":
@@ -199,7 +209,7 @@ def input_plan(cfg, act, train_x, tr_arrays, threads):
     def hyper_for(batch):
         if csr is engine.NO_CSR:
             return hp_dense
-        if cfg.input_path == "sparse" or batch <= SPARSE_MAX_BATCH:
+        if cfg.input_path == "sparse" or sparse_pays(batch, cfg.hidden[0]):
             return hp_sparse
         return hp_dense
 

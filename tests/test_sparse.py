@@ -129,6 +129,22 @@ def test_auto_picks_sparse_for_mnist_and_dense_when_zero_is_not_zero(mnist_data)
         train(std.replace(input_path="sparse"), data=std_data)
 
 
+@pytest.mark.parametrize("hidden, batch, sparse", [(100, 600, True), (200, 32, True),
+                                                  (200, 600, False), (300, 32, False)])
+def test_auto_runs_a_narrow_first_layer_sparse_at_any_batch(mnist_data, hidden, batch, sparse):
+    # the measured rule (trainer.sparse_pays): up to 128 units at every batch size, up to 256
+    # only for batches up to 64, dense beyond; input_plan applies it per epoch's batch size
+    from fastmlp import engine, trainer
+    from fastmlp.model import MLP
+
+    X = np.ascontiguousarray(mnist_data.splits.train_x.reshape(len(mnist_data.splits.train_x), -1))
+    cfg = TrainConfig(hidden=(hidden,), batch_size=batch, batch_ramp=None, threads=1)
+    model = MLP.create((X.shape[1], hidden, 10), cfg.activation, transform=mnist_data.transform)
+    tr = engine.transform_arrays(model, X.shape[1])
+    _, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, 1)
+    assert hyper_for(batch).sparse is sparse
+
+
 @pytest.fixture(scope="module")
 def mnist_data():
     return prepare_data(TrainConfig())
