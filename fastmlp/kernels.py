@@ -18,75 +18,59 @@ problem; the private ``_name`` kernel it calls only computes, and is what the tr
 (``engine.py``) calls directly inside compiled code.
 """
 
-import math
 
 import numpy as np
 
 from ._jit import jit
+
+# The other kernel families live in modules of their own; this module is their one namespace
+# (the training loop and the tests call every kernel as ``kernels._name``).
+from .activation_kernels import (  # noqa: F401
+    ELU,
+    GELU,
+    IDENTITY,
+    LEAKY_RELU,
+    RELU,
+    SHIFTED_RELU,
+    SIGMOID,
+    SOFTPLUS,
+    TANH,
+    _activation_backward,
+    _activation_forward,
+    _exp,
+    _exp_inplace,
+    activation_backward,
+    activation_forward,
+)
+from .dropout_kernels import (  # noqa: F401
+    _U64,
+    _dropout_backward,
+    _dropout_forward,
+    _row_seed,
+    _splitmix64,
+    _stream_seed,
+    dropout_backward,
+    dropout_forward,
+)
 from .gemm import _gemm_tn
-
-# ---------------------------------------------------------------------------------------------
-# Activation codes. A hidden layer's activation is an integer code plus one float parameter, so
-# that one compiled (and cached) kernel serves every built-in activation; see activations.py.
-# ---------------------------------------------------------------------------------------------
-IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SHIFTED_RELU, ELU, SOFTPLUS, GELU = range(9)
-
-_GELU_K = math.sqrt(2.0 / math.pi)
-_GELU_A = 0.044715
-
-# exp(x) = 2**n * exp(r) with n = round(x / ln 2) and |r| <= ln(2) / 2: 2**n from this table,
-# exp(r) from its Taylor series to degree 7 (error below 1e-8 relative, under float32's
-# resolution). Unlike a libm call, this loop vectorises: sigmoid is 3x faster with it.
-_POW2 = np.array([2.0 ** k for k in range(-127, 128)], dtype=np.float32)
-_LOG2E = 1.4426950408889634
-_LN2 = 0.6931471805599453
-
-
-@jit(inline="always")
-def _exp(x):
-    # exp(x) for x in float32's range; arguments are clamped to [-87, 88] (exp(88) < float32 max)
-    if x != x:  # NaN stays NaN (and must not index the table)
-        return x
-    x = min(max(x, -87.0), 88.0)
-    n = math.floor(x * _LOG2E + 0.5)
-    r = x - n * _LN2
-    p = 1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (
-        1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040)))))))
-    return _POW2[int(n) + 127] * p
-
-
-@jit
-def _exp_inplace(x):
-    # x (N,) = exp(x), element-wise with _exp. A separate function on a 1-D array on purpose:
-    # the same loop over a raveled 2-D array inside a bigger kernel did not vectorise.
-    for i in range(x.shape[0]):
-        x[i] = _exp(x[i])
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation helpers (Python side only)
-# ---------------------------------------------------------------------------------------------
-def _check_array(name, a, ndim, dtype=None):
-    if not isinstance(a, np.ndarray):
-        raise ValueError(f"{name} must be a NumPy array, got {type(a).__name__}")
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
-    if dtype is not None and a.dtype != dtype:
-        raise ValueError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}; "
-                         f"convert it with .astype(np.{np.dtype(dtype).name})")
-    if not a.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
-
-
-def _check_float(name, a, ndim, dtype=None):
-    _check_array(name, a, ndim, dtype)
-    if a.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{name} must be float32 or float64, got {a.dtype.name}")
-
-
-def _check_shape(name, a, shape):
-    if a.shape != tuple(shape):
-        raise ValueError(f"{name} has shape {a.shape}, expected {tuple(shape)}")
+from .kernel_checks import (  # noqa: F401
+    _check_array,
+    _check_elementwise,
+    _check_float,
+    _check_shape,
+)
+from .loss_kernels import (  # noqa: F401
+    _softmax_xent_backward,
+    _softmax_xent_forward,
+    softmax_xent_backward,
+    softmax_xent_forward,
+)
+from .update_kernels import (  # noqa: F401
+    _adam_update,
+    _add_weight_decay,
+    _momentum_update,
+    _sgd_update,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,9 +287,8 @@ def _sparse_dense_backward_params(dweight, dout, rows, ptr, idx, val, scale, fac
         g = dout[b]
         start = ptr[rows[b]]
         end = ptr[rows[b] + 1]
-        j = _lower_bound(idx, start, end, d0)
-        stop = _lower_bound(idx, j, end, d1)
-        for j in range(j, stop):
+        first = _lower_bound(idx, start, end, d0)
+        for j in range(first, _lower_bound(idx, first, end, d1)):
             d = idx[j]
             v = af * (val[j] * scale[d])
             w = dweight[d]
@@ -409,331 +392,3 @@ def dense_backward(dinp, dweight, dbias, dout, inp, weight):
         _check_shape("dinp", dinp, inp.shape)
         _dense_backward_input(dinp, dout, weight)
 
-
-# ---------------------------------------------------------------------------------------------
-# Activations (element-wise, on flat views). One kernel for all built-ins: the branch on `code`
-# sits outside each loop, so every loop is a plain vectorisable loop.
-# ---------------------------------------------------------------------------------------------
-@jit
-def _activation_forward(out, z, code, p):
-    # out (n,) = f(z (n,)); for a (B, H) matrix pass .ravel() views
-    n = z.size
-    if code == IDENTITY:
-        for i in range(n):
-            out[i] = z[i]
-    elif code == SIGMOID:
-        for i in range(n):
-            out[i] = 1.0 / (1.0 + _exp(-z[i]))
-    elif code == TANH:
-        for i in range(n):
-            out[i] = math.tanh(z[i])
-    elif code == RELU:
-        for i in range(n):
-            out[i] = max(z[i], 0.0)
-    elif code == LEAKY_RELU:
-        for i in range(n):
-            x = z[i]
-            out[i] = x if x > 0.0 else p * x
-    elif code == SHIFTED_RELU:
-        c = -p
-        for i in range(n):
-            out[i] = max(z[i], c)
-    elif code == ELU:
-        for i in range(n):
-            x = z[i]
-            out[i] = x if x > 0.0 else p * math.expm1(x)
-    elif code == SOFTPLUS:
-        for i in range(n):
-            x = z[i]
-            out[i] = max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-    elif code == GELU:
-        for i in range(n):
-            x = z[i]
-            out[i] = 0.5 * x * (1.0 + math.tanh(_GELU_K * (x + _GELU_A * x * x * x)))
-
-
-@jit
-def _activation_backward(dz, da, z, a, code, p):
-    # dz (n,) = da (n,) * f'(z) ; a = f(z) (n,) is the forward output, reused where cheaper
-    n = z.size
-    if code == IDENTITY:
-        for i in range(n):
-            dz[i] = da[i]
-    elif code == SIGMOID:
-        for i in range(n):
-            dz[i] = da[i] * a[i] * (1.0 - a[i])
-    elif code == TANH:
-        for i in range(n):
-            dz[i] = da[i] * (1.0 - a[i] * a[i])
-    elif code == RELU:
-        for i in range(n):
-            dz[i] = da[i] if z[i] > 0.0 else 0.0
-    elif code == LEAKY_RELU:
-        for i in range(n):
-            dz[i] = da[i] if z[i] > 0.0 else p * da[i]
-    elif code == SHIFTED_RELU:
-        c = -p
-        for i in range(n):
-            dz[i] = da[i] if z[i] > c else 0.0
-    elif code == ELU:
-        for i in range(n):
-            dz[i] = da[i] if z[i] > 0.0 else da[i] * (a[i] + p)
-    elif code == SOFTPLUS:
-        for i in range(n):
-            dz[i] = da[i] / (1.0 + math.exp(-z[i]))
-    elif code == GELU:
-        for i in range(n):
-            x = z[i]
-            t = math.tanh(_GELU_K * (x + _GELU_A * x * x * x))
-            dt = (1.0 - t * t) * _GELU_K * (1.0 + 3.0 * _GELU_A * x * x)
-            dz[i] = da[i] * (0.5 * (1.0 + t) + 0.5 * x * dt)
-
-
-def _check_elementwise(**arrays):
-    first_name, first = next(iter(arrays.items()))
-    if not isinstance(first, np.ndarray):
-        raise ValueError(f"{first_name} must be a NumPy array, got {type(first).__name__}")
-    _check_float(first_name, first, first.ndim)
-    for name, a in arrays.items():
-        _check_array(name, a, first.ndim, first.dtype)
-        _check_shape(name, a, first.shape)
-
-
-def activation_forward(out, z, activation):
-    """``out = f(z)`` for an :class:`~fastmlp.activations.Activation`; any shape, same for both."""
-    _check_elementwise(z=z, out=out)
-    activation.kernels.forward(out.reshape(-1), z.reshape(-1), activation.code, activation.param)
-
-
-def activation_backward(dz, da, z, a, activation):
-    """``dz = da * f'(z)``; ``a = f(z)`` from the forward pass. All the same shape."""
-    _check_elementwise(z=z, dz=dz, da=da, a=a)
-    activation.kernels.backward(dz.reshape(-1), da.reshape(-1), z.reshape(-1), a.reshape(-1),
-                                activation.code, activation.param)
-
-
-# ---------------------------------------------------------------------------------------------
-# Fused softmax + cross-entropy. Each row's max is subtracted (never the batch's), so exp never
-# overflows and the row's largest term is exactly 1: the sum is >= 1 and its log is finite.
-# ---------------------------------------------------------------------------------------------
-@jit
-def _softmax_xent_forward(probs, logits, labels):
-    # probs (B, K) = softmax(logits (B, K)) row by row; labels (B,) int class indices.
-    # Returns (sum over rows of -log p[label], number of rows whose argmax equals the label).
-    B, K = logits.shape
-    loss = 0.0
-    correct = 0
-    if K == 0:
-        return loss, correct
-    # Three passes, so that the exponentials run as one flat loop over all B*K entries, which
-    # vectorises (row by row, 10 classes are too few): 5x faster than libm's exp per entry.
-    # 1. probs = logits - the row's max (in the logits' own dtype; a float64 max would promote
-    #    every entry), and the argmax
-    for b in range(B):
-        row_max = logits[b, 0]
-        best = 0
-        for k in range(1, K):
-            if logits[b, k] > row_max:
-                row_max = logits[b, k]
-                best = k
-        for k in range(K):
-            probs[b, k] = logits[b, k] - row_max
-        if best == labels[b]:
-            correct += 1
-    # 2. exp of every entry (all <= 0, so nothing overflows; the table exp, < 1e-8 relative)
-    _exp_inplace(probs.ravel())
-    # 3. normalise each row; the loss -log p[label] = log(sum) - (shifted logit of the label) is
-    #    taken from the shifted logits, not log(probs): exact even where probabilities underflow
-    for b in range(B):
-        total = 0.0
-        for k in range(K):
-            total += probs[b, k]
-        row_max = logits[b, 0]
-        for k in range(1, K):
-            row_max = max(row_max, logits[b, k])
-        y = labels[b]
-        inv = 1.0 / total
-        for k in range(K):
-            probs[b, k] *= inv
-        loss += math.log(total) - (logits[b, y] - row_max)
-    return loss, correct
-
-
-@jit
-def _softmax_xent_backward(dlogits, probs, labels, scale):
-    # dlogits (B, K) = (probs (B, K) - onehot(labels (B,))) * scale ; scale is 1/B for a mean loss
-    B, K = probs.shape
-    for b in range(B):
-        for k in range(K):
-            dlogits[b, k] = probs[b, k] * scale
-        dlogits[b, labels[b]] -= scale
-
-
-def _check_xent(probs, logits, labels):
-    _check_float("logits", logits, 2)
-    _check_array("probs", probs, 2, logits.dtype)
-    _check_shape("probs", probs, logits.shape)
-    if not isinstance(labels, np.ndarray) or labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise ValueError("labels must be a 1-D integer array of class indices (not one-hot)")
-    _check_shape("labels", labels, (logits.shape[0],))
-    K = logits.shape[1]
-    if labels.size and (labels.min() < 0 or labels.max() >= K):
-        raise ValueError(f"labels must be class indices in 0..{K - 1}")
-
-
-def softmax_xent_forward(probs, logits, labels):
-    """Row-stable softmax and mean cross-entropy in one pass.
-
-    probs (B, K) is written; logits (B, K); labels (B,) integer class indices.
-    Returns ``(mean_loss, n_correct)``; a zero-row batch gives ``(0.0, 0)``.
-    """
-    _check_xent(probs, logits, labels)
-    loss, correct = _softmax_xent_forward(probs, logits, labels)
-    B = logits.shape[0]
-    return (loss / B if B else 0.0), int(correct)
-
-
-def softmax_xent_backward(dlogits, probs, labels):
-    """Gradient of the mean loss: ``dlogits = (probs - onehot(labels)) / B``, from the forward's
-    probabilities. dlogits and probs (B, K), labels (B,)."""
-    _check_xent(probs, probs, labels)
-    _check_array("dlogits", dlogits, 2, probs.dtype)
-    _check_shape("dlogits", dlogits, probs.shape)
-    B = probs.shape[0]
-    if B:
-        _softmax_xent_backward(dlogits, probs, labels, 1.0 / B)
-
-
-# ---------------------------------------------------------------------------------------------
-# Inverted dropout with a counter-based generator: the mask of (seed, stream) is the same
-# whatever ran before it, so runs repeat exactly and a resumed run draws the same masks.
-# ---------------------------------------------------------------------------------------------
-_U64 = np.uint64
-
-
-@jit
-def _splitmix64(x):
-    x = x + _U64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> _U64(27))) * _U64(0x94D049BB133111EB)
-    return x ^ (x >> _U64(31))
-
-
-@jit
-def _stream_seed(seed, a, b, c):
-    # A 64-bit seed for stream (a, b, c) of `seed`, e.g. (epoch, step, layer).
-    s = _splitmix64(_U64(seed))
-    s = _splitmix64(s ^ _U64(a))
-    s = _splitmix64(s ^ _U64(b))
-    return _splitmix64(s ^ _U64(c))
-
-
-@jit
-def _row_seed(state, row):
-    # the 64-bit seed of row `row` of a batch whose stream seed is `state`: each row of a
-    # dropout mask has its own, so any thread can draw any block of rows
-    return _splitmix64(state ^ _U64(row))
-
-
-@jit
-def _dropout_forward(out, mask, inp, rate, state):
-    # out (n,) = inp (n,) * mask (n,); mask[i] = 0 with probability `rate`, else 1/(1-rate).
-    # Randomness: xorshift64* from `state` (a 64-bit seed), 16 bits per element.
-    n = inp.size
-    threshold = int(rate * 65536.0 + 0.5)
-    keep = 1.0 / (1.0 - rate)
-    x = state | _U64(1)
-    i = 0
-    while i < n:
-        x ^= x >> _U64(12)
-        x ^= x << _U64(25)
-        x ^= x >> _U64(27)
-        r = x * _U64(0x2545F4914F6CDD1D)
-        for j in range(4):
-            if i + j < n:
-                u = int((r >> _U64(16 * j)) & _U64(0xFFFF))
-                m = keep if u >= threshold else 0.0
-                mask[i + j] = m
-                out[i + j] = inp[i + j] * m
-        i += 4
-
-
-@jit
-def _dropout_backward(dinp, dout, mask):
-    # dinp (n,) = dout (n,) * mask (n,)
-    for i in range(dout.size):
-        dinp[i] = dout[i] * mask[i]
-
-
-def _check_rate(rate):
-    if not (0.0 <= rate < 1.0):
-        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
-
-
-def dropout_forward(out, mask, inp, rate, seed, stream=(0, 0, 0)):
-    """Inverted dropout: ``out = inp * mask``, mask 0 with probability ``rate`` else
-    ``1 / (1 - rate)``. All arrays the same shape; ``seed`` and ``stream`` (three non-negative
-    ints, e.g. epoch, step, layer) fix the mask. Rates are resolved to 1/65536."""
-    _check_rate(rate)
-    _check_elementwise(inp=inp, out=out, mask=mask)
-    # Numba returns the uint64 seed as a Python int; pass it back as uint64 so this draws the
-    # same mask as the training loop (an int64 would overflow or take another code path).
-    state = np.uint64(_stream_seed(seed, *stream))
-    _dropout_forward(out.reshape(-1), mask.reshape(-1), inp.reshape(-1), float(rate), state)
-
-
-def dropout_backward(dinp, dout, mask):
-    """``dinp = dout * mask`` with the mask of the forward pass."""
-    _check_elementwise(dout=dout, dinp=dinp, mask=mask)
-    _dropout_backward(dinp.reshape(-1), dout.reshape(-1), mask.reshape(-1))
-
-
-# ---------------------------------------------------------------------------------------------
-# Parameter updates, on the flat parameter and gradient buffers (views of one allocation)
-# ---------------------------------------------------------------------------------------------
-@jit
-def _sgd_update(params, grads, lr):
-    # params (P,) -= lr * grads (P,). Scalars are cast to the arrays' dtype throughout: a
-    # float64 scalar would make a float32 loop convert every element to float64 and back.
-    step = params.dtype.type(lr)
-    for i in range(params.size):
-        params[i] -= step * grads[i]
-
-
-@jit
-def _momentum_update(params, velocity, grads, lr, mu, nesterov):
-    # velocity (P,) = mu * velocity + grads; params -= lr * (velocity, or grads + mu * velocity)
-    lr = params.dtype.type(lr)
-    mu = params.dtype.type(mu)
-    for i in range(params.size):
-        v = mu * velocity[i] + grads[i]
-        velocity[i] = v
-        if nesterov:
-            params[i] -= lr * (grads[i] + mu * v)
-        else:
-            params[i] -= lr * v
-
-
-@jit
-def _adam_update(params, m, v, grads, lr, beta1, beta2, eps, t):
-    # Adam (Kingma & Ba) with bias correction; t is the 1-based step count
-    f = params.dtype.type
-    c1 = f(1.0 / (1.0 - beta1 ** t))
-    c2 = f(1.0 / (1.0 - beta2 ** t))
-    one = f(1.0)
-    lr, beta1, beta2, eps = f(lr), f(beta1), f(beta2), f(eps)
-    for i in range(params.size):
-        g = grads[i]
-        mi = beta1 * m[i] + (one - beta1) * g
-        vi = beta2 * v[i] + (one - beta2) * g * g
-        m[i] = mi
-        v[i] = vi
-        params[i] -= lr * (mi * c1) / (math.sqrt(vi * c2) + eps)
-
-
-@jit
-def _add_weight_decay(grads, params, wd):
-    # grads (n,) += wd * params (n,): the gradient of 0.5 * wd * |w|^2, for weight matrices only
-    wd = params.dtype.type(wd)
-    for i in range(params.size):
-        grads[i] += wd * params[i]

@@ -16,10 +16,19 @@ def test_editing_any_numba_module_changes_the_package_stamp(tmp_path):
     # (the stamp is computed once per process and folder, so edit a fresh copy)
     d = tmp_path / "d"
     shutil.copytree(a, d)
-    source = (d / "kernels.py").read_text()
+    source = (d / "activation_kernels.py").read_text()
     assert "out[i] = z[i]" in source
-    (d / "kernels.py").write_text(source.replace("out[i] = z[i]", "out[i] = -z[i]", 1))
+    (d / "activation_kernels.py").write_text(
+        source.replace("out[i] = z[i]", "out[i] = -z[i]", 1))
     assert _jit.source_stamp(str(a)) != _jit.source_stamp(str(d))
+    # so does a module jitted code reads without being jitted itself: the loop's buffers and
+    # optimizer codes (workspace.py, imported by engine.py, never mentions Numba)
+    w = tmp_path / "w"
+    shutil.copytree(a, w)
+    source = (w / "workspace.py").read_text()
+    assert "jit" not in source and "SGD, MOMENTUM, ADAM = 0, 1, 2" in source
+    (w / "workspace.py").write_text(source.replace("= 0, 1, 2", "= 1, 0, 2"))
+    assert _jit.source_stamp(str(a)) != _jit.source_stamp(str(w))
     # a module without Numba code (the command line) does not
     c = tmp_path / "c"
     shutil.copytree(a, c)

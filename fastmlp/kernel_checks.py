@@ -1,0 +1,37 @@
+"""Argument checks for the kernels' public wrappers (Python side only): each raises ValueError
+naming the array and what it must be, so a wrong dtype or shape never reaches compiled code."""
+
+import numpy as np
+
+
+def _check_array(name, a, ndim, dtype=None):
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array, got {type(a).__name__}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
+    if dtype is not None and a.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}; "
+                         f"convert it with .astype(np.{np.dtype(dtype).name})")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; pass np.ascontiguousarray({name})")
+
+
+def _check_float(name, a, ndim, dtype=None):
+    _check_array(name, a, ndim, dtype)
+    if a.dtype not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {a.dtype.name}")
+
+
+def _check_shape(name, a, shape):
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {a.shape}, expected {tuple(shape)}")
+
+
+def _check_elementwise(**arrays):
+    first_name, first = next(iter(arrays.items()))
+    if not isinstance(first, np.ndarray):
+        raise ValueError(f"{first_name} must be a NumPy array, got {type(first).__name__}")
+    _check_float(first_name, first, first.ndim)
+    for name, a in arrays.items():
+        _check_array(name, a, first.ndim, first.dtype)
+        _check_shape(name, a, first.shape)
