@@ -11,7 +11,8 @@ that is specialised at run time, such as user-written activations, which Numba c
   cached function against its own file only, but a cached training loop (engine.py) holds
   compiled copies of the kernels it calls (kernels.py): after an edit to a kernel it would run
   the old one. So fastmlp's functions are validated against one stamp of every package module
-  that uses Numba (:func:`source_stamp`): edit any of them and everything recompiles once.
+  that compiled code can reach (:func:`source_stamp`: the modules that use Numba and what they
+  import): edit any of them and everything recompiles once.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising, as in NumPy, and
   saves the checks in inner loops.
 - ``parallel=True`` only where a kernel is heavy enough to share between threads (the sparse
@@ -19,6 +20,7 @@ that is specialised at run time, such as user-written activations, which Numba c
   element-wise kernels are cheaper than a parallel region's start-up at these batch sizes.
 """
 
+import ast
 import functools
 import hashlib
 import os
@@ -55,15 +57,38 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 @functools.lru_cache(maxsize=None)
 def source_stamp(package_dir=PACKAGE_DIR):
-    """SHA-256 over the source of every module in ``package_dir`` that mentions ``jit``."""
-    digest = hashlib.sha256()
+    """SHA-256 over the source of every module in ``package_dir`` that compiled code can reach:
+    the modules that mention ``jit``, and every package module they import, transitively (a
+    constant or a NamedTuple that jitted code reads is frozen into the compiled code too)."""
+    sources = {}
     for name in sorted(os.listdir(package_dir)):
         if name.endswith(".py"):
             with open(os.path.join(package_dir, name), "rb") as f:
-                data = f.read()
-            if b"jit" in data:
-                digest.update(name.encode() + b"\0" + data)
+                sources[name[:-3]] = f.read()
+    todo = [m for m, data in sources.items() if b"jit" in data]
+    reached = set()
+    while todo:
+        module = todo.pop()
+        if module in reached:
+            continue
+        reached.add(module)
+        todo.extend(m for m in _relative_imports(sources[module]) if m in sources)
+    digest = hashlib.sha256()
+    for module in sorted(reached):
+        digest.update(module.encode() + b".py\0" + sources[module])
     return digest.hexdigest()
+
+
+def _relative_imports(source):
+    # the package's top-level modules that ``from . import x`` / ``from .x import y`` name
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                names.add(node.module.split(".")[0])
+            else:
+                names.update(alias.name for alias in node.names)
+    return names
 
 
 class _PackageStamp:

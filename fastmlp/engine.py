@@ -51,7 +51,6 @@ cached on disk under the activation's ``cache_key``.
 """
 
 import types
-from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -61,78 +60,18 @@ from ._jit import jit, jit_uncached
 from .gemm import _gemm_tn_cols
 from .sync import _barrier, new_state, run_workers
 from .threads import one_blas_thread
+from .workspace import (  # noqa: F401
+    ADAM,
+    MAX_THREADS,
+    MOMENTUM,
+    SGD,
+    Hyper,
+    Workspace,
+    make_workspace,
+)
 
 _act_forward = K._activation_forward
 _act_backward = K._activation_backward
-
-SGD, MOMENTUM, ADAM = 0, 1, 2
-MAX_THREADS = 64  # rows of Workspace.part: threads that can share one training step
-
-
-class Workspace(NamedTuple):
-    """Every buffer one training run needs, allocated once (see the module docstring)."""
-
-    x: np.ndarray
-    y: np.ndarray
-    bptr: np.ndarray
-    bidx: np.ndarray
-    bval: np.ndarray
-    iota: np.ndarray
-    xd: np.ndarray
-    xmask: np.ndarray
-    z: np.ndarray
-    h: np.ndarray
-    a: np.ndarray
-    mask: np.ndarray
-    dz: np.ndarray
-    grads: np.ndarray
-    opt1: np.ndarray
-    opt2: np.ndarray
-    act_offsets: np.ndarray
-    part: np.ndarray
-
-
-def make_workspace(sizes, max_batch, n_params):
-    """Allocate the buffers for layer ``sizes`` and batches of up to ``max_batch`` rows."""
-    D0 = sizes[0]
-    hs = np.array(sizes[1:], dtype=np.int64)
-    total = int(hs.sum()) * max_batch
-    offsets = np.zeros(len(hs), dtype=np.int64)
-    offsets[1:] = np.cumsum(hs[:-1] * max_batch)
-    f32 = np.float32
-    return Workspace(
-        x=np.zeros((max_batch, D0), f32), y=np.zeros(max_batch, np.int64),
-        bptr=np.zeros(max_batch + MAX_THREADS, np.int64),
-        bidx=np.zeros(max_batch * D0, np.int32),
-        bval=np.zeros(max_batch * D0, np.uint8), iota=np.arange(max_batch, dtype=np.int64),
-        xd=np.zeros((max_batch, D0), f32),
-        xmask=np.zeros((max_batch, D0), f32),
-        z=np.zeros(total, f32), h=np.zeros(total, f32), a=np.zeros(total, f32),
-        mask=np.zeros(total, f32),
-        dz=np.zeros(total, f32), grads=np.zeros(n_params, f32), opt1=np.zeros(n_params, f32),
-        opt2=np.zeros(n_params, f32), act_offsets=offsets,
-        part=np.zeros((MAX_THREADS, 2), np.float64))
-
-
-class Hyper(NamedTuple):
-    """Scalar settings of the training loop (floats as float64, flags as int64)."""
-
-    act_code: int
-    act_param: float
-    dropout_input: float
-    dropout: float
-    weight_decay: float
-    optimizer: int
-    momentum: float
-    nesterov: bool
-    beta1: float
-    beta2: float
-    eps: float
-    seed: int
-    sparse: bool = False
-    fused: bool = False
-    threads: int = 1
-
 
 @jit
 def _view(buf, offset, rows, cols):
@@ -402,8 +341,9 @@ _LOOP_FUNCTIONS = ("_rows_forward", "_rows_backward", "_train_worker", "_evaluat
 
 
 def _specialised(activation):
-    """``(train_worker, evaluate_worker)`` compiled for ``activation``: the cached module functions for a
-    built-in, or the same source compiled again with the user's kernels bound (see module doc).
+    """``(train_worker, evaluate_worker)`` compiled for ``activation``: the cached module
+    functions for a built-in, or the same source compiled again with the user's kernels bound
+    (see the module docstring).
     The copies are cached on disk under names carrying ``activation.cache_key`` (a digest of the
     user's functions and their file): Numba keys its cache by a function's file, name and
     bytecode, not by the globals it calls, so each user activation needs names of its own."""

@@ -79,31 +79,29 @@ def _atomic_store(typingctx, arr, index, value):
     return sig, codegen
 
 
+def _call_void_function(builder, name, restype):
+    # call the external function `name` taking no arguments
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(restype, []), name)
+    return builder.call(fn, [])
+
+
 @intrinsic
 def _pause(typingctx):
     # the x86 spin-wait hint
-    sig = types.void()
-
     def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
-                                            "llvm.x86.sse2.pause")
-        builder.call(fn, [])
+        _call_void_function(builder, "llvm.x86.sse2.pause", ir.VoidType())
         return context.get_dummy_value()
 
-    return sig, codegen
+    return types.void(), codegen
 
 
 @intrinsic
 def _sched_yield(typingctx):
     # give the core to another runnable thread (libc's sched_yield)
-    sig = types.int32()
-
     def codegen(context, builder, signature, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []),
-                                            "sched_yield")
-        return builder.call(fn, [])
+        return _call_void_function(builder, "sched_yield", ir.IntType(32))
 
-    return sig, codegen
+    return types.int32(), codegen
 
 
 SPINS = 2000  # pause hints (~30-60 ns each) before a waiting thread starts yielding the core
