@@ -9,6 +9,7 @@ import sys
 import time
 import types
 
+from .activations import INIT_SCHEMES
 from .cli import run_main
 from .config import PRESETS, TrainConfig
 from .errors import CheckpointError
@@ -58,8 +59,10 @@ def build_parser():
                    help="identity, sigmoid, tanh, relu, leaky_relu[:a], shifted_relu[:c] "
                         "(= max(-c, x)), elu[:a], softplus, gelu, or module:name for your own "
                         f"(default {_D.activation})")
-    g.add_argument("--init", choices=["auto", "he", "xavier"],
-                   help="weight init; auto picks by activation (default auto)")
+    g.add_argument("--init", choices=["auto", *INIT_SCHEMES],
+                   help="weight init; auto picks by activation (he for the ReLU family, xavier "
+                        "for sigmoid and tanh); book: every weight and bias N(0, 1/(D+1)) for a "
+                        "layer of D inputs, as the book does (default auto)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, help=f"epochs to train (default {_D.epochs})")
     g.add_argument("--batch-size", type=int,
