@@ -36,7 +36,9 @@ class TrainConfig:
     # optimisation
     epochs: int = 12
     batch_size: int = 128
-    batch_ramp: Optional[int] = 20       # first epoch's batch size, doubled each epoch
+    # first epoch's batch size, doubled each epoch. 64, not 20: at batch 20 and lr 0.05 deep
+    # shifted-ReLU networks collapsed (units pushed below their floor for good; issue 14)
+    batch_ramp: Optional[int] = 64
     lr: float = 0.05
     lr_scale_batch: bool = False         # scale lr linearly with the ramped batch size
     optimizer: str = "momentum"
