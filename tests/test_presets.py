@@ -9,11 +9,12 @@ exactly that in float64, on the same sample order as fastmlp's trainer.
 """
 
 import dataclasses
+import itertools
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from fastmlp import TrainConfig
 from fastmlp.config import PRESETS, preset
 from fastmlp.errors import ConfigError
@@ -75,7 +76,7 @@ def test_init_schemes_draw_the_stated_statistics(scheme):
     # standard error 0.3%) and of each bias within 10% (>= 1,000 draws: 2.2%) of the stated std.
     sizes = (30, 2000, 1000, 10)
     m = MLP.create(sizes, "relu", seed=0, init=scheme)
-    for l, (D, H) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for l, (D, H) in enumerate(itertools.pairwise(sizes)):
         last = l == len(sizes) - 2
         stated = {"book": np.sqrt(1 / (D + 1)), "xavier": np.sqrt(2 / (D + H)),
                   "he": np.sqrt(2 / (D + H)) if last else np.sqrt(2 / D)}[scheme]
