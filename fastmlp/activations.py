@@ -328,10 +328,34 @@ def _is_number(text):
         return False
 
 
+def _he_std(D, H):
+    return math.sqrt(2.0 / D)
+
+
+def _xavier_std(D, H):
+    return math.sqrt(2.0 / (D + H))
+
+
+def _book_std(D, H):
+    return math.sqrt(1.0 / (D + 1))
+
+
+# Weight-init schemes, one row each: name -> (std of a hidden layer's weights, std of the output
+# layer's weights, both as functions of the layer's (D inputs, H outputs), and whether biases are
+# drawn from the same normal (True) or start at zero). Weights are N(0, std^2).
+INIT_SCHEMES = {
+    "he": (_he_std, _xavier_std, False),          # He et al. 2015 for the ReLU family
+    "xavier": (_xavier_std, _xavier_std, False),  # Glorot & Bengio 2010 (normal form)
+    # The book's initialize_weights: the bias is one more input row, so weights and biases
+    # alike are N(0, 1 / (D + 1)), in every layer.
+    "book": (_book_std, _book_std, True),
+}
+
+
 def resolve_init(activation: Activation, init: Optional[str]) -> str:
     """The weight-init scheme: the one asked for, or the activation's natural one."""
     if init in (None, "auto"):
         return activation.init
-    if init not in ("he", "xavier"):
-        raise ConfigError(f"unknown init {init!r}; choose auto, he or xavier")
+    if init not in INIT_SCHEMES:
+        raise ConfigError(f"unknown init {init!r}; choose auto, {', '.join(INIT_SCHEMES)}")
     return init

