@@ -7,7 +7,8 @@ sparse or dense), one thread. The phases are the engine's own compiled functions
 Python in a loop on real MNIST batches (so the figures include one Python call each, ~1 us):
 
     gather       uint8 rows -> the float batch (dense path only; the sparse path reads in place)
-    phase 1      forward, loss and every layer's output gradient for all rows (_rows_backward)
+    phase 1      forward, loss and every layer's output gradient for all rows (_rows_forward,
+                 _rows_loss_backward)
     phase 2      every layer's weight and bias update (_update_block, one thread owning all)
     step         one whole step inside the compiled loop (engine.train_steps, 1 thread and T)
 
@@ -62,8 +63,10 @@ def profile(sizes, batch, repeats, threads):
         out["gather"] = median_us(lambda: K._gather_batch(xview, X, rows, idx, scale, shift),
                                   repeats)
         K._gather_batch(xview, X, rows, idx, scale, shift)
-    out["phase 1"] = median_us(lambda: engine._rows_backward(
-        ws, model.params, model.layout, 0, batch, batch, hp, 0, 0, src), repeats)
+    def phase1():
+        last = engine._rows_forward(ws, model.params, model.layout, 0, batch, hp, 0, 0, src)
+        engine._rows_loss_backward(ws, model.params, model.layout, last, 0, batch, batch, hp)
+    out["phase 1"] = median_us(phase1, repeats)
     snapshot = model.params.copy()
     out["phase 2"] = median_us(lambda: engine._update_block(
         0, 1, ws, model.params, model.layout, batch, rows, hp, 1e-9, 1, ptr, cidx, cval, scale),

@@ -125,12 +125,11 @@ def _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src):
 
 
 @jit
-def _rows_backward(ws, params, layout, r0, r1, b, hp, epoch, step, src):
-    # Phase 1 of a step for batch rows r0 .. r1-1 of a batch of b (labels in ws.y): the forward
-    # pass, the loss, and every layer's output gradient dz (the weights are not touched, so all
-    # threads read the same weights). Returns (loss sum, correct) of these rows; a non-finite
-    # loss returns at once (the step will not be applied).
-    last = _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src)
+def _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp):
+    # Phase 1, after _rows_forward, for batch rows r0 .. r1-1 of a batch of b (labels in ws.y):
+    # the loss and every layer's output gradient dz (the weights are not touched, so all threads
+    # read the same weights). Returns (loss sum, correct) of these rows; a non-finite loss
+    # returns at once (the step will not be applied).
     n = r1 - r0
     Kc = layout[last, 3]
     off = ws.act_offsets[last] + r0 * Kc
@@ -150,18 +149,6 @@ def _rows_backward(ws, params, layout, r0, r1, b, hp, epoch, step, src):
         _act_backward(dinp.ravel(), dinp.ravel(), _view(ws.z, prev, n, D).ravel(),
                       _view(ws.h, prev, n, D).ravel(), hp.act_code, hp.act_param)
     return loss, ok
-
-
-@jit
-def _apply_update(params, ws, hp, lr, t, lo, hi):
-    # the optimizer step on parameters lo .. hi-1 from ws.grads (t: 1-based step, for Adam)
-    p, g = params[lo:hi], ws.grads[lo:hi]
-    if hp.optimizer == SGD:
-        K._sgd_update(p, g, lr)
-    elif hp.optimizer == MOMENTUM:
-        K._momentum_update(p, ws.opt1[lo:hi], g, lr, hp.momentum, hp.nesterov)
-    else:
-        K._adam_update(p, ws.opt1[lo:hi], ws.opt2[lo:hi], g, lr, hp.beta1, hp.beta2, hp.eps, t)
 
 
 @jit
@@ -223,8 +210,17 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
             if hp.weight_decay > 0.0:
                 K._add_weight_decay(ws.grads[w_off + d0 * H:w_off + d1 * H],
                                     params[w_off + d0 * H:w_off + d1 * H], hp.weight_decay)
-            _apply_update(params, ws, hp, lr, step_t, w_off + d0 * H, w_off + d1 * H)
-            _apply_update(params, ws, hp, lr, step_t, b_off + h0, b_off + h1)
+            # the optimizer step on this thread's weight rows and bias columns (called here, not
+            # through a helper: each level of jitted calls costs compile time)
+            for lo, hi in ((w_off + d0 * H, w_off + d1 * H), (b_off + h0, b_off + h1)):
+                p, g = params[lo:hi], ws.grads[lo:hi]
+                if hp.optimizer == SGD:
+                    K._sgd_update(p, g, lr)
+                elif hp.optimizer == MOMENTUM:
+                    K._momentum_update(p, ws.opt1[lo:hi], g, lr, hp.momentum, hp.nesterov)
+                else:
+                    K._adam_update(p, ws.opt1[lo:hi], ws.opt2[lo:hi], g, lr, hp.beta1, hp.beta2,
+                                   hp.eps, step_t)
 
 
 @jit
@@ -263,7 +259,8 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
                 _, ptr, idx, val, _, _ = src
                 K._gather_sparse(ptr, idx, val, csr_ptr, csr_idx, csr_val, rows[r0:r1],
                                  hp.dropout_input, K._stream_seed(hp.seed, epoch, s, 0), r0)
-            loss, ok = _rows_backward(ws, params, layout, r0, r1, b, hp, epoch, s, src)
+            last = _rows_forward(ws, params, layout, r0, r1, hp, epoch, s, src)
+            loss, ok = _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp)
         ws.part[t, 0] = loss
         ws.part[t, 1] = ok
         sense = _barrier(sync, T, sense)
@@ -337,7 +334,8 @@ def _evaluate_worker(t, T, pred, probs_out, params, ws, layout, hp, images, labe
 # ---------------------------------------------------------------------------------------------
 _SPECIALISED = {}
 # the functions that call the activation kernels, and their callers (callees first)
-_LOOP_FUNCTIONS = ("_rows_forward", "_rows_backward", "_train_worker", "_evaluate_worker")
+_LOOP_FUNCTIONS = ("_rows_forward", "_rows_loss_backward", "_train_worker",
+                   "_evaluate_worker")
 
 
 def _specialised(activation):
