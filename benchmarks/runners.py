@@ -88,10 +88,12 @@ class FastmlpRunner:
         import numba
 
         from fastmlp import engine, trainer
+        from fastmlp.threads import one_blas_thread
         from fastmlp.config import TrainConfig
         from fastmlp.model import MLP
 
         self.engine = engine
+        self.one_blas_thread = one_blas_thread
         self.cfg, self.init = cfg, init_flat
         self.X, self.y = X, np.ascontiguousarray(y, dtype=np.int64)
         self.model = MLP(cfg.sizes, "sigmoid", init_flat.copy())
@@ -119,15 +121,16 @@ class FastmlpRunner:
             steps = min(steps, n_steps)
         extra = {"csr": self.csr}
         loss_sum, samples = 0.0, 0
-        for s0 in range(0, steps, self.chunk):
-            n = min(self.chunk, steps - s0)
-            loss, _, done, bad = self.engine.train_steps(
-                self.model, self.ws, self.hp, self.X, self.y, order, self.transform, B, s0, n,
-                self.lrs, epoch, s0, **extra)
-            if bad >= 0:
-                raise ValidationError(f"fastmlp: non-finite loss at step {bad}")
-            loss_sum += loss
-            samples += done
+        with self.one_blas_thread():  # for the whole epoch, as fastmlp.trainer.train holds it
+            for s0 in range(0, steps, self.chunk):
+                n = min(self.chunk, steps - s0)
+                loss, _, done, bad = self.engine.train_steps(
+                    self.model, self.ws, self.hp, self.X, self.y, order, self.transform, B, s0,
+                    n, self.lrs, epoch, s0, **extra)
+                if bad >= 0:
+                    raise ValidationError(f"fastmlp: non-finite loss at step {bad}")
+                loss_sum += loss
+                samples += done
         return loss_sum, samples
 
     def params_flat(self):
