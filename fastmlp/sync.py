@@ -26,9 +26,6 @@ from numba.extending import intrinsic
 
 from ._jit import jit
 
-_I64 = ir.IntType(64)
-
-
 def _item_pointer(context, builder, aryty, ary, index):
     return cgutils.get_item_pointer(context, builder, aryty,
                                     context.make_array(aryty)(context, builder, ary), [index])
