@@ -26,6 +26,7 @@ from numba.extending import intrinsic
 
 from ._jit import jit
 
+
 def _item_pointer(context, builder, aryty, ary, index):
     return cgutils.get_item_pointer(context, builder, aryty,
                                     context.make_array(aryty)(context, builder, ary), [index])
