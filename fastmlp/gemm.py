@@ -72,12 +72,6 @@ def _xxgemm_tn(typingctx, out, a, c0, b, alpha, beta):
 
 
 @jit
-def _gemm_tn(out, a, b, alpha, beta):
-    # out (D, H) = alpha * a (B, D).T @ b (B, H) + beta * out
-    _gemm_tn_cols(out, a, 0, b, alpha, beta)
-
-
-@jit
 def _gemm_tn_cols(out, a, c0, b, alpha, beta):
     # out (D, H) = alpha * a[:, c0:c0 + D].T @ b (B, H) + beta * out; a (B, Da), c0 + D <= Da
     if out.shape[0] == 0 or out.shape[1] == 0:

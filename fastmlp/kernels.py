@@ -52,7 +52,6 @@ from .dropout_kernels import (  # noqa: F401
     dropout_backward,
     dropout_forward,
 )
-from .gemm import _gemm_tn
 from .kernel_checks import (  # noqa: F401
     _check_array,
     _check_elementwise,
@@ -319,19 +318,6 @@ def _dense_backward_params(dweight, dbias, dout, inp):
     for b in range(B):
         for h in range(H):
             dbias[h] += dout[b, h]
-
-
-@jit
-def _dense_backward_sgd(weight, bias, dout, inp, lr):
-    # Plain SGD's step fused with the weight gradient, which is never written out:
-    # weight (D, H) -= lr * inp (B, D).T @ dout (B, H) in one BLAS call (beta = 1), and
-    # bias (H,) -= lr * sum_b dout. Saves a write and two reads of (D, H) per step.
-    _gemm_tn(weight, inp, dout, -lr, 1.0)
-    B, H = dout.shape
-    a = bias.dtype.type(lr)
-    for b in range(B):
-        for h in range(H):
-            bias[h] -= a * dout[b, h]
 
 
 @jit

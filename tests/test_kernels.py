@@ -310,15 +310,23 @@ def test_gemm_tn_refuses_what_blas_would_misread():
         gemm_tn(f, np.zeros((4, 3), np.float32), np.zeros((5, 2), np.float32))
 
 
+@pytest.mark.parametrize("T", [1, 3])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_backward_sgd_is_one_sgd_step(dtype):
+def test_dense_backward_sgd_is_one_sgd_step(dtype, T):
+    # plain SGD fused into the gradient GEMM (beta = 1) as the engine's phase 2 applies it:
+    # T threads, each on its block of the weight's rows and of the bias's columns
+    from fastmlp.gemm import _gemm_tn_cols
+
     rng = np.random.default_rng(21)
     B, D, H, lr = 9, 7, 5, 0.3
     inp, dout = rng.normal(size=(B, D)).astype(dtype), rng.normal(size=(B, H)).astype(dtype)
     W, bias = rng.normal(size=(D, H)).astype(dtype), rng.normal(size=H).astype(dtype)
     _, dW, db = naive.dense_backward(dout, inp, W)
     want_W, want_b = W - lr * dW, bias - lr * db
-    K._dense_backward_sgd(W, bias, dout, inp, lr)
+    for t in range(T):
+        d0, d1 = D * t // T, D * (t + 1) // T
+        _gemm_tn_cols(W[d0:d1], inp, d0, dout, -lr, 1.0)
+        K._bias_backward(bias, dout, -lr, 1.0, H * t // T, H * (t + 1) // T)
     assert_close(W, want_W, dtype, scale=np.abs(want_W) + lr * np.abs(inp.T) @ np.abs(dout),
                  what="weight")
     assert_close(bias, want_b, dtype, scale=np.abs(want_b) + lr * np.abs(dout).sum(0),
