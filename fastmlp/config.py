@@ -2,8 +2,15 @@
 
 ``TrainConfig()`` is the default run of ``python -m fastmlp.train``; presets are partial
 configurations applied on top of it (see :data:`PRESETS`).
+
+Each field carries its command-line row in its metadata (see :func:`_setting`): the flag's help,
+the group it is listed in, the table of its choices, how its text is parsed. The train command's
+parser (:func:`add_flags`), :meth:`TrainConfig.validate`'s choice checks, the sweep's grid keys
+and the report's command lines are all derived from it: a new field is its line here, nothing
+else.
 """
 
+import argparse
 import dataclasses
 import math
 import os
@@ -13,58 +20,129 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .activations import get_activation, resolve_init
+from .activations import BUILTINS, INIT_SCHEMES, get_activation, resolve_init
+from .data import DATASETS, SPLIT_MODES
 from .errors import ConfigError
 from .schedules import SCHEDULES
+from .transforms import NORMALIZE_MODES
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
-DATASETS = ("mnist", "fashion-mnist")
+INPUT_PATHS = ("auto", "sparse", "dense")
+INITS = ("auto", *INIT_SCHEMES)
+GROUPS = ("data", "network", "optimisation", "run")  # the --help sections, in this order
+
+
+def parse_sizes(text):
+    """``"1024,512"`` -> ``(1024, 512)``: the --hidden flag's text."""
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes such as 100 or 1024,512, got {text!r}")
+
+
+def parse_optional_int(text):
+    """A whole number, or None for ``0``, ``none`` or ``off``."""
+    if text.strip().lower() in ("none", "0", "off"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, or 0 / none / off for "
+                                         f"none, got {text!r}") from None
+
+
+def _setting(default, group, help, *, choices=None, parse=None, metavar=None, shown=None):
+    """A TrainConfig field and its command-line row.
+
+    ``group``: its --help section (one of :data:`GROUPS`). ``help``: the flag's text; --help
+    adds "(default: ...)" from ``default``, or ``shown`` (the default in words, e.g. for None).
+    ``choices``: the table that implements the choice (the flag, :meth:`TrainConfig.validate`
+    and the sweep accept only its names). ``parse``: the flag's text -> value when it is not the
+    field's type (``int``, ``float``, ``str``; booleans are switches). ``metavar``: the value's
+    name in --help.
+    """
+    return dataclasses.field(default=default, metadata=dict(
+        group=group, help=help, choices=None if choices is None else tuple(choices),
+        parse=parse, metavar=metavar, shown=shown))
+
+
+_ACTIVATIONS = ", ".join(name + ("" if param is None else f"[:{param:g}]")
+                         for name, (_, param, _) in BUILTINS.items())
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run. Field comments are the ``--help`` texts."""
+    """Everything that defines a training run. Each field's metadata is its command-line row
+    (``--help`` text, choices, parse; see :func:`_setting`)."""
 
-    # data
-    dataset: str = "mnist"               # mnist or fashion-mnist
-    data_dir: Optional[str] = None       # a directory holding the four IDX files
-    download: bool = False               # download the data set if not found (needs a network)
-    split: str = "book"                  # book: validation = first 5,000 test images; stratified
-    crop: int = 0                        # drop this many border pixels on every side
-    center: Optional[int] = None         # keep only the K x K innermost pixels
-    auto_crop: bool = False              # keep only pixels nonzero in some training image
-    normalize: str = "unit"              # unit: pixels / 255; standardize: training mean and std
-    # network
-    hidden: Tuple[int, ...] = (100,)     # hidden layer sizes
-    activation: str = "shifted_relu:0.5"  # hidden activation spec, or module:name
-    init: str = "auto"                   # auto (by activation), he, xavier or book
-    # optimisation
-    epochs: int = 12
-    batch_size: int = 128
-    # first epoch's batch size, doubled each epoch. 64, not 20: at batch 20 and lr 0.05 deep
-    # shifted-ReLU networks collapsed (units pushed below their floor for good; issue 14)
-    batch_ramp: Optional[int] = 64
-    lr: float = 0.05
-    lr_scale_batch: bool = False         # scale lr linearly with the ramped batch size
-    optimizer: str = "momentum"
-    momentum: float = 0.9
-    nesterov: bool = False
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    schedule: str = "cosine"
-    lr_step: float = 10.0                # step schedule: epochs between decays
-    lr_gamma: float = 0.1                # step schedule: decay factor
-    lr_min_ratio: float = 0.0            # cosine schedule: final lr / initial lr
-    warmup: float = 0.0                  # epochs of linear warm-up
-    dropout: float = 0.1                 # hidden-layer dropout rate
-    dropout_input: float = 0.0           # input dropout rate
-    early_stop: Optional[int] = None     # stop after this many epochs without a better val acc
-    # run
-    seed: int = 0
-    threads: Optional[int] = None        # default: all available cores
-    input_path: str = "auto"             # auto, sparse or dense first layer (same results)
+    dataset: str = _setting(
+        "mnist", "data", f"a built-in data set ({', '.join(DATASETS)}), or any name for the "
+        "files in --data-dir")
+    data_dir: Optional[str] = _setting(
+        None, "data", "a directory holding the four IDX files (train-images-idx3-ubyte[.gz], "
+        "...)", metavar="DIR", shown="$FASTMLP_DATA/<dataset>, the cache, then the bundled or "
+        "installed copy")
+    download: bool = _setting(
+        False, "data", "download the data set into the cache if it is not found; needs a network")
+    split: str = _setting(
+        "book", "data", "book: validation = the first 5,000 test images, test = the last "
+        "5,000; stratified: a seeded class-balanced 50/50 split", choices=SPLIT_MODES)
+    crop: int = _setting(0, "data", "drop N border pixels on every side", metavar="N")
+    center: Optional[int] = _setting(
+        None, "data", "keep only the K x K innermost pixels", metavar="K", shown="none")
+    auto_crop: bool = _setting(
+        False, "data", "keep only pixels that are nonzero in some training image")
+    normalize: str = _setting(
+        "unit", "data", "unit: pixels / 255; standardize: (pixels / 255 - mean) / std with the "
+        "training set's one mean and std", choices=NORMALIZE_MODES)
+    hidden: Tuple[int, ...] = _setting(
+        (100,), "network", "hidden layer sizes, e.g. 100 or 1024,512,256", parse=parse_sizes,
+        metavar="SIZES")
+    activation: str = _setting(
+        "shifted_relu:0.5", "network", f"hidden activation: {_ACTIVATIONS} (shifted_relu:c is "
+        "max(-c, x)), or module:name for your own", metavar="SPEC")
+    init: str = _setting(
+        "auto", "network", "weight init; auto picks by activation (he for the ReLU family, "
+        "xavier for sigmoid and tanh); book: every weight and bias N(0, 1/(D+1)) for a layer of "
+        "D inputs, as the book does", choices=INITS)
+    epochs: int = _setting(12, "optimisation", "epochs to train")
+    batch_size: int = _setting(128, "optimisation", "final mini-batch size")
+    # 64, not 20: at batch 20 and lr 0.05 deep shifted-ReLU networks collapsed (units pushed
+    # below their floor for good; issue 14)
+    batch_ramp: Optional[int] = _setting(
+        64, "optimisation", "first epoch's batch size, doubled every epoch up to --batch-size; "
+        "0 or none for no ramp", parse=parse_optional_int, metavar="N")
+    lr: float = _setting(0.05, "optimisation", "learning rate")
+    lr_scale_batch: bool = _setting(
+        False, "optimisation", "scale the learning rate linearly with the ramped batch size")
+    optimizer: str = _setting("momentum", "optimisation", "the update rule", choices=OPTIMIZERS)
+    momentum: float = _setting(0.9, "optimisation", "momentum: the velocity's decay")
+    nesterov: bool = _setting(False, "optimisation", "momentum: Nesterov's variant")
+    beta1: float = _setting(0.9, "optimisation", "adam: decay of the gradient's running mean")
+    beta2: float = _setting(
+        0.999, "optimisation", "adam: decay of the squared gradient's running mean")
+    eps: float = _setting(
+        1e-8, "optimisation", "adam: added to the root of the squared-gradient mean")
+    weight_decay: float = _setting(0.0, "optimisation", "L2 weight decay on the weights")
+    schedule: str = _setting(
+        "cosine", "optimisation", "learning-rate schedule (step: see --lr-step, --lr-gamma; "
+        "cosine: --lr-min-ratio)", choices=SCHEDULES)
+    lr_step: float = _setting(10.0, "optimisation", "step schedule: epochs between decays")
+    lr_gamma: float = _setting(0.1, "optimisation", "step schedule: decay factor")
+    lr_min_ratio: float = _setting(0.0, "optimisation", "cosine schedule: final lr / lr")
+    warmup: float = _setting(0.0, "optimisation", "epochs of linear learning-rate warm-up")
+    dropout: float = _setting(0.1, "optimisation", "dropout rate of the hidden layers")
+    dropout_input: float = _setting(0.0, "optimisation", "dropout rate of the input")
+    early_stop: Optional[int] = _setting(
+        None, "optimisation", "stop after PATIENCE epochs without a better validation accuracy "
+        "and keep the best weights; 0 or none: never", parse=parse_optional_int,
+        metavar="PATIENCE", shown="none")
+    seed: int = _setting(0, "run", "seed of init, shuffling and dropout")
+    threads: Optional[int] = _setting(
+        None, "run", "threads for Numba and BLAS", shown="all cores")
+    input_path: str = _setting(
+        "auto", "run", "first layer over nonzero inputs only (sparse) or all (dense); auto "
+        "picks sparse for mostly-zero images. Same results either way", choices=INPUT_PATHS)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -101,19 +179,20 @@ class TrainConfig:
         if self.dataset not in DATASETS and self.data_dir is None:
             bad(f"--dataset: unknown dataset {self.dataset!r}; choose {', '.join(DATASETS)} "
                 "or give --data-dir")
-        if self.split not in ("book", "stratified"):
-            bad(f"--split: unknown split {self.split!r}; choose book or stratified")
+        for f in dataclasses.fields(self):
+            choices, value = f.metadata.get("choices"), getattr(self, f.name)
+            if choices is not None and value not in choices:
+                bad(f"{flag_of(f.name)}: unknown {f.name.replace('_', ' ')} {value!r}; choose "
+                    f"{', '.join(choices)}")
         for name, (low, high, open_low, open_high) in _RANGES.items():
             value = getattr(self, name)
             if value is None:
                 continue
             if not (math.isfinite(value) and (low < value if open_low else low <= value)
                     and (value < high if open_high else value <= high)):
-                bad(f"{_flag(name)} must be {_accepts(name)}, got {value!r}")
+                bad(f"{flag_of(name)} must be {_accepts(name)}, got {value!r}")
         if self.center is not None and self.crop:
             bad("--crop and --center both choose the kept pixels; give one of them")
-        if self.normalize not in ("unit", "standardize"):
-            bad(f"--normalize: unknown normalize {self.normalize!r}; choose unit or standardize")
         if not self.hidden or any(not 1 <= h <= _MAX_SIZE for h in self.hidden):
             bad(f"--hidden needs one or more layer sizes in 1..{_MAX_SIZE}, got "
                 f"{list(self.hidden)}")
@@ -122,18 +201,6 @@ class TrainConfig:
         if self.batch_ramp is not None and self.batch_ramp > self.batch_size:
             bad(f"--batch-ramp {self.batch_ramp} is larger than --batch-size "
                 f"{self.batch_size}; the ramp starts small and doubles up to the batch size")
-        if self.optimizer not in OPTIMIZERS:
-            bad(f"--optimizer: unknown optimizer {self.optimizer!r}; choose "
-                f"{', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            bad(f"--schedule: unknown schedule {self.schedule!r}; choose {', '.join(SCHEDULES)}")
-        if self.input_path not in ("auto", "sparse", "dense"):
-            bad(f"--input-path: unknown input path {self.input_path!r}; choose auto, sparse or "
-                "dense")
-
-
-def _flag(name):
-    return "--" + name.replace("_", "-")
 
 
 # The numeric fields' ranges, one row each: (low, high, low excluded, high excluded). NaN and
@@ -176,9 +243,9 @@ def _accepts(name):
         text = "a positive finite number" if (open_low and low == 0) else text
     else:
         text = f"a number in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
-    if name == "batch_ramp":
-        text += " (or 0 / None for no ramp)"
-    if name in ("center", "early_stop", "threads"):
+    if _FIELDS[name].metadata.get("parse") is parse_optional_int:
+        text += " (or 0 / None for none)"
+    elif _kind(_FIELDS[name].type)[1]:
         text += " (or None)"
     return text
 
@@ -191,7 +258,8 @@ def _kind(tp):
     return tp, False
 
 
-_KINDS = {f.name: _kind(f.type)[0] for f in dataclasses.fields(TrainConfig)}
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_KINDS = {name: _kind(f.type)[0] for name, f in _FIELDS.items()}
 
 
 def _normalized(cfg, f):
@@ -228,12 +296,90 @@ def _normalized(cfg, f):
         return value
     what = {bool: "True or False", int: "a whole number", float: "a number",
             str: "a string"}.get(tp, str(tp))
-    raise ConfigError(f"{_flag(f.name)} must be {what}" + (" or None" if optional else "")
+    raise ConfigError(f"{flag_of(f.name)} must be {what}" + (" or None" if optional else "")
                       + f", got {value!r} ({type(value).__name__})")
 
 
 def _is_int(value):
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+# The command line of the fields: each field's flag, its help and parse, and back again.
+def flag_of(name):
+    """The train flag of field ``name``: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+FIELD_FLAGS = {name: flag_of(name) for name in _FIELDS}
+
+
+def _field(field):
+    return _FIELDS[field] if isinstance(field, str) else field
+
+
+def parse_of(field):
+    """The function that turns the flag text of ``field`` (a name or a dataclass Field) into
+    its value; None for a string (taken as it is) and a boolean (a switch)."""
+    f = _field(field)
+    if f.metadata.get("parse") is not None:
+        return f.metadata["parse"]
+    kind = _kind(f.type)[0]
+    return kind if kind in (int, float) else None
+
+
+def value_text(value):
+    """A value as --help shows it: ``1024,512`` for sizes, ``0.05``, ``none``."""
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def default_text(field):
+    """The default of ``field`` as --help shows it: its ``shown`` words, off for a switch."""
+    f = _field(field)
+    if f.metadata.get("shown") is not None:
+        return f.metadata["shown"]
+    if isinstance(f.default, bool):
+        return "on" if f.default else "off"
+    return value_text(f.default)
+
+
+def add_flags(parser, cls=TrainConfig):
+    """A flag for every field of ``cls`` on ``parser`` (help with its default, choices, parse
+    from the field's metadata), in one argument group per :data:`GROUPS` entry; a field
+    without metadata still gets a flag from its type, in group "other". Returns ``{group
+    name: argument group}`` for more flags."""
+    fields = dataclasses.fields(cls)
+    extra = {f.metadata.get("group", "other") for f in fields} - set(GROUPS)
+    groups = {name: parser.add_argument_group(name) for name in (*GROUPS, *sorted(extra))}
+    for f in fields:
+        meta = f.metadata
+        text = f"{meta.get('help', '')} (default: {default_text(f)})".strip()
+        kw = dict(help=text.replace("%", "%%"))
+        if _kind(f.type)[0] is bool:
+            kw["action"] = "store_true"
+        else:
+            kw.update(type=parse_of(f), choices=meta.get("choices"), metavar=meta.get("metavar"))
+        groups[meta.get("group", "other")].add_argument(flag_of(f.name), dest=f.name, **kw)
+    return groups
+
+
+def flag_argv(name, value):
+    """The train flag and text that give field ``name`` the value ``value`` (its parse turns
+    the text back into ``value``). Raises ValueError for a value no flag can give: a switch
+    turned off, None for a flag that cannot unset."""
+    f, flag = _FIELDS[name], flag_of(name)
+    if _kind(f.type)[0] is bool:
+        if not value:
+            raise ValueError(f"{flag} cannot be switched off on the command line")
+        return [flag]
+    if value is None:
+        if parse_of(f) is not parse_optional_int:
+            raise ValueError(f"{flag} cannot be unset on the command line")
+        return [flag, "0"]
+    return [flag, repr(value) if isinstance(value, float) else value_text(value)]
 
 
 # Presets: partial configurations applied over the defaults (command-line flags override them).

@@ -14,29 +14,32 @@ ACTIVATION_HELP = ("the model's user activation, module:name (e.g. myacts:SWISH)
 
 
 def main(argv=None):
-    from .data import load_dataset, split
+    from .config import TrainConfig
+    from .data import DATASETS, SPLIT_MODES, load_dataset, split
     from .trainer import load_model
 
     p = ArgumentParser(prog="python -m fastmlp.evaluate",
                        description="Report the accuracies of a saved model (a checkpoint "
                                    "written by --save).")
     p.add_argument("model", help="checkpoint file (.npz)")
-    p.add_argument("--dataset", help="data set to evaluate on (default: the model's)")
+    p.add_argument("--dataset", help=f"data set to evaluate on: {', '.join(DATASETS)}, or any "
+                                     "name with --data-dir (default: the model's)")
     p.add_argument("--data-dir", help="a directory holding the four IDX files (default: the "
                                       "model's, unless --dataset is given)")
-    p.add_argument("--split", choices=["book", "stratified"],
+    p.add_argument("--split", choices=SPLIT_MODES,
                    help="how the test images are halved (default: the model's)")
     p.add_argument("--activation", help=ACTIVATION_HELP)
     args = p.parse_args(argv)
     model, meta = load_model(args.model, activation=args.activation)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    cfg = {**TrainConfig().to_dict(), **cfg}  # an older checkpoint's missing settings
     if args.dataset is not None or args.data_dir is not None:  # the data asked for, only
-        name, data_dir = args.dataset or cfg.get("dataset", "mnist"), args.data_dir
+        name, data_dir = args.dataset or cfg["dataset"], args.data_dir
     else:
-        name, data_dir = cfg.get("dataset", "mnist"), cfg.get("data_dir")
+        name, data_dir = cfg["dataset"], cfg["data_dir"]
     ds = load_dataset(name, data_dir=data_dir)
-    seed = cfg.get("seed", 0)
-    sp = split(ds, mode=args.split or cfg.get("split", "book"),
+    seed = cfg["seed"]
+    sp = split(ds, mode=args.split or cfg["split"],
                seed=seed if isinstance(seed, int) else 0)
     print(f"data: {ds.name} from {ds.source} ({sp.mode} split), {model.sizes[-1]} classes")
     _check_fits(model, ds)

@@ -11,33 +11,16 @@ import sys
 import time
 import types
 
-from .activations import INIT_SCHEMES
 from .cli import ArgumentParser, run_main
-from .config import PRESETS, TrainConfig
+from .config import FIELD_FLAGS, PRESETS, TrainConfig, add_flags
 from .errors import CheckpointError, ConfigError, FastMLPError, OutputError
 
 _D = TrainConfig()
 
 
-def _int_list(text):
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes such as 100 or 1024,512, got {text!r}")
-    return values
-
-
-def _optional_int(text):
-    if text.strip().lower() in ("none", "0", "off"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, or 0 / none / off for "
-                                         f"none, got {text!r}") from None
-
-
 def build_parser():
+    """The train command line: a flag for every TrainConfig field (from its metadata, see
+    fastmlp.config), then the run's own flags."""
     p = ArgumentParser(
         prog="python -m fastmlp.train", argument_default=argparse.SUPPRESS,
         description="Train a multilayer perceptron on MNIST-like images with Numba kernels. "
@@ -47,71 +30,10 @@ def build_parser():
                     f"schedule, {_D.epochs} epochs, batch {_D.batch_ramp} in the first epoch "
                     f"doubling to {_D.batch_size}: about 98.8% on the last 5,000 test images and "
                     "97.8% on all 10,000 (measured, median of 3 seeds), in seconds. Flags "
-                    "override the chosen --preset, which overrides the defaults shown.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", help=f"mnist or fashion-mnist (default {_D.dataset})")
-    g.add_argument("--data-dir", help="a directory holding the four IDX files "
-                   "(train-images-idx3-ubyte[.gz], ...)")
-    g.add_argument("--download", action="store_true",
-                   help="download the data set into the cache if it is not found (network)")
-    g.add_argument("--split", choices=["book", "stratified"],
-                   help="book: validation = first 5,000 test images, test = last 5,000; "
-                        "stratified: a seeded class-balanced 50/50 split (default book)")
-    g.add_argument("--crop", type=int, help="drop N border pixels on every side (default 0)")
-    g.add_argument("--center", type=int, help="keep only the K x K innermost pixels")
-    g.add_argument("--auto-crop", action="store_true",
-                   help="keep only pixels that are nonzero in some training image")
-    g.add_argument("--normalize", choices=["unit", "standardize"],
-                   help="unit: pixels/255; standardize: the training set's mean and std "
-                        "(default unit)")
-    g = p.add_argument_group("network")
-    g.add_argument("--hidden", type=_int_list,
-                   help=f"hidden layer sizes, e.g. 100 or 1024,512,256 (default "
-                        f"{','.join(map(str, _D.hidden))})")
-    g.add_argument("--activation",
-                   help="identity, sigmoid, tanh, relu, leaky_relu[:a], shifted_relu[:c] "
-                        "(= max(-c, x)), elu[:a], softplus, gelu, or module:name for your own "
-                        f"(default {_D.activation})")
-    g.add_argument("--init", choices=["auto", *INIT_SCHEMES],
-                   help="weight init; auto picks by activation (he for the ReLU family, xavier "
-                        "for sigmoid and tanh); book: every weight and bias N(0, 1/(D+1)) for a "
-                        "layer of D inputs, as the book does (default auto)")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, help=f"epochs to train (default {_D.epochs})")
-    g.add_argument("--batch-size", type=int,
-                   help=f"final mini-batch size (default {_D.batch_size})")
-    g.add_argument("--batch-ramp", type=_optional_int,
-                   help="first epoch's batch size, doubled every epoch up to --batch-size; "
-                        f"0 for none (default {_D.batch_ramp})")
-    g.add_argument("--lr", type=float, help=f"learning rate (default {_D.lr})")
-    g.add_argument("--lr-scale-batch", action="store_true",
-                   help="scale the learning rate linearly with the ramped batch size")
-    g.add_argument("--optimizer", choices=["sgd", "momentum", "adam"],
-                   help=f"(default {_D.optimizer})")
-    g.add_argument("--momentum", type=float, help=f"momentum (default {_D.momentum})")
-    g.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
-    g.add_argument("--weight-decay", type=float, help="L2 weight decay on weights (default 0)")
-    g.add_argument("--schedule", choices=["constant", "step", "cosine"],
-                   help=f"learning-rate schedule (default {_D.schedule})")
-    g.add_argument("--lr-step", type=float, help="step schedule: epochs between decays (10)")
-    g.add_argument("--lr-gamma", type=float, help="step schedule: decay factor (0.1)")
-    g.add_argument("--lr-min-ratio", type=float, help="cosine: final lr / lr (default 0)")
-    g.add_argument("--warmup", type=float, help="epochs of linear lr warm-up (default 0)")
-    g.add_argument("--dropout", type=float,
-                   help=f"dropout rate of hidden layers (default {_D.dropout})")
-    g.add_argument("--dropout-input", type=float, help="dropout rate of the input (default 0)")
-    g.add_argument("--early-stop", type=_optional_int, metavar="PATIENCE",
-                   help="stop after PATIENCE epochs without a better validation accuracy and "
-                        "keep the best weights")
-    g = p.add_argument_group("run")
+                    "override the chosen --preset, which overrides the defaults shown.")
+    g = add_flags(p)["run"]
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="book: 784-100-10 sigmoid SGD as in the book; strong: the best MLP")
-    g.add_argument("--seed", type=int, help="seed of init, shuffling and dropout (default 0)")
-    g.add_argument("--threads", type=int, help="threads for Numba and BLAS (default: all cores)")
-    g.add_argument("--input-path", choices=["auto", "sparse", "dense"],
-                   help="first layer over nonzero inputs only (sparse) or all (dense); auto "
-                        "picks sparse for mostly-zero images. Same results either way")
     g.add_argument("--save", metavar="PATH",
                    help="checkpoint path, written atomically after every epoch; an existing "
                         "file is replaced only if it is a fastmlp checkpoint")
@@ -125,13 +47,11 @@ def build_parser():
     return p
 
 
-_RUN_FLAGS = ("preset", "save", "resume", "metrics_json", "history_csv", "quiet", "overwrite")
-
-
 def config_from_args(args, base=None, base_path=None):
     """The TrainConfig for parsed ``args``: defaults < ``base`` (a checkpoint's, read from
-    ``base_path``) < preset < the flags actually given."""
-    given = {k: v for k, v in vars(args).items() if k not in _RUN_FLAGS}
+    ``base_path``) < preset < the flags actually given (argument_default=SUPPRESS: a flag not
+    given is not in ``args``)."""
+    given = {k: v for k, v in vars(args).items() if k in FIELD_FLAGS}
     settings = dict(_checkpoint_settings(base, base_path, given.get("activation")) if base
                     else {})
     if getattr(args, "preset", None):

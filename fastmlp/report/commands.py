@@ -3,7 +3,7 @@
 import dataclasses
 import shlex
 
-from ..config import TrainConfig, preset
+from ..config import TrainConfig, flag_argv, preset
 
 
 def train_argv(cfg, preset_name=None):
@@ -14,23 +14,8 @@ def train_argv(cfg, preset_name=None):
     argv = ["--preset", preset_name] if preset_name else []
     for f in dataclasses.fields(TrainConfig):
         value, default = getattr(cfg, f.name), getattr(base, f.name)
-        if value == default:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if isinstance(value, bool) or isinstance(default, bool):
-            if not value:
-                raise ValueError(f"{flag} cannot be switched off on the command line")
-            argv.append(flag)
-        elif f.name == "hidden":
-            argv += [flag, ",".join(str(h) for h in value)]
-        elif value is None:
-            if f.name not in ("batch_ramp", "early_stop"):
-                raise ValueError(f"{flag} cannot be unset on the command line")
-            argv += [flag, "0"]
-        elif isinstance(value, float):
-            argv += [flag, repr(value)]
-        else:
-            argv += [flag, str(value)]
+        if value != default:
+            argv += flag_argv(f.name, value)
     return argv
 
 

@@ -13,22 +13,18 @@ import hashlib
 import itertools
 import json
 import math
+import typing
 from typing import Optional
 
 import numpy as np
 
-from ..config import TrainConfig
+from ..config import TrainConfig, parse_of
 from ..errors import ConfigError
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
-LIST_FIELDS = ("hidden",)            # tuple-valued fields: layers separated by "/" in a value
+# tuple-valued fields: layers separated by "/" in a value
+LIST_FIELDS = tuple(n for n, f in FIELDS.items() if typing.get_origin(f.type) is tuple)
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
-
-
-def _train_actions():
-    from ..train import build_parser
-
-    return {a.dest: a for a in build_parser()._actions if a.dest in FIELDS}
 
 
 def field_name(key):
@@ -42,7 +38,6 @@ def field_name(key):
 
 def parse_value(name, text):
     """One value of field ``name`` from its text, converted as the train flag converts it."""
-    action = _train_actions().get(name)
     text = text.strip()
     if name in LIST_FIELDS:
         text = text.replace("/", ",")
@@ -52,28 +47,18 @@ def parse_value(name, text):
         if text.lower() in _FALSE:
             return False
         raise ConfigError(f"{name}={text!r}: expected true or false")
+    convert = parse_of(name)
     if text.lower() == "none" and name not in LIST_FIELDS:
-        default = FIELDS[name].default
-        if default is None or action is None or action.type is None:
+        if FIELDS[name].default is None or convert is None:
             return None
-    convert = action.type if action is not None and action.type is not None else \
-        _field_type(name)
     try:
-        value = convert(text)
+        value = (convert or str)(text)
     except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
         raise ConfigError(f"{name}={text!r} is not a valid value ({exc})") from None
-    if action is not None and action.choices and value not in action.choices:
-        raise ConfigError(f"{name}={text!r}: choose one of {', '.join(map(str, action.choices))}")
+    choices = FIELDS[name].metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{name}={text!r}: choose one of {', '.join(map(str, choices))}")
     return value
-
-
-def _field_type(name):
-    default = FIELDS[name].default
-    if isinstance(default, bool):
-        return bool
-    if isinstance(default, (int, float)):
-        return type(default)
-    return str
 
 
 def coerce(name, value):
