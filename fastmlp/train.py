@@ -26,11 +26,11 @@ def build_parser():
         description="Train a multilayer perceptron on MNIST-like images with Numba kernels. "
                     f"With no flags: 784-{'-'.join(map(str, _D.hidden))}-10 on MNIST (bundled, "
                     f"no network needed), {_D.activation} hidden units (max(-c, x)), dropout "
-                    f"{_D.dropout:g}, the {_D.optimizer} optimizer at lr {_D.lr:g}, a {_D.schedule} "
-                    f"schedule, {_D.epochs} epochs, batch {_D.batch_ramp} in the first epoch "
-                    f"doubling to {_D.batch_size}: about 98.8% on the last 5,000 test images and "
-                    "97.8% on all 10,000 (measured, median of 3 seeds), in seconds. Flags "
-                    "override the chosen --preset, which overrides the defaults shown.")
+                    f"{_D.dropout:g}, the {_D.optimizer} optimizer at lr {_D.lr:g}, a "
+                    f"{_D.schedule} schedule, {_D.epochs} epochs, batch {_D.batch_ramp} in the "
+                    f"first epoch doubling to {_D.batch_size}: about 98.8% on the last 5,000 test "
+                    "images and 97.8% on all 10,000 (measured, median of 3 seeds), in seconds. "
+                    "Flags override the chosen --preset, which overrides the defaults shown.")
     g = add_flags(p)["run"]
     g.add_argument("--preset", choices=sorted(PRESETS),
                    help="book: 784-100-10 sigmoid SGD as in the book; strong: the best MLP")

@@ -57,8 +57,8 @@ def other_value(f):
     if base is int:
         return (d or 1) + 1
     if base is float:
-        return d / 2 if d else 0.5
-    return {"dataset": [n for n in data.DATASETS if n != d][0], "activation": "relu"}.get(
+        return d / 3 if d else 1 / 3  # digits a rounded spelling would lose
+    return {"dataset": next(n for n in data.DATASETS if n != d), "activation": "relu"}.get(
         f.name, d if d is not None else "/tmp/x")  # data_dir: any absolute path
 
 
@@ -124,9 +124,16 @@ def test_each_flag_sets_its_field_and_nothing_else():
         # the report writes the same config back as a command line, the sweep parses the
         # same text to the same value
         assert config_from_args(parser.parse_args(train_argv(cfg))) == cfg, f.name
+        assert grid.field_name(flag(f.name)) == grid.field_name(f.name) == f.name
         if not isinstance(value, bool):
             text = text_of(value).replace(",", "/") if typing_tuple(f) else text_of(value)
             assert grid.parse_value(f.name, text) == value, f.name
+
+
+def test_the_sweep_reads_none_as_none_only_for_an_optional_field():
+    assert grid.parse_value("data_dir", "none") is None
+    assert grid.parse_value("center", "None") is None
+    assert grid.parse_value("dataset", "none") == "none"  # a string field: the word itself
 
 
 @pytest.mark.parametrize("name,text", [("batch_ramp", "0"), ("batch_ramp", "none"),

@@ -18,18 +18,20 @@ from typing import Optional
 
 import numpy as np
 
-from ..config import TrainConfig, parse_of
+from ..config import FIELD_FLAGS, TrainConfig, parse_of
 from ..errors import ConfigError
 
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 # tuple-valued fields: layers separated by "/" in a value
 LIST_FIELDS = tuple(n for n, f in FIELDS.items() if typing.get_origin(f.type) is tuple)
+_BY_FLAG = {flag: name for name, flag in FIELD_FLAGS.items()}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
 def field_name(key):
     """The TrainConfig field for ``key`` (flag or field spelling), or a ConfigError."""
-    name = key.strip().lstrip("-").replace("-", "_")
+    bare = key.strip().lstrip("-")
+    name = _BY_FLAG.get("--" + bare, bare)
     if name not in FIELDS:
         raise ConfigError(f"unknown sweep key {key!r}; use a TrainConfig field or its train "
                           "flag (see python -m fastmlp.train --help), e.g. lr or batch-size")
@@ -48,9 +50,8 @@ def parse_value(name, text):
             return False
         raise ConfigError(f"{name}={text!r}: expected true or false")
     convert = parse_of(name)
-    if text.lower() == "none" and name not in LIST_FIELDS:
-        if FIELDS[name].default is None or convert is None:
-            return None
+    if text.lower() == "none" and type(None) in typing.get_args(FIELDS[name].type):
+        return None  # an Optional field (a string field's "none" is that string)
     try:
         value = (convert or str)(text)
     except (ValueError, TypeError, argparse.ArgumentTypeError) as exc:
