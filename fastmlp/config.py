@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .activations import get_activation, resolve_init
+from .augment import parse_augment
 from .errors import ConfigError
 from .schedules import SCHEDULES
 
@@ -60,6 +61,8 @@ class TrainConfig:
     warmup: float = 0.0                  # epochs of linear warm-up
     dropout: float = 0.1                 # hidden-layer dropout rate
     dropout_input: float = 0.0           # input dropout rate
+    augment: str = "none"                # none, or shift:K (each training image moved by a
+    #                                      random offset of up to K pixels; augment.py)
     early_stop: Optional[int] = None     # stop after this many epochs without a better val acc
     # run
     seed: int = 0
@@ -125,6 +128,7 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             bad(f"--optimizer: unknown optimizer {self.optimizer!r}; choose "
                 f"{', '.join(OPTIMIZERS)}")
+        parse_augment(self.augment)
         if self.schedule not in SCHEDULES:
             bad(f"--schedule: unknown schedule {self.schedule!r}; choose {', '.join(SCHEDULES)}")
         if self.input_path not in ("auto", "sparse", "dense"):

@@ -101,6 +101,10 @@ def build_parser():
     g.add_argument("--dropout", type=float,
                    help=f"dropout rate of hidden layers (default {_D.dropout})")
     g.add_argument("--dropout-input", type=float, help="dropout rate of the input (default 0)")
+    g.add_argument("--augment", metavar="SPEC",
+                   help="none, or shift:K: each training image moved by a random whole-pixel "
+                        "offset of up to K (1..8) pixels each way, new every epoch "
+                        "(default none)")
     g.add_argument("--early-stop", type=_optional_int, metavar="PATIENCE",
                    help="stop after PATIENCE epochs without a better validation accuracy and "
                         "keep the best weights")
