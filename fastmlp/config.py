@@ -21,6 +21,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .activations import BUILTINS, INIT_SCHEMES, get_activation, resolve_init
+from .augment import AUGMENTATIONS, parse_augment
 from .data import DATASETS, SPLIT_MODES
 from .errors import ConfigError
 from .schedules import SCHEDULES
@@ -133,6 +134,10 @@ class TrainConfig:
     warmup: float = _setting(0.0, "optimisation", "epochs of linear learning-rate warm-up")
     dropout: float = _setting(0.1, "optimisation", "dropout rate of the hidden layers")
     dropout_input: float = _setting(0.0, "optimisation", "dropout rate of the input")
+    augment: str = _setting(
+        "none", "optimisation", "; ".join(
+            f"{a.name}{':' + a.param if a.param else ''}: {a.help}"
+            for a in AUGMENTATIONS.values()), metavar="SPEC")
     early_stop: Optional[int] = _setting(
         None, "optimisation", "stop after PATIENCE epochs without a better validation accuracy "
         "and keep the best weights; 0 or none: never", parse=parse_optional_int,
@@ -201,6 +206,7 @@ class TrainConfig:
         if self.batch_ramp is not None and self.batch_ramp > self.batch_size:
             bad(f"--batch-ramp {self.batch_ramp} is larger than --batch-size "
                 f"{self.batch_size}; the ramp starts small and doubles up to the batch size")
+        parse_augment(self.augment)
 
 
 # The numeric fields' ranges, one row each: (low, high, low excluded, high excluded). NaN and

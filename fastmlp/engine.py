@@ -22,8 +22,9 @@ several per step, and no spinning BLAS or OpenMP workers competing with the thre
 Buffers (allocated once by :class:`Workspace`, sized for the largest batch):
 
     x      (Bmax, D0)      the gathered, scaled input batch, and y (Bmax,) its labels
-    bptr, bidx, bval       on the sparse path with input dropout: the batch's surviving
-                           entries as CSR (uint8 values), and iota (Bmax,) = 0, 1, 2, ...
+    bptr, bidx, bval       on the sparse path with input dropout or a shift: the batch's
+                           surviving (moved) entries as CSR (uint8 values), and
+                           iota (Bmax,) = 0, 1, 2, ...
     xd     (Bmax, D0)      the input after dropout, and xmask its mask
     z, h   (Bmax, sum H)   per layer: pre-activation z_l and f(z_l) (logits and probs for the last)
     a      (Bmax, sum H)   per layer: f(z_l) after dropout, and mask its mask
@@ -34,9 +35,9 @@ Buffers (allocated once by :class:`Workspace`, sized for the largest batch):
 
 The sparse input path (``Hyper.sparse``): the training images arrive as CSR (see
 ``kernels.csr_inputs``) and the first layer visits only nonzero inputs, reading the batch's rows
-of that CSR in place (with input dropout, from a per-step copy of the surviving entries, each
-thread's block of rows in its own stretch of bptr/bidx/bval). The first layer's source travels as
-one tuple ``src = (rows, ptr, idx, val, scale, factor)``.
+of that CSR in place (with input dropout or a shift, from a per-step copy of the surviving,
+moved entries, each thread's block of rows in its own stretch of bptr/bidx/bval). The first
+layer's source travels as one tuple ``src = (rows, ptr, idx, val, scale, factor)``.
 
 Plain SGD without weight decay (``Hyper.fused``): each layer's update is applied while its
 weight gradient is computed (by BLAS with beta = 1 on dense layers, see ``gemm.py``; inside the
@@ -154,13 +155,13 @@ def _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp):
 @jit
 def _segment(ws, u, T, b, rows, csr_ptr, csr_idx, csr_val, scale, hp):
     # The sparse first layer's source for thread u's block of rows, with the block's bounds:
-    # the data set's CSR read in place, or with input dropout the block's own copy of the
-    # surviving entries (local rows 0.., its own stretch of bptr/bidx/bval).
+    # the data set's CSR read in place, or with input dropout or a shift the block's own copy
+    # of the surviving, moved entries (local rows 0.., its own stretch of bptr/bidx/bval).
     D0 = ws.x.shape[1]
     r0 = b * u // T
     r1 = b * (u + 1) // T
     n = r1 - r0
-    if hp.dropout_input > 0.0:
+    if hp.dropout_input > 0.0 or hp.shift_max > 0:
         p0 = r0 + u
         src = (ws.iota[:n], ws.bptr[p0:p0 + n + 1], ws.bidx[r0 * D0:r1 * D0],
                ws.bval[r0 * D0:r1 * D0], scale, 1.0 / (1.0 - hp.dropout_input))
@@ -225,11 +226,14 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
 
 @jit
 def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pixel_index, scale,
-                  shift, csr_ptr, csr_idx, csr_val, batch, first_step, n_steps, lrs, epoch, t0):
+                  shift, input_of_pixel, csr_ptr, csr_idx, csr_val, batch, first_step, n_steps,
+                  lrs, epoch, t0):
     # Thread t of T runs steps first_step .. first_step + n_steps - 1 of an epoch whose sample
     # order is `order` (N,), batches of `batch` rows (the last one may be shorter), learning
     # rate lrs[s]; t0 counts the optimizer steps before this call (Adam's bias correction). On
     # the sparse path the images come as CSR (csr_ptr, csr_idx, csr_val), `images` unread.
+    # With hp.shift_max > 0 each image is moved by its random offset while it is gathered
+    # (augment_kernels.py; input_of_pixel is the transform's inverse map).
     # Each step: phase 1 on this thread's block of the batch's rows (gather, forward, loss,
     # output gradients), barrier, phase 2 on its block of the parameters, barrier (sync is the
     # barrier's state, see sync.py). Returns (loss sum, correct, samples, bad_step), the same in
@@ -252,13 +256,21 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
         if r1 > r0:
             for i in range(r0, r1):
                 ws.y[i] = labels[rows[i]]
-            if not hp.sparse:
-                K._gather_batch(_view(ws.x.ravel(), r0 * D0, r1 - r0, D0), images, rows[r0:r1],
-                                pixel_index, scale, shift)
-            elif hp.dropout_input > 0.0:
+            xb = _view(ws.x.ravel(), r0 * D0, r1 - r0, D0)
+            if not hp.sparse and hp.shift_max > 0:
+                K._gather_shifted(xb, images, rows[r0:r1], pixel_index, scale, shift,
+                                  hp.image_width, hp.shift_max,
+                                  K._stream_seed(hp.seed, epoch, s, K.AUGMENT_STREAM), r0)
+            elif not hp.sparse:
+                K._gather_batch(xb, images, rows[r0:r1], pixel_index, scale, shift)
+            elif hp.dropout_input > 0.0 or hp.shift_max > 0:
                 _, ptr, idx, val, _, _ = src
                 K._gather_sparse(ptr, idx, val, csr_ptr, csr_idx, csr_val, rows[r0:r1],
                                  hp.dropout_input, K._stream_seed(hp.seed, epoch, s, 0), r0)
+                if hp.shift_max > 0:
+                    K._shift_sparse(ptr, idx, val, pixel_index, input_of_pixel, hp.image_width,
+                                    hp.shift_max,
+                                    K._stream_seed(hp.seed, epoch, s, K.AUGMENT_STREAM), r0)
             last = _rows_forward(ws, params, layout, r0, r1, hp, epoch, s, src)
             loss, ok = _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp)
         ws.part[t, 0] = loss
@@ -420,20 +432,26 @@ def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, pr
 
 
 NO_CSR = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8))
+NO_PIXEL_MAP = np.zeros(0, np.int64)  # input_of_pixel when no image is shifted
 
 
 def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, first_step,
-                n_steps, lrs, epoch, t0, csr=NO_CSR):
+                n_steps, lrs, epoch, t0, csr=NO_CSR, input_of_pixel=NO_PIXEL_MAP):
     """Run ``n_steps`` training steps inside compiled code on ``hp.threads`` threads; see
     ``_train_worker``. ``csr`` is ``kernels.csr_inputs(images_flat, pixel_index)`` when
-    ``hp.sparse``. Returns ``(loss sum, correct, samples, bad_step)``."""
+    ``hp.sparse``; ``input_of_pixel`` is ``kernels.input_of_pixel(pixel_index, P)`` when
+    ``hp.shift_max > 0``. Returns ``(loss sum, correct, samples, bad_step)``."""
     train_fn, _ = _specialised(model.activation)
     idx, scale, shift = transform
     T = max(1, min(int(hp.threads), MAX_THREADS))
+    if hp.shift_max > 0 and (input_of_pixel.shape[0] != images_flat.shape[1]
+                             or images_flat.shape[1] % hp.image_width):
+        raise ValueError("a shift needs input_of_pixel (P,) and image_width dividing P")
     with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
         loss, correct, samples, bad = run_workers(
             train_fn, T, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
-            order, idx, scale, shift, *csr, batch, first_step, n_steps, lrs, epoch, t0)
+            order, idx, scale, shift, input_of_pixel, *csr, batch, first_step, n_steps, lrs,
+            epoch, t0)
     return float(loss), int(correct), int(samples), int(bad)
 
 
@@ -445,7 +463,7 @@ def compile_loop(model, ws, hp, images_flat, labels, transform, lrs):
     idx, scale, shift = transform
     order = np.zeros(1, np.int64)
     train_fn(0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels, order,
-             idx, scale, shift, *NO_CSR, 1, 0, 0, lrs, 0, 0)
+             idx, scale, shift, NO_PIXEL_MAP, *NO_CSR, 1, 0, 0, lrs, 0, 0)
     eval_fn(0, 1, np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
             model.layout, eval_hyper(model.activation), images_flat[:0], np.empty(0, np.int64),
             idx, scale, shift, 1, False)

@@ -42,6 +42,15 @@ from .activation_kernels import (  # noqa: F401
     activation_backward,
     activation_forward,
 )
+from .augment_kernels import (  # noqa: F401
+    AUGMENT_STREAM,
+    _gather_shifted,
+    _shift_offsets,
+    _shift_sparse,
+    gather_shifted,
+    input_of_pixel,
+    shift_offsets,
+)
 from .dropout_kernels import (  # noqa: F401
     _U64,
     _dropout_backward,

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import checkpoint, engine, kernels
 from .activations import get_activation
+from .augment import parse_augment
 from .checkpoint import load_model  # noqa: F401  (re-exported: the API has it here)
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, DivergenceError, OutputError
@@ -167,13 +168,14 @@ class _Interrupt:
         return False
 
 
-def _hyper(cfg, act, sparse, threads):
+def _hyper(cfg, act, sparse, threads, image_width=1):
     opt = {"sgd": engine.SGD, "momentum": engine.MOMENTUM, "adam": engine.ADAM}[cfg.optimizer]
     fused = opt == engine.SGD and cfg.weight_decay == 0  # see engine.py's docstring
     return engine.Hyper(int(act.code), float(act.param), float(cfg.dropout_input),
                         float(cfg.dropout), float(cfg.weight_decay), opt, float(cfg.momentum),
                         bool(cfg.nesterov), float(cfg.beta1), float(cfg.beta2), float(cfg.eps),
-                        int(cfg.seed), bool(sparse), bool(fused), int(threads))
+                        int(cfg.seed), bool(sparse), bool(fused), int(threads),
+                        parse_augment(cfg.augment), int(image_width))
 
 
 def _input_csr(cfg, train_x, tr_arrays):
@@ -197,14 +199,14 @@ def _input_csr(cfg, train_x, tr_arrays):
     return csr
 
 
-def input_plan(cfg, act, train_x, tr_arrays, threads):
+def input_plan(cfg, act, train_x, tr_arrays, threads, image_width=1):
     """How the first layer reads its inputs: ``(csr, hyper_for)``, the CSR of ``train_x`` (or
     ``engine.NO_CSR``) and ``hyper_for(batch) -> engine.Hyper`` for an epoch's batch size,
-    sparse or dense as SPARSE_MAX_* decide. Benchmarks call this too, so they time what
-    training runs."""
+    sparse or dense as SPARSE_MAX_* decide (``image_width``: pixels per image row, which
+    ``--augment shift`` needs). Benchmarks call this too, so they time what training runs."""
     csr = _input_csr(cfg, train_x, tr_arrays)
-    hp_dense = _hyper(cfg, act, sparse=False, threads=threads)
-    hp_sparse = _hyper(cfg, act, sparse=True, threads=threads)
+    hp_dense = _hyper(cfg, act, sparse=False, threads=threads, image_width=image_width)
+    hp_sparse = _hyper(cfg, act, sparse=True, threads=threads, image_width=image_width)
 
     def hyper_for(batch):
         if csr is engine.NO_CSR:
@@ -255,6 +257,12 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                           f"prepare_data(config)), got {type(data).__name__}")
     data = data.fitted(cfg)
     sp, transform = data.splits, data.transform
+    height, width = transform.image_shape
+    shift_max = parse_augment(cfg.augment)
+    if shift_max >= min(height, width):
+        raise ConfigError(f"--augment {cfg.augment}: a shift of {shift_max} pixels would move "
+                          f"a {height}x{width} image off itself; use a K below "
+                          f"{min(height, width)}")
     act = get_activation(cfg.activation)
     sizes = (transform.n_inputs, *cfg.hidden, data.n_classes)
     train_x = np.ascontiguousarray(sp.train_x.reshape(len(sp.train_x), -1))
@@ -287,7 +295,9 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                         tr_arrays, lrs)
     compile_seconds = time.perf_counter() - t0
 
-    csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads)
+    csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
+    pixel_map = (kernels.input_of_pixel(tr_arrays[0], train_x.shape[1]) if shift_max
+                 else engine.NO_PIXEL_MAP)
     best_params = np.empty_like(model.params) if cfg.early_stop else None
 
     # run state (saved in checkpoints)
@@ -354,7 +364,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                 n = min(chunk, steps - s0)
                 loss, correct, samples, bad = engine.train_steps(
                     model, ws, hp, train_x, train_y, order, tr_arrays, B, s0, n, lrs, e,
-                    state["t"], csr)
+                    state["t"], csr, pixel_map)
                 state["loss_sum"] += loss
                 state["correct"] += correct
                 state["samples"] += samples

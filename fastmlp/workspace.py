@@ -73,3 +73,5 @@ class Hyper(NamedTuple):
     sparse: bool = False
     fused: bool = False
     threads: int = 1
+    shift_max: int = 0     # augmentation: each training image moved up to this many pixels
+    image_width: int = 1   # pixels per image row (what a shift moves by one row)

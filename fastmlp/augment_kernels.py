@@ -1,0 +1,137 @@
+"""On-the-fly augmentation: each training image translated by a random whole-pixel offset,
+done on the uint8 image while the batch is gathered (no augmented copy of the data set).
+
+Translation by (dy, dx): ``shifted[r, c] = image[r - dy, c - dx]``, 0 (a blank pixel) where
+``(r - dy, c - dx)`` falls outside the image. The shift applies to the whole image, before the
+input transform keeps its pixels (so a crop keeps what the shift moved into its window). The
+offsets of batch row b at (seed, epoch, step) are uniform in [-k, k] each, drawn from
+``_row_seed(_stream_seed(seed, epoch, step, AUGMENT_STREAM), b)``: a counter-based seed like the
+dropout masks', so runs repeat exactly, a resumed run draws the same offsets, and any thread can
+gather any block of rows.
+
+Shapes (legend in kernels.py): images (N, P) uint8 with P = height * width; out (B, D); rows
+(B,) int64; pixel_index, scale, shift (D,): the input transform (input d reads pixel
+pixel_index[d], ascending); input_of_pixel (P,) int64: the inverse map, -1 for a pixel no input
+reads.
+"""
+
+import numpy as np
+
+from ._jit import jit
+from .dropout_kernels import _U64, _row_seed, _stream_seed
+from .kernel_checks import _check_array, _check_float, _check_shape
+
+# the random stream of the offsets, apart from the dropout streams (0 = input, l + 1 = layer l)
+AUGMENT_STREAM = 1 << 32
+
+
+@jit
+def _shift_offsets(state, row, k):
+    # (dy, dx) of batch row `row` of the step whose stream seed is `state`, each in [-k, k]
+    x = _row_seed(state, row)
+    n = _U64(2 * k + 1)
+    dy = np.int64(x % n) - k
+    dx = np.int64((x >> _U64(32)) % n) - k
+    return dy, dx
+
+
+@jit
+def _gather_shifted(out, images, rows, pixel_index, scale, shift, width, k, state, row0):
+    # out[b, d] = shifted(images[rows[b]])[pixel_index[d]] * scale[d] + shift[d], the image of
+    # batch row row0 + b moved by _shift_offsets(state, row0 + b, k); width: pixels per row.
+    B, D = out.shape
+    P = images.shape[1]
+    height = P // width
+    for b in range(B):
+        dy, dx = _shift_offsets(state, row0 + b, k)
+        img = images[rows[b]]
+        o = out[b]
+        r = 0
+        c = 0
+        prev = 0
+        for d in range(D):
+            p = pixel_index[d]
+            if p >= prev:  # walk to pixel p from the last one (ascending: no division)
+                c += p - prev
+                while c >= width:
+                    c -= width
+                    r += 1
+            else:
+                r = p // width
+                c = p - r * width
+            prev = p
+            sr = r - dy
+            sc = c - dx
+            u = 0
+            if 0 <= sr < height and 0 <= sc < width:
+                u = img[sr * width + sc]
+            o[d] = u * scale[d] + shift[d]
+
+
+def gather_shifted(out, images, rows, pixel_index, scale, shift, width, k, seed, epoch, step,
+                   row0=0):
+    """Fill ``out`` (B, D) with the batch ``images[rows]`` (N, P) uint8, each image translated
+    by its random offset of up to ``k`` pixels (see the module docstring) for (``seed``,
+    ``epoch``, ``step``), batch rows numbered from ``row0``, then transformed as
+    ``gather_batch`` does."""
+    _check_float("out", out, 2)
+    _check_array("images", images, 2, np.uint8)
+    _check_array("rows", rows, 1, np.int64)
+    _check_array("pixel_index", pixel_index, 1, np.int64)
+    B, D = out.shape
+    _check_shape("rows", rows, (B,))
+    for name, a in (("pixel_index", pixel_index), ("scale", scale), ("shift", shift)):
+        _check_array(name, a, 1, out.dtype if name != "pixel_index" else np.int64)
+        _check_shape(name, a, (D,))
+    if width < 1 or images.shape[1] % width:
+        raise ValueError(f"width {width} does not divide the image size {images.shape[1]}")
+    if B and (rows.min() < 0 or rows.max() >= images.shape[0]):
+        raise ValueError(f"rows must index images (0..{images.shape[0] - 1})")
+    _gather_shifted(out, images, rows, pixel_index, scale, shift, width, k,
+                    np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM)), row0)
+
+
+def shift_offsets(seed, epoch, step, n_rows, k, row0=0):
+    """The (dy, dx) offsets, (n_rows, 2) int64, that step ``step`` of ``epoch`` draws for batch
+    rows ``row0 ..``: what the training loop applies, for tests and for looking at."""
+    state = np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM))
+    return np.array([_shift_offsets(state, row0 + b, k) for b in range(n_rows)],
+                    dtype=np.int64).reshape(n_rows, 2)
+
+
+def input_of_pixel(pixel_index, n_pixels):
+    """The inverse of an input transform's pixel map: (P,) int64, input d at pixel
+    pixel_index[d], -1 for a pixel no input reads."""
+    inv = np.full(n_pixels, -1, dtype=np.int64)
+    inv[np.asarray(pixel_index, dtype=np.int64)] = np.arange(len(pixel_index), dtype=np.int64)
+    return inv
+
+
+@jit
+def _shift_sparse(bptr, bidx, bval, pixel_index, input_of_pixel, width, k, state, row0):
+    # The sparse path's batch CSR (bptr (B+1,), bidx input indices, bval uint8), rewritten in
+    # place so that row b holds its image moved by _shift_offsets(state, row0 + b, k): each
+    # entry's input index is mapped to the input that reads its moved pixel, and entries moved
+    # off the image or out of the kept pixels are dropped. The moved indices stay ascending
+    # (one offset per row moves every pixel the same way), as the sparse kernels need.
+    B = bptr.shape[0] - 1
+    P = input_of_pixel.shape[0]
+    height = P // width
+    n = 0
+    for b in range(B):
+        start = bptr[b]
+        end = bptr[b + 1]
+        bptr[b] = n
+        dy, dx = _shift_offsets(state, row0 + b, k)
+        for j in range(start, end):
+            p = pixel_index[bidx[j]]
+            r = p // width
+            c = p - r * width + dx
+            r += dy
+            if 0 <= r < height and 0 <= c < width:
+                d = input_of_pixel[r * width + c]
+                if d >= 0:
+                    bidx[n] = d
+                    bval[n] = bval[j]
+                    n += 1
+    bptr[B] = n

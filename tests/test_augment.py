@@ -1,0 +1,211 @@
+"""--augment shift:K: each training image moved by a random whole-pixel offset inside the gather.
+
+The kernels are checked against a NumPy shift of the same offsets, on real MNIST images through
+every kind of input transform; training is checked for the same steps on the sparse and dense
+first layer, for reproducibility per seed and across a resume, and for its error messages."""
+
+import numpy as np
+import pytest
+
+from fastmlp import kernels as K
+from fastmlp.config import TrainConfig
+from fastmlp.errors import ConfigError
+from fastmlp.trainer import Data, train
+from fastmlp.transforms import make_transform
+
+import naive
+
+
+def shift_image(img, dy, dx):
+    """NumPy reference: out[r, c] = img[r - dy, c - dx], 0 outside the image."""
+    H, W = img.shape
+    out = np.zeros_like(img)
+    out[max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+        img[max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
+    return out
+
+
+def test_reference_shift_moves_a_pixel_where_it_says():
+    img = np.zeros((5, 7), np.uint8)
+    img[2, 3] = 9
+    assert shift_image(img, 1, -2)[3, 1] == 9 and shift_image(img, 1, -2).sum() == 9
+    assert shift_image(img, 3, 0).sum() == 0  # moved off the image
+
+
+TRANSFORMS = [dict(), dict(crop=3), dict(center=12), dict(auto_crop=True),
+              dict(crop=2, normalize="standardize")]
+
+
+@pytest.mark.parametrize("kw", TRANSFORMS, ids=lambda kw: ",".join(kw) or "none")
+@pytest.mark.parametrize("k", [1, 3])
+def test_gather_shifted_is_the_numpy_shift_of_the_same_offsets(mnist, kw, k):
+    images = mnist.train_images[:2000]
+    tr = make_transform(images, **kw)
+    X = images.reshape(len(images), -1)
+    rows = np.arange(40, 104, dtype=np.int64)
+    seed, epoch, step, row0 = 3, 2, 7, 5
+    out = np.full((len(rows), tr.n_inputs), np.nan, np.float32)
+    K.gather_shifted(out, X, rows, tr.pixel_index, tr.scale, tr.shift, 28, k, seed, epoch,
+                     step, row0=row0)
+    offsets = K.shift_offsets(seed, epoch, step, len(rows), k, row0=row0)
+    assert np.abs(offsets).max() <= k and len({tuple(o) for o in offsets}) > 4
+    ref = np.stack([shift_image(images[r], dy, dx).ravel()[tr.pixel_index]
+                    for r, (dy, dx) in zip(rows, offsets)])
+    np.testing.assert_allclose(out, ref * tr.scale.astype(np.float64) + tr.shift, rtol=1e-6,
+                               atol=1e-6)
+    assert not np.array_equal(ref, X[rows][:, tr.pixel_index])  # the images did move
+
+
+def test_offsets_are_uniform_reproducible_and_new_each_step():
+    k = 2
+    a = K.shift_offsets(11, 4, 9, 20000, k)
+    assert a.min() == -k and a.max() == k
+    counts = np.bincount((a[:, 0] + k) * (2 * k + 1) + a[:, 1] + k, minlength=(2 * k + 1) ** 2)
+    assert counts.min() > 0.8 * 20000 / 25 and counts.max() < 1.2 * 20000 / 25
+    assert np.corrcoef(a[:, 0], a[:, 1])[0, 1] ** 2 < 1e-3  # dy and dx independent
+    np.testing.assert_array_equal(a, K.shift_offsets(11, 4, 9, 20000, k))
+    for other in ((12, 4, 9), (11, 5, 9), (11, 4, 10)):
+        assert (K.shift_offsets(*other, 20000, k) != a).any(axis=1).mean() > 0.9
+    # a block of rows gets the same offsets as those rows of the whole batch (thread split)
+    np.testing.assert_array_equal(K.shift_offsets(11, 4, 9, 50, k, row0=100), a[100:150])
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(crop=2), dict(auto_crop=True)],
+                         ids=["none", "crop", "auto_crop"])
+@pytest.mark.parametrize("rate", [0.0, 0.3])
+def test_shift_sparse_is_the_dense_shifted_gather(mnist, kw, rate):
+    # the sparse path: the batch's CSR entries (after input dropout's copy) moved in place must
+    # be the dense shifted gather of the same images (with the same dropout mask applied)
+    images = mnist.train_images[:500]
+    tr = make_transform(images, **kw)
+    X = images.reshape(len(images), -1)
+    ptr, idx, val = K.csr_inputs(X, tr.pixel_index)
+    rows = np.arange(100, 164, dtype=np.int64)
+    B, D = len(rows), tr.n_inputs
+    seed, epoch, step, k = 5, 1, 3, 3
+    state = np.uint64(K._stream_seed(seed, epoch, step, 0))
+    aug = np.uint64(K._stream_seed(seed, epoch, step, K.AUGMENT_STREAM))
+    bptr, bidx, bval = np.zeros(B + 1, np.int64), np.zeros(B * D, np.int32), np.zeros(B * D,
+                                                                                          np.uint8)
+    K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, state, 0)
+    unshifted = naive.csr_to_dense(bptr, bidx, bval, D)
+    K._shift_sparse(bptr, bidx, bval, tr.pixel_index, K.input_of_pixel(tr.pixel_index, 784), 28,
+                    k, aug, 0)
+    n = bptr[-1]
+    for b in range(B):  # still ascending within each row, as the sparse kernels need
+        assert np.all(np.diff(bidx[bptr[b]:bptr[b + 1]]) > 0)
+    got = naive.csr_to_dense(bptr, bidx, bval[:n], D)
+    offsets = K.shift_offsets(seed, epoch, step, B, k)
+    # reference: the kept (undropped) pixels of each image, as a full image, moved
+    ref = np.zeros((B, D))
+    for b, (dy, dx) in enumerate(offsets):
+        full = np.zeros(784)
+        full[tr.pixel_index] = unshifted[b]
+        ref[b] = shift_image(full.reshape(28, 28), dy, dx).ravel()[tr.pixel_index]
+    np.testing.assert_array_equal(got, ref)
+    assert not np.array_equal(got, unshifted)
+
+
+@pytest.fixture(scope="module")
+def small_mnist(mnist):
+    """3,000 real training images and 1,000 test images: enough for steps to differ."""
+    return Data.from_arrays(mnist.train_images[:3000], mnist.train_labels[:3000],
+                            mnist.test_images[:1000], mnist.test_labels[:1000])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sparse_and_dense_first_layer_train_alike_with_a_shift(small_mnist, threads):
+    base = dict(hidden=(32,), epochs=1, batch_size=64, batch_ramp=None, augment="shift:2",
+                dropout=0.0, optimizer="sgd", lr=0.1, threads=threads, seed=4)
+    got = {p: train(TrainConfig(**base, input_path=p), data=small_mnist).model.params
+           for p in ("sparse", "dense")}
+    np.testing.assert_allclose(got["sparse"], got["dense"], rtol=1e-4, atol=2e-5)
+    plain = train(TrainConfig(**{**base, "augment": "none"}, input_path="dense"),
+                  data=small_mnist).model.params
+    assert np.abs(plain - got["dense"]).max() > 1e-2  # the shift changed what was learnt
+
+
+def test_a_shifted_run_repeats_per_seed_and_resumes_to_the_same_weights(small_mnist, tmp_path,
+                                                                         monkeypatch):
+    cfg = TrainConfig(hidden=(24,), epochs=2, batch_size=128, batch_ramp=32, augment="shift:2",
+                      dropout=0.1, threads=2, seed=9)
+    a = train(cfg, data=small_mnist).model.params
+    np.testing.assert_array_equal(a, train(cfg, data=small_mnist).model.params)
+    other = train(cfg.replace(seed=10), data=small_mnist).model.params
+    assert np.abs(other - a).max() > 1e-2
+    ck = str(tmp_path / "half.npz")
+    monkeypatch.setattr("fastmlp.trainer.CHUNK_SAMPLES", 256)  # stop in the middle of epoch 2
+    first = train(cfg, data=small_mnist, save=ck, should_stop=lambda e, s: e == 1 and s >= 3)
+    assert first.stopped == "interrupted"
+    resumed = train(cfg, data=small_mnist, resume=ck).model.params
+    np.testing.assert_allclose(resumed, a, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", ["shift", "shift:0", "shift:9", "shift:two", "rotate:2",
+                                  "none:1", ""])
+def test_a_bad_augment_spec_is_one_line_naming_the_choices(spec):
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(augment=spec)
+    msg = str(e.value)
+    assert "--augment" in msg and "\n" not in msg
+    assert "shift:K" in msg or "1..8" in msg or "no parameter" in msg
+
+
+def test_a_shift_too_large_for_the_image_is_refused_before_training(mnist):
+    rng = np.random.default_rng(0)
+    tiny = Data.from_arrays(rng.integers(0, 255, (60, 4, 4), dtype=np.uint8),
+                            np.arange(60) % 3, rng.integers(0, 255, (20, 4, 4), dtype=np.uint8),
+                            np.arange(20) % 3)
+    with pytest.raises(ConfigError, match="4x4 image"):
+        train(TrainConfig(augment="shift:4", epochs=1, hidden=(4,)), data=tiny)
+
+
+def test_command_line_augment_flag(capsys):
+    from fastmlp.train import build_parser, config_from_args
+
+    cfg = config_from_args(build_parser().parse_args(["--augment", "shift:2"]))
+    assert cfg.augment == "shift:2"
+    assert "augment" in build_parser().format_help()
+
+
+@pytest.mark.parametrize("input_path", ["dense", "sparse"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist, input_path,
+                                                                     threads):
+    # One step (lr 0) at (epoch 2, step 5): its loss is the float64 forward pass of the batch's
+    # images moved by shift_offsets(seed, 2, 5): the loop draws the offsets of that very step.
+    from fastmlp import engine, trainer
+    from fastmlp.model import MLP
+
+    B, k, seed, epoch, step = 32, 3, 7, 2, 5
+    data = small_mnist.fitted(TrainConfig(crop=2))
+    cfg = TrainConfig(hidden=(16,), batch_size=B, batch_ramp=None, dropout=0.0, crop=2,
+                      optimizer="sgd", threads=threads, input_path=input_path,
+                      activation="sigmoid", seed=seed, augment=f"shift:{k}")
+    images = data.splits.train_x
+    X = np.ascontiguousarray(images.reshape(len(images), -1))
+    y = np.ascontiguousarray(data.splits.train_y, dtype=np.int64)
+    model = MLP.create((data.transform.n_inputs, 16, 10), "sigmoid", seed=0,
+                       transform=data.transform)
+    tr = engine.transform_arrays(model, X.shape[1])
+    csr, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, threads, image_width=28)
+    hp = hyper_for(B)
+    assert hp.sparse == (input_path == "sparse") and hp.shift_max == k
+    ws = engine.make_workspace(model.sizes, B, model.params.size)
+    order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
+    loss, _, n, bad = engine.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
+                                         np.zeros(step + 1), epoch, 0, csr=csr,
+                                         input_of_pixel=K.input_of_pixel(tr[0], X.shape[1]))
+    assert n == B and bad == -1
+    rows = order[step * B:(step + 1) * B]
+    offsets = K.shift_offsets(seed, epoch, step, B, k)
+    x = np.stack([shift_image(images[r], dy, dx).ravel()[tr[0]]
+                  for r, (dy, dx) in zip(rows, offsets)]) * tr[1].astype(np.float64)
+    W1, b1, W2, b2 = model.weight(0), model.bias(0), model.weight(1), model.bias(1)
+    h = naive.activation_forward("sigmoid", naive.dense_forward(x, W1, b1))
+    want, _, _ = naive.softmax_xent_forward(naive.dense_forward(h, W2, b2), y[rows])
+    assert loss / B == pytest.approx(want, rel=1e-5)
+    x0 = X[rows][:, tr[0]] * tr[1].astype(np.float64)  # the same batch unmoved: another loss
+    h0 = naive.activation_forward("sigmoid", naive.dense_forward(x0, W1, b1))
+    assert naive.softmax_xent_forward(naive.dense_forward(h0, W2, b2), y[rows])[0] != \
+        pytest.approx(want, rel=1e-4)
