@@ -32,7 +32,7 @@ def build_parser():
                           "in the same mode")
     p.add_argument("--seeds", type=int, default=None,
                    help="seeds per compared configuration (default 3, or 1 with --quick); "
-                        "the best-MLP and Fashion-MNIST targets are one run each")
+                        "the Fashion-MNIST target is one run")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes for the runs (default: as python -m fastmlp.sweep "
                         "picks them for each experiment's widest network)")
