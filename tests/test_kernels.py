@@ -109,10 +109,7 @@ ACT_SPECS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "leaky_relu:0.
 # --------------------------------------------------------------------------------------------
 # gather_batch
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("B,D", [(5, 9), (1, 9), (0, 9), (4, 0)], ids=["ordinary", "B=1", "B=0",
-                                                                        "D=0"])
-def test_gather_batch(dtype, B, D):
+def check_gather_batch(dtype, B, pixel_index):
     rng = np.random.default_rng(0)
     N, P = 7, 28
     images = rng.integers(0, 256, (N, P), dtype=np.uint8)
@@ -121,13 +118,36 @@ def test_gather_batch(dtype, B, D):
     rows = rng.integers(0, N, B).astype(np.int64)
     if B:
         rows[0] = 1
-    pixel_index = rng.permutation(P)[:D].astype(np.int64)
+    pixel_index = np.asarray(pixel_index, dtype=np.int64)
+    D = len(pixel_index)
     scale = rng.normal(size=D).astype(dtype) / 255
     shift = rng.normal(size=D).astype(dtype)
     out = np.full((B, D), np.nan, dtype=dtype)
     K.gather_batch(out, images, rows, pixel_index, scale, shift)
     assert_close(out, naive.gather_batch(images, rows, pixel_index, scale, shift), dtype,
                  what="gather_batch")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("B,D", [(5, 9), (1, 9), (0, 9), (4, 0)], ids=["ordinary", "B=1", "B=0",
+                                                                        "D=0"])
+def test_gather_batch(dtype, B, D):
+    check_gather_batch(dtype, B, np.random.default_rng(1).permutation(28)[:D])
+
+
+# Pixel maps of a 4 x 7 image (P = 28): the kernel copies slice by slice when the kept pixels form
+# a window (rows of w consecutive pixels, a fixed stride apart: no crop, a crop, one column), and
+# falls back to pixel by pixel when they only nearly do
+CROP = [r * 7 + c for r in (1, 2, 3) for c in (2, 3, 4, 5)]
+PIXEL_MAPS = {"all pixels": list(range(28)), "crop": CROP, "one column": [3, 10, 17, 24],
+              "crop, last pixel off": CROP[:-1] + [0],
+              "crop, rows unevenly spaced": [r * 7 + c for r in (0, 1, 3) for c in (2, 3, 4, 5)]}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pixels", PIXEL_MAPS)
+def test_gather_batch_windows(dtype, pixels):
+    check_gather_batch(dtype, 5, PIXEL_MAPS[pixels])
 
 
 # --------------------------------------------------------------------------------------------
