@@ -1,7 +1,9 @@
 """The one place where fastmlp decides how Numba compiles its kernels.
 
 Every jitted function in the package is made with :func:`jit` (or :func:`jit_uncached` for code
-that is specialised at run time, such as user-written activations, which Numba cannot cache).
+that is specialised at run time, such as user-written activations, which Numba cannot cache), and
+compiled code that cannot run as Python (gemm.py's BLAS call) is the :func:`overload` of a plain
+Python function, so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
 
 - ``fastmath``: reassociation, contraction (FMA), reciprocal and signed-zero freedom, so that
   loops vectorise. ``nnan`` and ``ninf`` are deliberately left out: the training loop checks
@@ -26,6 +28,7 @@ import hashlib
 import os
 
 import numba
+import numba.extending
 from numba.core import caching
 
 FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
@@ -39,6 +42,14 @@ def jit(func=None, **overrides):
     if func is None:
         return numba.njit(**options)
     return numba.njit(**options)(func)
+
+
+def overload(func):
+    """Decorator: ``numba.extending.overload`` of the plain Python function ``func``, compiled
+    with fastmlp's options. Jitted callers of ``func`` get the decorated implementation (e.g. a
+    BLAS call, gemm.py); Python callers, and every caller when the JIT is off
+    (``NUMBA_DISABLE_JIT=1``), run ``func`` itself."""
+    return numba.extending.overload(func, jit_options=dict(_OPTIONS))
 
 
 def jit_uncached(func=None, **overrides):

@@ -31,12 +31,14 @@ def _exp(x):
     # exp(x) for x in float32's range; arguments are clamped to [-87, 88] (exp(88) < float32 max)
     if x != x:  # NaN stays NaN (and must not index the table)
         return x
-    x = min(max(x, -87.0), 88.0)
+    # float(): compiled code computes in float64 whatever x is; so must NumPy's scalars when the
+    # JIT is off (NUMBA_DISABLE_JIT=1), where a float32 x would keep every step below in float32
+    x = min(max(float(x), -87.0), 88.0)
     n = math.floor(x * _LOG2E + 0.5)
     r = x - n * _LN2
     p = 1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (
         1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040)))))))
-    return _POW2[int(n) + 127] * p
+    return float(_POW2[int(n) + 127]) * p
 
 
 @jit
@@ -117,7 +119,7 @@ def _activation_backward(dz, da, z, a, code, p):
             dz[i] = da[i] if z[i] > 0.0 else da[i] * (a[i] + p)
     elif code == SOFTPLUS:
         for i in range(n):
-            dz[i] = da[i] / (1.0 + math.exp(-z[i]))
+            dz[i] = da[i] / (1.0 + np.exp(-z[i]))  # np: inf, not OverflowError, with JIT off
     elif code == GELU:
         for i in range(n):
             x = z[i]

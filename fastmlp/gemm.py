@@ -15,7 +15,14 @@ functions that use it are cached like any other). Column-major BLAS sees our C-c
     c0           the first of the D columns of ``a`` used (0 and D = Da: all of them)
 
 Columns ``c0 .. c0 + D`` let each training thread update its own block of a weight's rows (see
-engine.py): BLAS reads them in place, with the leading dimension Da.
+engine.py): BLAS reads them in place, with the leading dimension Da. With beta = 0 the old
+``out`` is not read (as in BLAS: NaN in it does not survive).
+
+``_gemm_tn_cols`` is a plain NumPy function with a Numba ``@overload``: jitted code that calls
+it (the training loop) gets the BLAS call, while Python callers, and every caller when the JIT
+is off (``NUMBA_DISABLE_JIT=1``, how CI runs the kernel tests in pure Python), get NumPy's
+``a.T @ b``. ``gemm_tn`` is the checked wrapper for Python callers; it calls BLAS through the
+jitted ``_gemm_tn``.
 """
 
 import llvmlite.ir as ir
@@ -24,21 +31,25 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import jit
+from ._jit import jit, overload
 
 _KIND = {types.float32: ord("s"), types.float64: ord("d")}
 _CHAR = ir.IntType(8)
 _VOIDP = ir.IntType(8).as_pointer()
 
 
+def _fits_blas(out, a, b):
+    # Numba types of out, a, b that the BLAS call takes: 2-D C-contiguous, one of _KIND's dtypes
+    return (all(isinstance(x, types.Array) and x.ndim == 2 and x.layout == "C"
+                for x in (out, a, b))
+            and out.dtype == a.dtype == b.dtype and out.dtype in _KIND)
+
+
 @intrinsic
 def _xxgemm_tn(typingctx, out, a, c0, b, alpha, beta):
     # status (int32, 0 on success) of numba_xxgemm computing
     # out (D, H) = alpha * a[:, c0:c0 + D].T @ b + beta * out
-    if not all(isinstance(x, types.Array) and x.ndim == 2 and x.layout == "C"
-               for x in (out, a, b)):
-        return None
-    if not (out.dtype == a.dtype == b.dtype) or out.dtype not in _KIND:
+    if not _fits_blas(out, a, b):
         return None
     sig = types.int32(out, a, c0, b, alpha, beta)
 
@@ -71,24 +82,51 @@ def _xxgemm_tn(typingctx, out, a, c0, b, alpha, beta):
     return sig, codegen
 
 
-@jit
 def _gemm_tn_cols(out, a, c0, b, alpha, beta):
-    # out (D, H) = alpha * a[:, c0:c0 + D].T @ b (B, H) + beta * out; a (B, Da), c0 + D <= Da
-    if out.shape[0] == 0 or out.shape[1] == 0:
-        return
-    if a.shape[0] == 0:  # empty sum: BLAS would skip the beta scaling with k = 0
-        for i in range(out.shape[0]):
-            for j in range(out.shape[1]):
-                out[i, j] *= beta
-        return
-    if _xxgemm_tn(out, a, c0, b, alpha, beta) != 0:
-        raise RuntimeError("BLAS sgemm/dgemm is not available (SciPy's cython_blas)")
+    # out (D, H) = alpha * a[:, c0:c0 + D].T @ b (B, H) + beta * out; a (B, Da), c0 + D <= Da.
+    # This plain NumPy version runs when it is called from Python, and everywhere when the JIT
+    # is off (NUMBA_DISABLE_JIT=1); jitted callers get the BLAS call of _gemm_tn_cols_blas.
+    # As in BLAS: alpha and beta are cast to the arrays' dtype, and beta = 0 does not read out
+    # (NaN in it does not survive).
+    f = out.dtype.type
+    product = f(alpha) * (a[:, c0:c0 + out.shape[0]].T @ b)
+    if beta == 0.0:
+        out[...] = product
+    else:
+        out[...] = product + f(beta) * out
+
+
+@overload(_gemm_tn_cols)
+def _gemm_tn_cols_blas(out, a, c0, b, alpha, beta):
+    # what jitted code calls for _gemm_tn_cols: one sgemm/dgemm (same arguments, same result)
+    if not _fits_blas(out, a, b):
+        return None
+
+    def impl(out, a, c0, b, alpha, beta):
+        if out.shape[0] == 0 or out.shape[1] == 0:
+            return
+        if a.shape[0] == 0:  # empty sum: BLAS would skip the beta scaling with k = 0
+            for i in range(out.shape[0]):
+                for j in range(out.shape[1]):
+                    out[i, j] = out[i, j] * beta if beta != 0.0 else 0.0
+            return
+        if _xxgemm_tn(out, a, c0, b, alpha, beta) != 0:
+            raise RuntimeError("BLAS sgemm/dgemm is not available (SciPy's cython_blas)")
+
+    return impl
+
+
+@jit
+def _gemm_tn(out, a, c0, b, alpha, beta):
+    # _gemm_tn_cols compiled, i.e. through BLAS (with the JIT off: the NumPy version)
+    _gemm_tn_cols(out, a, c0, b, alpha, beta)
 
 
 def gemm_tn(out, a, b, alpha=1.0, beta=0.0, c0=0):
-    """``out = alpha * a[:, c0:c0 + D].T @ b + beta * out`` in place. ``a`` (B, Da), ``b``
-    (B, H), ``out`` (D, H): C-contiguous arrays of one float dtype; ``c0 + D <= Da`` (by
-    default c0 = 0 and D = Da: ``out = alpha * a.T @ b + beta * out``)."""
+    """``out = alpha * a[:, c0:c0 + D].T @ b + beta * out`` in place, by BLAS. ``a`` (B, Da),
+    ``b`` (B, H), ``out`` (D, H): C-contiguous arrays of one float dtype; ``c0 + D <= Da`` (by
+    default c0 = 0 and D = Da: ``out = alpha * a.T @ b + beta * out``). With ``beta = 0`` the
+    old ``out`` is not read."""
     for name, x in (("out", out), ("a", a), ("b", b)):
         if not isinstance(x, np.ndarray) or x.ndim != 2:
             raise ValueError(f"{name} must be a 2-D NumPy array")
@@ -101,4 +139,4 @@ def gemm_tn(out, a, b, alpha=1.0, beta=0.0, c0=0):
             or c0 + out.shape[0] > a.shape[1]):
         raise ValueError(f"shapes do not fit out = a[:, c0:c0 + D].T @ b: out {out.shape}, "
                          f"a {a.shape}, b {b.shape}, c0 {c0}")
-    _gemm_tn_cols(out, a, c0, b, float(alpha), float(beta))
+    _gemm_tn(out, a, c0, b, float(alpha), float(beta))

@@ -17,8 +17,10 @@ thread never takes the core from the one it waits for.
 """
 
 import threading
+import time
 
 import llvmlite.ir as ir
+import numba
 import numpy as np
 from numba import types
 from numba.core import cgutils
@@ -100,6 +102,40 @@ def _sched_yield(typingctx):
         return _call_void_function(builder, "sched_yield", ir.IntType(32))
 
     return types.int32(), codegen
+
+
+# With the JIT off (NUMBA_DISABLE_JIT=1) the intrinsics above cannot run, and the barrier runs
+# in Python with these instead: the GIL orders plain reads and writes, a lock makes the add atomic.
+_ADD_LOCK = threading.Lock()
+
+
+def _py_atomic_add(arr, index, value):
+    with _ADD_LOCK:
+        old = int(arr[index])
+        arr[index] = old + value
+    return old
+
+
+def _py_atomic_load(arr, index):
+    return int(arr[index])
+
+
+def _py_atomic_store(arr, index, value):
+    arr[index] = value
+
+
+def _py_pause():
+    pass
+
+
+def _py_sched_yield():
+    time.sleep(0)  # lets another Python thread run
+    return 0
+
+
+if numba.config.DISABLE_JIT:
+    _atomic_add, _atomic_load, _atomic_store, _pause, _sched_yield = (
+        _py_atomic_add, _py_atomic_load, _py_atomic_store, _py_pause, _py_sched_yield)
 
 
 SPINS = 2000  # pause hints (~30-60 ns each) before a waiting thread starts yielding the core

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numba
 import pytest
 
 from fastmlp.data import BUNDLED_MNIST_DIR, DATASETS, load_dataset
@@ -21,3 +22,10 @@ def fashion_mnist():
     if not Path(FASHION_DIR).is_dir():
         pytest.skip(f"{FASHION_DIR} is missing: apt-get install dataset-fashion-mnist")
     return load_dataset("fashion-mnist", data_dir=FASHION_DIR)
+
+
+@pytest.fixture(scope="session")
+def jit_off():
+    """True with NUMBA_DISABLE_JIT=1 (how CI runs tests/test_kernels.py a second time): the kernels
+    run as plain Python, so a test with a large input shrinks it and keeps its assertions."""
+    return bool(numba.config.DISABLE_JIT)

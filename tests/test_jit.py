@@ -1,10 +1,18 @@
 """The Numba set-up: one place for options, and a cache that cannot go stale across files."""
 
+import json
 import shutil
+import subprocess
+import sys
 
 import numba
+import synthetic
 
 from fastmlp import _jit, engine, kernels
+from fastmlp.cli import run_main
+from fastmlp.train import main
+
+small_dir = synthetic.small_dir  # fixture
 
 
 def test_editing_any_numba_module_changes_the_package_stamp(tmp_path):
@@ -29,6 +37,13 @@ def test_editing_any_numba_module_changes_the_package_stamp(tmp_path):
     assert "jit" not in source and "SGD, MOMENTUM, ADAM = 0, 1, 2" in source
     (w / "workspace.py").write_text(source.replace("= 0, 1, 2", "= 1, 0, 2"))
     assert _jit.source_stamp(str(a)) != _jit.source_stamp(str(w))
+    # and so does the GEMM the loop compiles in (gemm.py: a NumPy function, its BLAS overload)
+    g = tmp_path / "g"
+    shutil.copytree(a, g)
+    source = (g / "gemm.py").read_text()
+    assert source.count('ord("t")') == 1
+    (g / "gemm.py").write_text(source.replace('ord("t")', 'ord("n")'))   # a's transpose dropped
+    assert _jit.source_stamp(str(a)) != _jit.source_stamp(str(g))
     # a module without Numba code (the command line) does not
     c = tmp_path / "c"
     shutil.copytree(a, c)
@@ -50,6 +65,33 @@ def test_fastmlp_functions_use_the_package_stamp_and_others_do_not(tmp_path):
     other = numba.njit(cache=True)(m.f)
     assert other(1) == 2
     assert not isinstance(other._cache._impl._locator, _jit._PackageStamp)
+
+
+# One training run in a new process, after the same run here: prints the loop's cache statistics
+CACHE_PROBE = """
+import json, sys
+from fastmlp import engine
+from fastmlp.cli import run_main
+from fastmlp.train import main
+code = run_main(main, sys.argv[1:])
+stats = [engine._train_worker.stats, engine._evaluate_worker.stats]
+print(json.dumps([code] + [[sum(s.cache_hits.values()), sum(s.cache_misses.values())]
+                           for s in stats]))
+"""
+
+
+def test_a_new_process_loads_the_training_loop_from_the_cache(small_dir):
+    # the loop holds compiled copies of every kernel and of gemm.py's BLAS overload; none of
+    # them may keep Numba from caching it
+    argv = ["--data-dir", str(small_dir), "--epochs", "1", *synthetic.TINY]
+    assert run_main(main, argv) == 0   # compiles the loop, or loads it, and caches it
+    run = subprocess.run([sys.executable, "-c", CACHE_PROBE, *argv], check=False,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    code, train, evaluate = json.loads(run.stdout.strip().splitlines()[-1])
+    assert code == 0
+    assert train[0] >= 1 and train[1] == 0, f"training worker: {train} (cache hits, misses)"
+    assert evaluate[0] >= 1 and evaluate[1] == 0, f"evaluate worker: {evaluate}"
 
 
 def test_options_keep_nan_checks_meaningful():
