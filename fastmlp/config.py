@@ -405,6 +405,20 @@ PRESETS = {
     "strong": dict(hidden=(1024, 1024), activation="shifted_relu:0.5", optimizer="momentum",
                    lr=0.05, batch_size=128, batch_ramp=None, warmup=1.0, schedule="cosine",
                    dropout=0.3, dropout_input=0.1, epochs=40, crop=2),
+    # The strongest MLP with on-the-fly shifts: preset strong's network, each training image
+    # moved up to 2 pixels each way every epoch. The shifts regularise, so less dropout (0.1, no
+    # input dropout: with strong's 0.3/0.1 and shifts, training accuracy stayed below
+    # validation's) and more epochs (30 epochs gave 99.10% on all 10,000).
+    "shifted": dict(hidden=(1024, 1024), activation="shifted_relu:0.5", optimizer="momentum",
+                    lr=0.05, batch_size=128, batch_ramp=None, warmup=1.0, schedule="cosine",
+                    dropout=0.1, dropout_input=0.0, epochs=60, crop=2, augment="shift:2"),
+}
+
+# what each preset is, for --help (one line each)
+PRESET_NOTES = {
+    "book": "784-100-10 sigmoid, plain SGD, as in the book (docs/book_recipe.md)",
+    "strong": "the strongest MLP without augmentation (576-1024-1024-10, dropout)",
+    "shifted": "preset strong's network trained on randomly shifted images (--augment shift:2)",
 }
 
 

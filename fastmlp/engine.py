@@ -366,7 +366,7 @@ def _specialised(activation):
         glb["_act_backward"] = activation.kernels.backward
         tag = activation.cache_key
         for name in _LOOP_FUNCTIONS:  # callers after callees, so each sees the new ones
-            py = globals()[name].py_func
+            py = getattr(globals()[name], "py_func", globals()[name])  # plain: JIT off
             fn = types.FunctionType(py.__code__, glb, py.__name__, py.__defaults__,
                                     py.__closure__)
             if tag is None:

@@ -12,7 +12,7 @@ import time
 import types
 
 from .cli import ArgumentParser, run_main
-from .config import FIELD_FLAGS, PRESETS, TrainConfig, add_flags
+from .config import FIELD_FLAGS, PRESET_NOTES, PRESETS, TrainConfig, add_flags
 from .errors import CheckpointError, ConfigError, FastMLPError, OutputError
 
 _D = TrainConfig()
@@ -33,7 +33,7 @@ def build_parser():
                     "Flags override the chosen --preset, which overrides the defaults shown.")
     g = add_flags(p)["run"]
     g.add_argument("--preset", choices=sorted(PRESETS),
-                   help="book: 784-100-10 sigmoid SGD as in the book; strong: the best MLP")
+                   help="; ".join(f"{name}: {note}" for name, note in PRESET_NOTES.items()))
     g.add_argument("--save", metavar="PATH",
                    help="checkpoint path, written atomically after every epoch; an existing "
                         "file is replaced only if it is a fastmlp checkpoint")

@@ -209,3 +209,14 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     h0 = naive.activation_forward("sigmoid", naive.dense_forward(x0, W1, b1))
     assert naive.softmax_xent_forward(naive.dense_forward(h0, W2, b2), y[rows])[0] != \
         pytest.approx(want, rel=1e-4)
+
+
+def test_every_preset_has_its_help_line_and_shifted_trains_on_shifts():
+    from fastmlp.config import PRESET_NOTES, PRESETS, preset
+    from fastmlp.train import build_parser
+
+    assert list(PRESET_NOTES) == list(PRESETS)
+    text = " ".join(build_parser().format_help().split())
+    assert all(f"{name}: {' '.join(note.split())}" in text for name, note in PRESET_NOTES.items())
+    assert preset("shifted").augment == "shift:2"
+    assert preset("shifted").hidden == preset("strong").hidden
