@@ -334,10 +334,12 @@ def test_a_missing_data_set_is_a_skipped_claim_whose_summary_row_stays_one_line(
     assert cells[3].startswith(f"`{PREFIX}") and "--dataset fashion-mnist" in cells[3]
 
 
-def test_a_rerun_resumes_from_the_kept_runs_and_fresh_trains_again(quick, tmp_path, capsys):
+def test_a_rerun_resumes_from_the_kept_runs_and_fresh_trains_again(quick, tmp_path, capsys,
+                                                                    monkeypatch):
     """The runs go through the sweep engine: a second report over the same OUT trains nothing
     and finds the same numbers; --fresh sets the kept runs aside and trains again."""
     out, before, _ = quick
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # the plots are another test's job
     shutil.copytree(out / "runs", tmp_path / "runs")
     shutil.copy(out / "results.json", tmp_path / "results.json")
     capsys.readouterr()
