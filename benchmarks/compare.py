@@ -38,7 +38,6 @@ import importlib.metadata  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
-import resource  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
@@ -57,20 +56,9 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMBA_NUM_THREADS")
 DATA_FILES = ("train_x", "train_y", "test_x", "test_y")
 
-
-def peak_rss_mb():
-    """This process's peak resident memory in MB: VmHWM from /proc/self/status, which belongs to
-    the address space and so starts afresh at exec. (``getrusage().ru_maxrss`` would not do: on
-    Linux it survives fork+exec, so a child reports at least its parent's peak at spawn time.)
-    Falls back to ru_maxrss where /proc is missing."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+# VmHWM, not ru_maxrss (which survives fork+exec); fastmlp.memory imports no Numba, so a
+# torch, jax or NumPy child measures only itself.
+from fastmlp.memory import peak_rss_mb  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def threads():
 
 
 def _load_mnist(retries=5):
-    # fastmlp/data.py may be mid-edit by someone else: retry briefly before failing
+    # fastmlp/data/ may be mid-edit by someone else: retry briefly before failing
     for attempt in range(retries):
         try:
             from fastmlp.data import load_dataset

@@ -19,6 +19,8 @@ step before timing anything.
 
 import numpy as np
 
+from fastmlp.schedules import steps_in_epoch
+
 F32 = np.float32
 
 
@@ -194,7 +196,9 @@ def train_epoch(params, X_u8_flat, y, batch, lr, order, bufs=None, n_steps=None)
     if bufs is None:
         bufs = Buffers(sizes_of(params), batch)
     N = len(order)
-    steps = -(-N // batch) if n_steps is None else min(n_steps, -(-N // batch))
+    steps = steps_in_epoch(N, batch)
+    if n_steps is not None:
+        steps = min(n_steps, steps)
     loss_sum, samples = 0.0, 0
     with np.errstate(over="ignore"):  # sigmoid's exp(-z) -> inf for z < -88 gives 0, as meant
         for s in range(steps):

@@ -22,6 +22,7 @@ import numpy as np
 import jax_mlp
 import numpy_mlp
 import torch_mlp
+from fastmlp.schedules import steps_in_epoch
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -66,10 +67,6 @@ def epoch_order(n, epoch, seed=SEED):
 def initial_params(sizes, seed=SEED):
     """The flat float32 starting point every framework copies (fastmlp's sigmoid init)."""
     return numpy_mlp.init_params(sizes, seed)
-
-
-def steps_in_epoch(n, batch):
-    return -(-n // batch)
 
 
 # ---------------------------------------------------------------------------------------------

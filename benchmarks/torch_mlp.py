@@ -10,6 +10,8 @@ import importlib.util
 
 import numpy as np
 
+from fastmlp.schedules import steps_in_epoch
+
 
 def available():
     """True when torch is installed."""
@@ -79,7 +81,9 @@ def train_epoch(model, optimizer, X_u8, y, batch, order, n_steps=None):
     torch = _torch()
     loss_fn = torch.nn.CrossEntropyLoss()
     N = len(order)
-    steps = -(-N // batch) if n_steps is None else min(n_steps, -(-N // batch))
+    steps = steps_in_epoch(N, batch)
+    if n_steps is not None:
+        steps = min(n_steps, steps)
     model.train()
     loss_sum, samples = 0.0, 0
     for s in range(steps):

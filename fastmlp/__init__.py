@@ -7,7 +7,7 @@ The Python API in brief::
     result.summary["test_accuracy"], result.model.predict(images)
     train(config, data=Data.from_arrays(train_x, train_y, test_x, test_y))  # your own arrays
 
-Layout: data.py (IDX files, data sets, splits) -> transforms.py (crop, scaling) -> model.py
+Layout: data/ (IDX files, data sets, splits) -> transforms.py (crop, scaling) -> model.py
 (parameters, prediction) -> kernels.py (Numba kernels) -> engine.py (compiled training loop) ->
 trainer.py (epochs, checkpoints) -> train.py (command line).
 """

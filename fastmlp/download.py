@@ -1,6 +1,6 @@
-"""Checksums and downloads of the named data sets (data.py's table of them).
+"""Checksums and downloads of the named data sets (the table in data/datasets.py).
 
-Checksums are SHA-256 of the *decompressed* IDX bytes (see data.py's module docstring).
+Checksums are SHA-256 of the *decompressed* IDX bytes (see data/datasets.py's docstring).
 Downloads are always verified before anything is written, and are written atomically, only
 into fastmlp's own directories (never a user's ``--data-dir``).
 """
@@ -19,16 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from .atomic import atomic_write
-from .data import (
-    _CHUNK,
-    _REDOWNLOAD,
-    FILES,
-    GZIP_MAGIC,
-    _files_in,
-    _info,
-    _open_stream,
-    default_download_dir,
-)
+from .data.datasets import FILES, _files_in, _info, default_download_dir
+from .data.idx import _CHUNK, _REDOWNLOAD, GZIP_MAGIC, _open_stream
 from .errors import DataError
 
 log = logging.getLogger("fastmlp.data")

@@ -8,7 +8,6 @@ callbacks (the command line in ``train.py`` prints them).
 """
 
 import os
-import resource
 import signal
 import threading
 import time
@@ -23,6 +22,7 @@ from .augment import parse_augment
 from .checkpoint import load_model  # noqa: F401  (re-exported: the API has it here)
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, DivergenceError, OutputError
+from .memory import peak_rss_mb
 from .model import MLP, check_memory
 from .outputs import write_history_csv, write_metrics_json  # noqa: F401  (re-exported)
 from .schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
@@ -51,19 +51,6 @@ def sparse_pays(batch, width):
     (on inputs sparse enough: SPARSE_MAX_DENSITY)."""
     return width <= SPARSE_ANY_BATCH_WIDTH or (width <= SPARSE_MAX_WIDTH
                                                and batch <= SPARSE_MAX_BATCH)
-
-
-def peak_rss_mb():
-    """Peak resident memory of this process so far, in MB: VmHWM on Linux (ru_maxrss there
-    carries a parent's peak across fork and exec), ru_maxrss elsewhere."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """The sparse input path: CSR storage of the training images, the per-step copy input
 dropout needs, and the first layer's forward pass and gradient over nonzero inputs only, read
 in place. Each is checked against the dense twin in tests/naive.py, and a whole training run on
-the sparse path against the same run on the dense path."""
+the sparse path against the same run on the dense path. Training runs read the slice of real
+MNIST in conftest.py (``mnist_slice_dir``): what they assert is equality of the two paths and
+the path ``auto`` picks, which MNIST's own pixels decide."""
 
 import numpy as np
 import pytest
@@ -119,8 +121,9 @@ def test_sparse_and_dense_paths_train_the_same_network(mnist_data, optimizer, we
     assert abs(sparse.summary["test_accuracy"] - dense.summary["test_accuracy"]) < 0.005
 
 
-def test_auto_picks_sparse_for_mnist_and_dense_when_zero_is_not_zero(mnist_data):
-    cfg = TrainConfig(hidden=(8,), epochs=1, threads=1)
+def test_auto_picks_sparse_for_mnist_and_dense_when_zero_is_not_zero(mnist_data,
+                                                                     mnist_slice_dir):
+    cfg = TrainConfig(hidden=(8,), epochs=1, threads=1, data_dir=str(mnist_slice_dir))
     assert train(cfg, data=mnist_data).summary["input_path"] == "sparse"
     std = cfg.replace(normalize="standardize")
     std_data = prepare_data(std)
@@ -146,8 +149,8 @@ def test_auto_runs_a_narrow_first_layer_sparse_at_any_batch(mnist_data, hidden, 
 
 
 @pytest.fixture(scope="module")
-def mnist_data():
-    return prepare_data(TrainConfig())
+def mnist_data(mnist_slice_dir):
+    return prepare_data(TrainConfig(data_dir=str(mnist_slice_dir)))
 
 
 @pytest.mark.parametrize("input_path", ["dense", "sparse"])

@@ -1,6 +1,8 @@
 """Sweeps in this process and with local workers, on real MNIST: grid parsing and refusals,
 stable ids, results.jsonl (atomic lines, torn last line), error rows, resume, and results equal
-to running each configuration alone."""
+to running each configuration alone. Runs whose assertions are equalities and bookkeeping train
+on the slice of real MNIST in conftest.py (``mnist_slice_dir``); the error-row test, which
+asserts an accuracy, on all of it."""
 
 import json
 import statistics
@@ -12,7 +14,7 @@ import pytest
 import fastmlp
 from fastmlp import TrainConfig, train
 from fastmlp.cli import run_main
-from fastmlp.data import BUNDLED_MNIST_DIR, split
+from fastmlp.data import BUNDLED_MNIST_DIR, load_dataset, split
 from fastmlp.errors import ConfigError
 from fastmlp.sweep import grid as G
 from fastmlp.sweep import store
@@ -24,6 +26,18 @@ from fastmlp.transforms import make_transform
 # Tiny real runs: the full 60,000 training images, one epoch of a 16-unit layer, one thread.
 TINY = dict(hidden=(16,), epochs=1, threads=1, data_dir=str(BUNDLED_MNIST_DIR))
 TINY_FLAGS = ["--hidden", "16", "--epochs", "1", "--data-dir", str(BUNDLED_MNIST_DIR)]
+
+
+@pytest.fixture(scope="module")
+def tiny(mnist_slice_dir):
+    """TINY and TINY_FLAGS, on the MNIST slice."""
+    d = str(mnist_slice_dir)
+    return {**TINY, "data_dir": d}, TINY_FLAGS[:4] + ["--data-dir", d]
+
+
+@pytest.fixture(scope="module")
+def mnist_slice(mnist_slice_dir):
+    return load_dataset("mnist", data_dir=mnist_slice_dir)
 
 
 def sweep_cli(argv, capsys):
@@ -160,7 +174,7 @@ def test_grouped_summary_is_median_and_half_range_sorted_by_validation():
 
 # --- running ---------------------------------------------------------------------------------
 def _alone(mnist, cfg):
-    """``cfg`` trained by itself, in this process, from the session's MNIST."""
+    """``cfg`` trained by itself, in this process, from ``mnist`` (a loaded Dataset)."""
     sp = split(mnist, mode=cfg.split, seed=cfg.seed)
     tr = make_transform(sp.train_x, crop=cfg.crop, center=cfg.center, auto_crop=cfg.auto_crop,
                         normalize=cfg.normalize)
@@ -170,15 +184,15 @@ def _alone(mnist, cfg):
 SAME = ("val_accuracy", "val_loss", "test_accuracy", "test_accuracy_full")
 
 
-def test_worker_results_equal_running_each_configuration_alone(mnist, tmp_path):
+def test_worker_results_equal_running_each_configuration_alone(tiny, mnist_slice, tmp_path):
     grid = {"crop": [0, 2], "seed": [0, 1]}
-    rows = fastmlp.sweep(TrainConfig(**TINY), grid, out=str(tmp_path), workers=2,
+    rows = fastmlp.sweep(TrainConfig(**tiny[0]), grid, out=str(tmp_path), workers=2,
                          threads_per_run=1, plots=False)
     assert len(rows) == 4 and not any(r["error"] for r in rows)
     assert {(r["config"]["crop"], r["config"]["seed"]) for r in rows} == \
         {(0, 0), (0, 1), (2, 0), (2, 1)}
     for r in rows:
-        alone = _alone(mnist, TrainConfig.from_dict(r["config"]))
+        alone = _alone(mnist_slice, TrainConfig.from_dict(r["config"]))
         assert r["config"]["threads"] == 1 and r["summary"]["threads"] == 1
         for key in SAME:
             assert r["summary"][key] == alone[key], (r["config"], key)
@@ -192,14 +206,14 @@ def test_worker_results_equal_running_each_configuration_alone(mnist, tmp_path):
     assert len(csv_text) == 3  # two configurations, seeds grouped
 
 
-def test_resume_runs_only_what_results_jsonl_lacks(tmp_path):
+def test_resume_runs_only_what_results_jsonl_lacks(tiny, tmp_path):
     seen = []
     kw = dict(out=str(tmp_path), workers=0, plots=False,
               on_result=lambda rec, progress: seen.append(rec["config"]["seed"]))
-    first = fastmlp.sweep(TrainConfig(**TINY), {"seed": [0, 1]}, **kw)
+    first = fastmlp.sweep(TrainConfig(**tiny[0]), {"seed": [0, 1]}, **kw)
     assert sorted(seen) == [0, 1]
     seen.clear()
-    again = fastmlp.sweep(TrainConfig(**TINY), {"seed": [0, 1, 2]}, **kw)
+    again = fastmlp.sweep(TrainConfig(**tiny[0]), {"seed": [0, 1, 2]}, **kw)
     assert seen == [2]  # only the new one ran
     assert [r["summary"]["val_loss"] for r in again[:2]] == \
         [r["summary"]["val_loss"] for r in first]
@@ -224,8 +238,8 @@ def test_a_failing_run_is_an_error_row_and_the_sweep_goes_on(tmp_path, capsys):
     assert "1 failed:" in (tmp_path / "s" / "summary.md").read_text()
 
 
-def test_rows_to_csv_and_to_frame(tmp_path):
-    rows = fastmlp.sweep(TrainConfig(**TINY), {"seed": [0, 1]}, workers=0)
+def test_rows_to_csv_and_to_frame(tiny, tmp_path):
+    rows = fastmlp.sweep(TrainConfig(**tiny[0]), {"seed": [0, 1]}, workers=0)
     lines = rows.to_csv(tmp_path / "runs.csv").splitlines()
     assert lines[0] == ("id,seed,val_accuracy,test_accuracy,test_accuracy_full,train_seconds,"
                         "samples_per_second,error")
@@ -236,10 +250,11 @@ def test_rows_to_csv_and_to_frame(tmp_path):
     assert isinstance(frame, pd.DataFrame) and list(frame["seed"]) == ["0", "1"]
 
 
-def test_saved_models_hold_each_runs_weights_and_a_missing_one_runs_again(tmp_path, capsys):
+def test_saved_models_hold_each_runs_weights_and_a_missing_one_runs_again(tiny, tmp_path,
+                                                                          capsys):
     from fastmlp.trainer import load_model
 
-    argv = TINY_FLAGS + ["--threads", "1", "--workers", "0", "--grid", "seed=0,1",
+    argv = tiny[1] + ["--threads", "1", "--workers", "0", "--grid", "seed=0,1",
                          "--save-models", "--no-plots", "--out", str(tmp_path)]
     assert sweep_cli(argv, capsys)[0] == 0
     records, _ = store.read_records(tmp_path / "results.jsonl")

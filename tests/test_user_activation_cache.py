@@ -87,6 +87,9 @@ def user_folder(tmp_path):
                 f.unlink()
 
 
+# Slow (about 15-35 s): the point is two cold compiles of a specialised training loop, in fresh
+# processes, which nothing can make cheaper; CI runs it with -m slow.
+@pytest.mark.slow
 def test_user_loop_is_cached_and_an_edit_compiles_it_anew(user_folder):
     module = f"user_acts_{uuid.uuid4().hex[:8]}"
     path = user_folder / f"{module}.py"

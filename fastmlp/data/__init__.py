@@ -1,0 +1,70 @@
+"""Data: IDX files, the MNIST-like data sets, where to find them, and the validation/test split.
+
+Everything here stays ``uint8``: MNIST is 55 MB as bytes and 220 MB as float32, so nothing in
+this package converts a data set to float. The training loop gathers each batch straight from the
+``uint8`` images through an :class:`fastmlp.transforms.InputTransform`.
+
+==============  =================================================================================
+idx.py          the IDX file format: :func:`read_idx`, :func:`write_idx` (raw or gzip)
+datasets.py     the named data sets (:data:`DATASETS`, one row each) and where a data set is
+                found: :func:`search_dirs`, :func:`find_dataset`, :func:`cache_dir`
+load.py         a data set in memory: :class:`Dataset`, :func:`load_dataset`,
+                :func:`dataset_from_arrays`
+splits.py       the validation/test split: :data:`SPLIT_MODES`, :class:`Splits`, :func:`split`
+==============  =================================================================================
+
+Checksums and downloads are in fastmlp/download.py (which imports this package); their names
+are reachable from here too, loaded on first use. Every name is importable from
+``fastmlp.data``; the modules above are where each one lives.
+"""
+
+from __future__ import annotations
+
+from .datasets import (
+    BUNDLED_MNIST_DIR,
+    DATASETS,
+    FILES,
+    N_CLASSES,
+    DatasetInfo,
+    cache_dir,
+    default_download_dir,
+    find_dataset,
+    search_dirs,
+)
+from .idx import GZIP_MAGIC, read_idx, write_idx
+from .load import Dataset, classes_of, dataset_from_arrays, load_dataset
+from .splits import SPLIT_MODES, Splits, split
+
+__all__ = [
+    "BUNDLED_MNIST_DIR",
+    "DATASETS",
+    "FILES",
+    "GZIP_MAGIC",
+    "N_CLASSES",
+    "SPLIT_MODES",
+    "Dataset",
+    "DatasetInfo",
+    "Splits",
+    "cache_dir",
+    "classes_of",
+    "dataset_from_arrays",
+    "default_download_dir",
+    "find_dataset",
+    "load_dataset",
+    "read_idx",
+    "search_dirs",
+    "split",
+    "write_idx",
+]
+
+# Checksums and downloads live in download.py (which imports this package); their names stay
+# reachable here, loaded on first use.
+_DOWNLOAD_NAMES = ("content_sha256", "download_dataset", "fetch_url", "verify_checksums")
+
+
+def __getattr__(name):
+    if name in _DOWNLOAD_NAMES:
+        from .. import download
+
+        return getattr(download, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
