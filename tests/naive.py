@@ -30,6 +30,16 @@ def gather_batch(images, rows, pixel_index, scale, shift):
     return picked * scale + shift
 
 
+def shift_image(img, dy, dx):
+    """An (H, W) image translated by (dy, dx): out[r, c] = img[r - dy, c - dx], 0 where that
+    falls outside the image (what --augment shift draws for each training image)."""
+    H, W = img.shape
+    out = np.zeros_like(img)
+    out[max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+        img[max(-dy, 0):H - max(dy, 0), max(-dx, 0):W - max(dx, 0)]
+    return out
+
+
 def exp_clamped(x):
     """exp(x) with x clamped to [-87, 88], float32's range (what kernels._exp computes)."""
     return np.exp(np.clip(_f64(x), -87.0, 88.0))
