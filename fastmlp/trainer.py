@@ -23,6 +23,16 @@ from .augment import parse_augment
 from .checkpoint import load_model  # noqa: F401  (re-exported: the API has it here)
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, DivergenceError, OutputError
+from .input_plan import (  # noqa: F401  (re-exported: benchmarks and tests call them here)
+    SPARSE_ANY_BATCH_WIDTH,
+    SPARSE_MAX_BATCH,
+    SPARSE_MAX_DENSITY,
+    SPARSE_MAX_WIDTH,
+    _input_csr,
+    input_plan,
+    sparse_pays,
+)
+from .input_plan import loop_hyper as _hyper
 from .model import MLP, check_memory
 from .outputs import write_history_csv, write_metrics_json  # noqa: F401  (re-exported)
 from .schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
@@ -31,26 +41,6 @@ from .threads import one_blas_thread, set_threads
 # Samples per call into compiled code: small enough for a lively progress bar and a prompt
 # Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.
 CHUNK_SAMPLES = 8192
-
-# When input_path is "auto", an epoch runs the sparse first layer only where it measured
-# faster than BLAS on the dense one (2 threads, this project's AMD EPYC Zen 3 machines, AVX2):
-# mostly-zero inputs (MNIST: 19% nonzero, Fashion-MNIST: 50%) and a narrow first layer. Up to
-# SPARSE_ANY_BATCH_WIDTH units at every batch size (784-100-10: batch 64 220-250k vs 130-190k
-# samples/s dense, 128 200-255k vs 145-220k, 256 205-380k vs 210-250k, 600 230-290k vs
-# 170-260k: each weight row of 400 bytes stays in L2, and the sparse kernels do a fifth of the
-# multiply-adds); wider, up to SPARSE_MAX_WIDTH, only for small batches (784-256-10 at batch
-# 128: 97-106k sparse vs 114-131k dense), where BLAS has too few rows to reuse a weight row.
-SPARSE_MAX_DENSITY = 0.6
-SPARSE_MAX_BATCH = 64
-SPARSE_MAX_WIDTH = 256
-SPARSE_ANY_BATCH_WIDTH = 128
-
-
-def sparse_pays(batch, width):
-    """Whether the sparse first layer measured faster for this batch size and first-layer width
-    (on inputs sparse enough: SPARSE_MAX_DENSITY)."""
-    return width <= SPARSE_ANY_BATCH_WIDTH or (width <= SPARSE_MAX_WIDTH
-                                               and batch <= SPARSE_MAX_BATCH)
 
 
 def peak_rss_mb():
@@ -166,56 +156,6 @@ class _Interrupt:
         for sig, previous in self.previous.items():
             signal.signal(sig, previous)
         return False
-
-
-def _hyper(cfg, act, sparse, threads, image_width=1):
-    opt = {"sgd": engine.SGD, "momentum": engine.MOMENTUM, "adam": engine.ADAM}[cfg.optimizer]
-    fused = opt == engine.SGD and cfg.weight_decay == 0  # see engine.py's docstring
-    return engine.Hyper(int(act.code), float(act.param), float(cfg.dropout_input),
-                        float(cfg.dropout), float(cfg.weight_decay), opt, float(cfg.momentum),
-                        bool(cfg.nesterov), float(cfg.beta1), float(cfg.beta2), float(cfg.eps),
-                        int(cfg.seed), bool(sparse), bool(fused), int(threads),
-                        parse_augment(cfg.augment), int(image_width))
-
-
-def _input_csr(cfg, train_x, tr_arrays):
-    """The training inputs as CSR if the sparse first layer applies and pays in some epoch (see
-    SPARSE_MAX_*), else ``engine.NO_CSR``. Sparse needs zero pixels to stay zero."""
-    idx, _, shift = tr_arrays
-    if cfg.input_path == "dense":
-        return engine.NO_CSR
-    smallest = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
-    if cfg.input_path == "auto" and not sparse_pays(smallest, cfg.hidden[0]):
-        return engine.NO_CSR
-    if np.any(shift != 0):
-        if cfg.input_path == "sparse":
-            raise ConfigError("--input-path sparse needs zero pixels to stay zero; "
-                              "it does not work with --normalize standardize")
-        return engine.NO_CSR
-    csr = kernels.csr_inputs(train_x, idx)
-    density = csr[0][-1] / max(1, train_x.shape[0] * idx.size)
-    if cfg.input_path == "auto" and density > SPARSE_MAX_DENSITY:
-        return engine.NO_CSR
-    return csr
-
-
-def input_plan(cfg, act, train_x, tr_arrays, threads, image_width=1):
-    """How the first layer reads its inputs: ``(csr, hyper_for)``, the CSR of ``train_x`` (or
-    ``engine.NO_CSR``) and ``hyper_for(batch) -> engine.Hyper`` for an epoch's batch size,
-    sparse or dense as SPARSE_MAX_* decide (``image_width``: pixels per image row, which
-    ``--augment shift`` needs). Benchmarks call this too, so they time what training runs."""
-    csr = _input_csr(cfg, train_x, tr_arrays)
-    hp_dense = _hyper(cfg, act, sparse=False, threads=threads, image_width=image_width)
-    hp_sparse = _hyper(cfg, act, sparse=True, threads=threads, image_width=image_width)
-
-    def hyper_for(batch):
-        if csr is engine.NO_CSR:
-            return hp_dense
-        if cfg.input_path == "sparse" or sparse_pays(batch, cfg.hidden[0]):
-            return hp_sparse
-        return hp_dense
-
-    return csr, hyper_for
 
 
 def _check_resume(cfg, model, meta, path):
