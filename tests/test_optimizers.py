@@ -4,7 +4,8 @@ Each row's kernel is compared to its naive twin in test_kernels.py; here each ro
 as the training loop runs it: the engine's branch on the row's code calls the row's kernel with
 the row's hyperparameters and state buffers (one step through ``engine.train_steps`` equals the
 twin applied to the gradient the step computed, over a few steps so the state carries), the
-fused SGD step equals the unfused one.
+fused SGD step equals the unfused one, and a checkpoint holds and restores exactly the row's
+state.
 """
 
 import dataclasses
@@ -15,13 +16,14 @@ import numpy as np
 import pytest
 from synthetic import learnable
 
-from fastmlp import engine, update_kernels
+from fastmlp import checkpoint, engine, update_kernels
 from fastmlp.activations import get_activation
 from fastmlp.config import OPTIMIZERS as CHOICES
 from fastmlp.config import TrainConfig
 from fastmlp.input_plan import loop_hyper
 from fastmlp.model import MLP
 from fastmlp.optimizers import HYPERPARAMETERS, OPTIMIZERS, STATE_BUFFERS
+from fastmlp.trainer import Data, train
 from fastmlp.workspace import Hyper
 
 ROWS = list(OPTIMIZERS)
@@ -102,3 +104,47 @@ def test_each_engine_step_is_its_rows_twin_on_the_steps_gradient(name, weight_de
                                        err_msg=f"{name} {buf}, step {s + 1}")
         for buf in STATE_BUFFERS[len(row.state):]:  # what the row does not use stays zero
             np.testing.assert_array_equal(getattr(ws, buf), 0.0)
+
+
+def _data(n_train=300):
+    tx, ty = learnable(n_train, k=3, shape=(8, 8), seed=1)
+    vx, vy = learnable(60, k=3, shape=(8, 8), seed=2)
+    return Data.from_arrays(tx, ty, vx, vy)
+
+
+@pytest.mark.parametrize("name", ROWS)
+def test_a_checkpoint_holds_and_restores_exactly_the_rows_state(name, tmp_path, monkeypatch):
+    row = OPTIMIZERS[name]
+    monkeypatch.setattr("fastmlp.trainer.CHUNK_SAMPLES", 64)  # chunks of 2 steps at batch 32
+    cfg = TrainConfig(hidden=(8,), epochs=2, batch_size=32, batch_ramp=None, optimizer=name,
+                      lr=0.05 if name != "adam" else 0.005, threads=1, seed=4, **HYPER)
+    data = _data()
+    whole = train(cfg, data=data)
+    ck = tmp_path / "ck.npz"
+    part = train(cfg, data=data, should_stop=lambda e, s: e == 1 and s >= 4,
+                 interrupt_save=str(ck))
+    assert part.stopped == "interrupted"
+    arrays, meta = checkpoint.load(ck)
+    assert set(STATE_BUFFERS) <= set(arrays)
+    for i, buf in enumerate(STATE_BUFFERS):  # the row's state is saved, the rest is zero
+        assert np.any(arrays[buf] != 0) == (i < len(row.state)), buf
+    state = meta["state"]
+    assert list(state) == list(checkpoint.RunState().to_dict())
+    assert (state["epoch"], state["step"], state["t"]) == (1, 4, 10 + 4)
+    rest = train(cfg, data=data, resume=str(ck))
+    np.testing.assert_array_equal(rest.model.params, whole.model.params)
+    assert [h["loss"] for h in rest.history] == [h["loss"] for h in whole.history]
+
+
+def test_run_state_keeps_the_checkpoint_format_old_runs_resume_from():
+    # meta["state"] as checkpoints have written it since format fastmlp-checkpoint-1: these
+    # keys, in this order; resumed_state refuses a checkpoint whose keys differ
+    fresh = checkpoint.RunState().to_dict()
+    assert list(fresh) == ["epoch", "step", "t", "loss_sum", "correct", "samples", "seconds",
+                           "best_val", "best_epoch", "since_best", "history"]
+    assert fresh["best_val"] == -1.0 and fresh["history"] == []
+    saved = dict(fresh, epoch=1, t=10, history=[dict(
+        epoch=1, loss=0.5, train_accuracy=0.8, val_loss=0.6, val_accuracy=0.7, seconds=1.0,
+        samples_per_second=1.0, batch_size=32, lr=0.1, weight_rms=[1.0])])
+    back = checkpoint.RunState(**checkpoint.resumed_state({"state": saved}, fresh, "ck", 2))
+    assert back.to_dict() == saved
