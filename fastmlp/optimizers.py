@@ -15,9 +15,10 @@ function value breaks on-disk caching and costs a call per slice), so ``engine._
 keeps one branch per row, on the row's code, calling the row's kernel.
 
 A new optimizer: its row below (and its code beside the others in workspace.py), its kernel
-in update_kernels.py, its branch in ``engine._update_block``, its naive twin in tests/naive.py (the kernel's name without the
-underscore) and a test. A new hyperparameter also needs its TrainConfig field (with its help:
-the flag follows) and a ``Hyper`` field of the same name.
+in update_kernels.py, its branch in ``engine._update_block``, its naive twin in tests/naive.py
+(the kernel's name without the underscore); tests/test_optimizers.py checks every row. A new
+hyperparameter also needs its TrainConfig field (with its help: the flag follows) and a
+``Hyper`` field of the same name.
 """
 
 from typing import NamedTuple, Tuple

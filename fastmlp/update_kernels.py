@@ -15,8 +15,9 @@ from ._jit import jit
 # ---------------------------------------------------------------------------------------------
 @jit
 def _sgd_update(params, grads, lr):
-    # row "sgd": no state, no hyperparameters. params (P,) -= lr * grads (P,). Scalars are cast to the arrays' dtype throughout: a
-    # float64 scalar would make a float32 loop convert every element to float64 and back.
+    # row "sgd": no state, no hyperparameters. params (P,) -= lr * grads (P,). Scalars are
+    # cast to the arrays' dtype throughout: a float64 scalar would make a float32 loop convert
+    # every element to float64 and back.
     step = params.dtype.type(lr)
     for i in range(params.size):
         params[i] -= step * grads[i]
