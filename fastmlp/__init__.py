@@ -8,8 +8,9 @@ The Python API in brief::
     train(config, data=Data.from_arrays(train_x, train_y, test_x, test_y))  # your own arrays
 
 Layout: data/ (IDX files, data sets, splits) -> transforms.py (crop, scaling) -> model.py
-(parameters, prediction) -> kernels.py (Numba kernels) -> engine.py (compiled training loop) ->
-trainer.py (epochs, checkpoints) -> train.py (command line).
+(parameters, prediction) -> kernels.py (Numba kernels; optimizers.py: one row per optimizer) ->
+engine.py (compiled training loop; input_plan.py: its settings, sparse or dense first layer) ->
+trainer.py (epochs; checkpoint.py: saving and resuming a run) -> train.py (command line).
 """
 
 __version__ = "0.1.0"

@@ -1,5 +1,9 @@
 """Checkpoints: a model, its optimizer state and the run's progress in one ``.npz`` file.
 
+:func:`save_run` / :func:`load_run` write and resume a training run (its weights, the
+optimizer's state buffers, the input transform and the :class:`RunState`);
+:func:`load_model` reads the model back for prediction.
+
 Written atomically (a temporary file in the same folder, flushed and fsynced, then renamed over
 the target), so a crash or Ctrl-C while saving never leaves a half-written checkpoint and the
 previous one survives until the new one is complete.
@@ -13,11 +17,13 @@ import json
 import math
 import os
 import zipfile
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from .atomic import atomic_write, check_writable
 from .errors import CheckpointError, ConfigError
+from .optimizers import STATE_BUFFERS
 
 FORMAT = "fastmlp-checkpoint-1"
 
@@ -80,6 +86,27 @@ def check_target(path, flag="--save", overwrite=False):
                           "(overwrite=True) to replace it")
 
 
+@dataclass
+class RunState:
+    """A run's progress, saved in every checkpoint as ``meta["state"]``: :meth:`to_dict`, these
+    fields as keys in this order (the format old checkpoints have, so they resume)."""
+
+    epoch: int = 0           # epochs completed
+    step: int = 0            # steps done in the current epoch
+    t: int = 0               # optimizer steps done in the run (Adam's bias correction)
+    loss_sum: float = 0.0    # the current epoch so far: loss sum, correct count, samples,
+    correct: int = 0
+    samples: int = 0
+    seconds: float = 0.0     # and training seconds
+    best_val: float = -1.0   # early stopping: the best validation accuracy, its epoch (1-based,
+    best_epoch: int = 0      # 0: none yet) and epochs since
+    since_best: int = 0
+    history: list = field(default_factory=list)  # one record (dict) per completed epoch
+
+    def to_dict(self):
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 _RECORD_KEYS = {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
                 "samples_per_second", "batch_size", "lr", "weight_rms"}
 
@@ -119,6 +146,65 @@ def resumed_state(meta, fresh, path, epochs):
     return saved
 
 
+def transform_meta(t):
+    """The JSON part of input transform ``t`` (its arrays are saved beside it)."""
+    return dict(image_shape=list(t.image_shape),
+                kept_shape=list(t.kept_shape) if t.kept_shape is not None else None,
+                description=t.description)
+
+
+def transform_from_meta(tm, arrays):
+    """The :class:`~fastmlp.transforms.InputTransform` saved as ``transform_meta`` and the
+    ``pixel_index``, ``scale`` and ``shift`` arrays."""
+    from .transforms import InputTransform
+
+    return InputTransform(
+        image_shape=tuple(tm["image_shape"]), pixel_index=arrays["pixel_index"],
+        scale=arrays["scale"], shift=arrays["shift"],
+        kept_shape=tuple(tm["kept_shape"]) if tm["kept_shape"] else None,
+        description=tm["description"])
+
+
+def save_run(path, cfg, model, activation, ws, transform_arrays, best_params, state):
+    """Write a training run to ``path``: the weights, the optimizer's state buffers (ws.opt1,
+    ws.opt2), the input transform (``transform_arrays`` = (pixel_index, scale, shift)), the
+    best weights when early stopping (``best_params``, else None) and ``state`` (RunState)."""
+    idx, scale, shift = transform_arrays
+    arrays = dict(params=model.params, **{b: getattr(ws, b) for b in STATE_BUFFERS},
+                  pixel_index=idx, scale=scale, shift=shift)
+    if best_params is not None:
+        arrays["best_params"] = best_params
+    meta = dict(config=cfg.to_dict(), sizes=list(model.sizes),
+                activation=str(model.activation), activation_builtin=activation.builtin,
+                n_classes=int(model.sizes[-1]), transform=transform_meta(model.transform),
+                state=state.to_dict())
+    save(path, arrays, meta)
+
+
+def load_run(path, model, ws, best_params, epochs):
+    """Resume the run saved in ``path`` into ``model`` (same network), the workspace's
+    optimizer state and ``best_params`` (or None); returns its :class:`RunState`, checked
+    against a run of ``epochs`` epochs."""
+    arrays, meta = load(path)
+    want = {"sizes": list(model.sizes), "activation": str(model.activation)}
+    have = {"sizes": meta.get("sizes"), "activation": meta.get("activation")}
+    for key in want:
+        if want[key] != have[key]:
+            raise CheckpointError(
+                f"checkpoint {path} is for a different network ({key} {have[key]}, this run "
+                f"asks for {want[key]}); resume with the original settings or train anew")
+    try:
+        model.params[:] = arrays["params"]
+        for b in STATE_BUFFERS:
+            getattr(ws, b)[:] = arrays[b]
+        if best_params is not None:
+            best_params[:] = arrays.get("best_params", model.params)
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} is missing or has malformed arrays "
+                              f"({exc}); use another checkpoint") from None
+    return RunState(**resumed_state(meta, RunState().to_dict(), path, epochs))
+
+
 def load_model(path, activation=None):
     """The :class:`MLP` saved in checkpoint ``path`` (with its input transform), and the
     checkpoint's metadata.
@@ -128,18 +214,12 @@ def load_model(path, activation=None):
     :class:`~fastmlp.activations.Activation` itself); a built-in one is read from the file."""
     from .activations import checkpoint_activation
     from .model import MLP
-    from .transforms import InputTransform
 
     arrays, meta = load(path)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     act = checkpoint_activation(meta.get("activation"), cfg.get("activation"), activation, path)
     try:
-        tm = meta["transform"]
-        transform = InputTransform(
-            image_shape=tuple(tm["image_shape"]), pixel_index=arrays["pixel_index"],
-            scale=arrays["scale"], shift=arrays["shift"],
-            kept_shape=tuple(tm["kept_shape"]) if tm["kept_shape"] else None,
-            description=tm["description"])
+        transform = transform_from_meta(meta["transform"], arrays)
         model = MLP(tuple(meta["sizes"]), act,
                     np.ascontiguousarray(arrays["params"], dtype=np.float32), transform)
     except (KeyError, TypeError, ValueError, OverflowError, ConfigError) as exc:

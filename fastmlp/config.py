@@ -24,10 +24,11 @@ from .activations import BUILTINS, INIT_SCHEMES, get_activation, resolve_init
 from .augment import AUGMENTATIONS, parse_augment
 from .data import DATASETS, SPLIT_MODES
 from .errors import ConfigError
+from .optimizers import OPTIMIZERS as _OPTIMIZER_ROWS
 from .schedules import SCHEDULES
 from .transforms import NORMALIZE_MODES
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
+OPTIMIZERS = tuple(_OPTIMIZER_ROWS)  # the names, from the table in optimizers.py
 INPUT_PATHS = ("auto", "sparse", "dense")
 INITS = ("auto", *INIT_SCHEMES)
 GROUPS = ("data", "network", "optimisation", "run")  # the --help sections, in this order

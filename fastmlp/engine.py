@@ -212,14 +212,17 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
                 K._add_weight_decay(ws.grads[w_off + d0 * H:w_off + d1 * H],
                                     params[w_off + d0 * H:w_off + d1 * H], hp.weight_decay)
             # the optimizer step on this thread's weight rows and bias columns (called here, not
-            # through a helper: each level of jitted calls costs compile time)
+            # through a helper: each level of jitted calls costs compile time). One branch per
+            # row of optimizers.OPTIMIZERS, on the row's code, calling the row's kernel as
+            # kernel(params, *state, grads, lr, *hyper[, t]): Numba cannot call through a
+            # table of functions (first-class functions break caching and cost speed)
             for lo, hi in ((w_off + d0 * H, w_off + d1 * H), (b_off + h0, b_off + h1)):
                 p, g = params[lo:hi], ws.grads[lo:hi]
                 if hp.optimizer == SGD:
                     K._sgd_update(p, g, lr)
                 elif hp.optimizer == MOMENTUM:
                     K._momentum_update(p, ws.opt1[lo:hi], g, lr, hp.momentum, hp.nesterov)
-                else:
+                elif hp.optimizer == ADAM:
                     K._adam_update(p, ws.opt1[lo:hi], ws.opt2[lo:hi], g, lr, hp.beta1, hp.beta2,
                                    hp.eps, step_t)
 
@@ -394,9 +397,8 @@ def transform_arrays(model, n_pixels):
 
 
 def eval_hyper(activation):
-    """The Hyper an evaluation needs (only the activation matters)."""
-    return Hyper(int(activation.code), float(activation.param), 0.0, 0.0, 0.0, SGD, 0.0, False,
-                 0.9, 0.999, 1e-8, 0)
+    """The Hyper an evaluation needs: only the activation matters (no dropout, dense input)."""
+    return Hyper(act_code=int(activation.code), act_param=float(activation.param))
 
 
 def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, probs_out=None,

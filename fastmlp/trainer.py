@@ -1,8 +1,11 @@
 """The training loop's Python side: ``train(config)`` and what it reports.
 
-The compiled inner loop lives in ``engine.py``; this module prepares data and buffers, walks
-the epochs (batch ramp, reshuffle, learning-rate schedule), evaluates, keeps the best weights for
-early stopping, writes checkpoints, and turns Ctrl-C and a diverging loss into clean stops.
+The compiled inner loop lives in ``engine.py`` and the settings and input plan it runs with in
+``input_plan.py``; this module plans a run (data, network, buffers: :func:`_plan`), walks the
+epochs (batch ramp, reshuffle, learning-rate schedule: :func:`_epoch`), evaluates, keeps the
+best weights for early stopping, writes checkpoints (checkpoint.py, with the run's
+:class:`~fastmlp.checkpoint.RunState`), turns Ctrl-C and a diverging loss into clean stops and
+sums the run up (:func:`_finish`).
 Nothing here prints: progress reaches the caller through the ``on_epoch`` / ``on_progress``
 callbacks (the command line in ``train.py`` prints them).
 """
@@ -19,9 +22,23 @@ import numpy as np
 from . import checkpoint, engine, kernels
 from .activations import get_activation
 from .augment import parse_augment
-from .checkpoint import load_model  # noqa: F401  (re-exported: the API has it here)
+from .checkpoint import (  # noqa: F401  (load_model, transform_meta: re-exported, the API has them here)
+    RunState,
+    load_model,
+    transform_meta,
+)
 from .config import TrainConfig
-from .errors import CheckpointError, ConfigError, DivergenceError, OutputError
+from .errors import ConfigError, DivergenceError, OutputError
+from .input_plan import (  # noqa: F401  (re-exported: benchmarks and tests call them here)
+    SPARSE_ANY_BATCH_WIDTH,
+    SPARSE_MAX_BATCH,
+    SPARSE_MAX_DENSITY,
+    SPARSE_MAX_WIDTH,
+    _input_csr,
+    input_plan,
+    sparse_pays,
+)
+from .input_plan import loop_hyper as _hyper
 from .memory import peak_rss_mb
 from .model import MLP, check_memory
 from .outputs import write_history_csv, write_metrics_json  # noqa: F401  (re-exported)
@@ -31,26 +48,6 @@ from .threads import one_blas_thread, set_threads
 # Samples per call into compiled code: small enough for a lively progress bar and a prompt
 # Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.
 CHUNK_SAMPLES = 8192
-
-# When input_path is "auto", an epoch runs the sparse first layer only where it measured
-# faster than BLAS on the dense one (2 threads, this project's AMD EPYC Zen 3 machines, AVX2):
-# mostly-zero inputs (MNIST: 19% nonzero, Fashion-MNIST: 50%) and a narrow first layer. Up to
-# SPARSE_ANY_BATCH_WIDTH units at every batch size (784-100-10: batch 64 220-250k vs 130-190k
-# samples/s dense, 128 200-255k vs 145-220k, 256 205-380k vs 210-250k, 600 230-290k vs
-# 170-260k: each weight row of 400 bytes stays in L2, and the sparse kernels do a fifth of the
-# multiply-adds); wider, up to SPARSE_MAX_WIDTH, only for small batches (784-256-10 at batch
-# 128: 97-106k sparse vs 114-131k dense), where BLAS has too few rows to reuse a weight row.
-SPARSE_MAX_DENSITY = 0.6
-SPARSE_MAX_BATCH = 64
-SPARSE_MAX_WIDTH = 256
-SPARSE_ANY_BATCH_WIDTH = 128
-
-
-def sparse_pays(batch, width):
-    """Whether the sparse first layer measured faster for this batch size and first-layer width
-    (on inputs sparse enough: SPARSE_MAX_DENSITY)."""
-    return width <= SPARSE_ANY_BATCH_WIDTH or (width <= SPARSE_MAX_WIDTH
-                                               and batch <= SPARSE_MAX_BATCH)
 
 
 @dataclass
@@ -155,87 +152,37 @@ class _Interrupt:
         return False
 
 
-def _hyper(cfg, act, sparse, threads, image_width=1):
-    opt = {"sgd": engine.SGD, "momentum": engine.MOMENTUM, "adam": engine.ADAM}[cfg.optimizer]
-    fused = opt == engine.SGD and cfg.weight_decay == 0  # see engine.py's docstring
-    return engine.Hyper(int(act.code), float(act.param), float(cfg.dropout_input),
-                        float(cfg.dropout), float(cfg.weight_decay), opt, float(cfg.momentum),
-                        bool(cfg.nesterov), float(cfg.beta1), float(cfg.beta2), float(cfg.eps),
-                        int(cfg.seed), bool(sparse), bool(fused), int(threads),
-                        parse_augment(cfg.augment), int(image_width))
+@dataclass
+class _Plan:
+    """What a run fixes before its first step (see :func:`_plan`): the data, the network and
+    its buffers, how the first layer reads its inputs, and the compile time it took."""
+
+    cfg: TrainConfig
+    splits: object
+    act: object                    # the hidden activation (activations.Activation)
+    model: MLP
+    ws: object                     # engine.Workspace, sized for the largest batch
+    train_x: np.ndarray            # (N, P) uint8, and train_y (N,) int64
+    train_y: np.ndarray
+    tr_arrays: tuple               # the input transform as (pixel_index, scale, shift)
+    csr: tuple                     # the training inputs as CSR, or engine.NO_CSR
+    hyper_for: Callable            # batch size -> engine.Hyper (input_plan.input_plan)
+    pixel_map: np.ndarray          # input of each pixel, for --augment shift
+    order: np.ndarray              # the epoch's sample order (N,), reshuffled in place
+    lrs: np.ndarray                # the epoch's learning rate per step
+    best_params: Optional[np.ndarray]  # the best weights so far, when early stopping
+    threads: int
+    compile_seconds: float
+
+    def evaluate(self, x, y):
+        loss, correct = engine.evaluate(self.model, x, y, batch_size=self.ws.x.shape[0],
+                                        workspace=self.ws)
+        return loss, correct / max(1, len(x))
 
 
-def _input_csr(cfg, train_x, tr_arrays):
-    """The training inputs as CSR if the sparse first layer applies and pays in some epoch (see
-    SPARSE_MAX_*), else ``engine.NO_CSR``. Sparse needs zero pixels to stay zero."""
-    idx, _, shift = tr_arrays
-    if cfg.input_path == "dense":
-        return engine.NO_CSR
-    smallest = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
-    if cfg.input_path == "auto" and not sparse_pays(smallest, cfg.hidden[0]):
-        return engine.NO_CSR
-    if np.any(shift != 0):
-        if cfg.input_path == "sparse":
-            raise ConfigError("--input-path sparse needs zero pixels to stay zero; "
-                              "it does not work with --normalize standardize")
-        return engine.NO_CSR
-    csr = kernels.csr_inputs(train_x, idx)
-    density = csr[0][-1] / max(1, train_x.shape[0] * idx.size)
-    if cfg.input_path == "auto" and density > SPARSE_MAX_DENSITY:
-        return engine.NO_CSR
-    return csr
-
-
-def input_plan(cfg, act, train_x, tr_arrays, threads, image_width=1):
-    """How the first layer reads its inputs: ``(csr, hyper_for)``, the CSR of ``train_x`` (or
-    ``engine.NO_CSR``) and ``hyper_for(batch) -> engine.Hyper`` for an epoch's batch size,
-    sparse or dense as SPARSE_MAX_* decide (``image_width``: pixels per image row, which
-    ``--augment shift`` needs). Benchmarks call this too, so they time what training runs."""
-    csr = _input_csr(cfg, train_x, tr_arrays)
-    hp_dense = _hyper(cfg, act, sparse=False, threads=threads, image_width=image_width)
-    hp_sparse = _hyper(cfg, act, sparse=True, threads=threads, image_width=image_width)
-
-    def hyper_for(batch):
-        if csr is engine.NO_CSR:
-            return hp_dense
-        if cfg.input_path == "sparse" or sparse_pays(batch, cfg.hidden[0]):
-            return hp_sparse
-        return hp_dense
-
-    return csr, hyper_for
-
-
-def _check_resume(cfg, model, meta, path):
-    want = {"sizes": list(model.sizes), "activation": str(model.activation)}
-    have = {"sizes": meta.get("sizes"), "activation": meta.get("activation")}
-    for key in want:
-        if want[key] != have[key]:
-            raise CheckpointError(
-                f"checkpoint {path} is for a different network ({key} {have[key]}, this run "
-                f"asks for {want[key]}); resume with the original settings or train anew")
-
-
-def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] = None,
-          resume: Optional[str] = None, on_epoch: Optional[Callable] = None,
-          on_progress: Optional[Callable] = None,
-          should_stop: Optional[Callable] = None,
-          interrupt_save: Optional[str] = None, overwrite: bool = False) -> TrainResult:
-    """Train an MLP as ``cfg`` says and return a :class:`TrainResult`.
-
-    data: prepared data (default: ``prepare_data(cfg)``). save: checkpoint path, written
-    atomically after every epoch and on interruption. resume: a checkpoint to continue from
-    (same network; the run then ends with the same weights as an uninterrupted one).
-    on_epoch(record): after each epoch. on_progress(epoch, samples_done, samples_total): within
-    an epoch. should_stop(epoch, step) -> bool: checked between chunks, like Ctrl-C.
-    interrupt_save: where an interrupted run saves its checkpoint when ``save`` is not given
-    (by default it then saves nothing; the command line passes a path). overwrite: let ``save``
-    replace an existing file that is not a fastmlp checkpoint (refused otherwise).
-    """
-    t_start = time.perf_counter()
-    if not isinstance(cfg, TrainConfig):
-        raise ConfigError(f"train needs a TrainConfig, got {type(cfg).__name__}")
-    if save:
-        checkpoint.check_target(save, overwrite=overwrite)
+def _plan(cfg, data):
+    """Threads, data, network, buffers and input plan of a run; compiles (or loads from
+    Numba's cache) the loop before the clock for training starts."""
     threads = set_threads(cfg.threads)
     if data is None:
         data = prepare_data(cfg)
@@ -270,7 +217,6 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
                           f"{training_memory_bytes(sizes, max_batch) / 2**30:,.1f} GB asked); "
                           "use smaller --hidden sizes or --batch-size") from None
     tr_arrays = engine.transform_arrays(model, train_x.shape[1])
-    order = np.arange(N, dtype=np.int64)
     min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
 
@@ -285,172 +231,193 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
     pixel_map = (kernels.input_of_pixel(tr_arrays[0], train_x.shape[1]) if shift_max
                  else engine.NO_PIXEL_MAP)
-    best_params = np.empty_like(model.params) if cfg.early_stop else None
+    return _Plan(cfg, sp, act, model, ws, train_x, train_y, tr_arrays, csr, hyper_for,
+                 pixel_map, np.arange(N, dtype=np.int64), lrs,
+                 np.empty_like(model.params) if cfg.early_stop else None, threads,
+                 compile_seconds)
 
-    # run state (saved in checkpoints)
-    state = dict(epoch=0, step=0, t=0, loss_sum=0.0, correct=0, samples=0, seconds=0.0,
-                 best_val=-1.0, best_epoch=0, since_best=0, history=[])
-    if resume:
-        arrays, meta = checkpoint.load(resume)
-        _check_resume(cfg, model, meta, resume)
+
+class _Checkpoints:
+    """Writes a run's checkpoints and remembers the epochs it saved, so messages can say which
+    file holds the last good weights."""
+
+    def __init__(self, plan, save, resume):
+        self.plan, self.save, self.resume = plan, save, resume
+        self.saved = []  # epochs of the checkpoints this run has written to `save`
+
+    def write(self, path, state):
+        p = self.plan
         try:
-            model.params[:] = arrays["params"]
-            ws.opt1[:] = arrays["opt1"]
-            ws.opt2[:] = arrays["opt2"]
-            if best_params is not None:
-                best_params[:] = arrays.get("best_params", model.params)
-        except (KeyError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {resume} is missing or has malformed arrays "
-                                  f"({exc}); use another checkpoint") from None
-        state.update(checkpoint.resumed_state(meta, state, resume, cfg.epochs))
-    saved = []  # checkpoints this run has written
-
-    def evaluate(x, y):
-        loss, correct = engine.evaluate(model, x, y, batch_size=ws.x.shape[0], workspace=ws)
-        return loss, correct / max(1, len(x))
-
-    def save_checkpoint(path):
-        arrays = dict(params=model.params, opt1=ws.opt1, opt2=ws.opt2,
-                      pixel_index=tr_arrays[0], scale=tr_arrays[1], shift=tr_arrays[2])
-        if best_params is not None:
-            arrays["best_params"] = best_params
-        meta = dict(config=cfg.to_dict(), sizes=list(model.sizes),
-                    activation=str(model.activation), activation_builtin=act.builtin,
-                    n_classes=int(model.sizes[-1]), transform=transform_meta(transform),
-                    state=state)
-        try:
-            checkpoint.save(path, arrays, meta)
+            checkpoint.save_run(path, p.cfg, p.model, p.act, p.ws, p.tr_arrays, p.best_params,
+                                state)
         except OSError as exc:
-            kept = (f"it still holds this run's epoch {saved[-1]}" if saved and path == save
+            kept = (f"it still holds this run's epoch {self.saved[-1]}"
+                    if self.saved and path == self.save
                     else "it is left as it was" if os.path.exists(path) else "nothing written")
             raise OutputError(f"could not write the checkpoint {path} "
                               f"({exc.strerror or exc}); {kept}") from None
-        saved.append(state["epoch"])
+        self.saved.append(state.epoch)
 
+    def last_good(self):
+        """The end of a divergence message: which checkpoint holds the last good weights, only
+        if one really does."""
+        save, resume = self.save, self.resume
+        if save and self.saved:
+            return f"; the last good checkpoint is {save} (epoch {self.saved[-1]})"
+        if save and resume and os.path.exists(save) and os.path.samefile(save, resume):
+            return f"; {save} still holds the checkpoint this run resumed from"
+        return "; no checkpoint was written" if save else ""
+
+
+def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] = None,
+          resume: Optional[str] = None, on_epoch: Optional[Callable] = None,
+          on_progress: Optional[Callable] = None,
+          should_stop: Optional[Callable] = None,
+          interrupt_save: Optional[str] = None, overwrite: bool = False) -> TrainResult:
+    """Train an MLP as ``cfg`` says and return a :class:`TrainResult`.
+
+    data: prepared data (default: ``prepare_data(cfg)``). save: checkpoint path, written
+    atomically after every epoch and on interruption. resume: a checkpoint to continue from
+    (same network; the run then ends with the same weights as an uninterrupted one).
+    on_epoch(record): after each epoch. on_progress(epoch, samples_done, samples_total): within
+    an epoch. should_stop(epoch, step) -> bool: checked between chunks, like Ctrl-C.
+    interrupt_save: where an interrupted run saves its checkpoint when ``save`` is not given
+    (by default it then saves nothing; the command line passes a path). overwrite: let ``save``
+    replace an existing file that is not a fastmlp checkpoint (refused otherwise).
+    """
+    t_start = time.perf_counter()
+    if not isinstance(cfg, TrainConfig):
+        raise ConfigError(f"train needs a TrainConfig, got {type(cfg).__name__}")
+    if save:
+        checkpoint.check_target(save, overwrite=overwrite)
+    plan = _plan(cfg, data)
+    state = (checkpoint.load_run(resume, plan.model, plan.ws, plan.best_params, cfg.epochs)
+             if resume else RunState())
+    checkpoints = _Checkpoints(plan, save, resume)
     stopped = "completed"
-    history = state["history"]
     # BLAS at one thread for the whole run, not chunk by chunk: each time its thread count goes
     # back up, OpenBLAS wakes workers that spin for milliseconds on the cores the training
     # threads need (2-thread steps measured 330k samples/s held at one, 175-260k toggled)
     with _Interrupt(should_stop) as interrupt, one_blas_thread():
-        while state["epoch"] < cfg.epochs:
-            e = state["epoch"]
-            B = min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp), N)
-            steps = steps_in_epoch(N, B)
-            order[:] = np.arange(N)
-            np.random.default_rng([cfg.seed, e]).shuffle(order)
-            for s in range(steps):
-                lrs[s] = learning_rate(cfg, e, s, steps, B)
-            chunk = max(1, CHUNK_SAMPLES // B)
-            hp = hyper_for(B)
-            t_epoch = time.perf_counter()
-            while state["step"] < steps:
-                if interrupt.requested(e, state["step"]):
-                    break
-                s0 = state["step"]
-                n = min(chunk, steps - s0)
-                loss, correct, samples, bad = engine.train_steps(
-                    model, ws, hp, train_x, train_y, order, tr_arrays, B, s0, n, lrs, e,
-                    state["t"], csr, pixel_map)
-                state["loss_sum"] += loss
-                state["correct"] += correct
-                state["samples"] += samples
-                done = n if bad < 0 else bad - s0
-                state["t"] += done
-                state["step"] += done
-                if bad >= 0:
-                    last = (history[-1]["loss"] if history and state["samples"] == 0 else
-                            state["loss_sum"] / max(1, state["samples"]))
-                    raise DivergenceError(
-                        f"training diverged: the loss became NaN or infinite at epoch {e + 1}, "
-                        f"step {bad + 1} (learning rate {lrs[bad]:.4g}); the last finite mean "
-                        f"loss was {last:.4g}. Lower the learning rate (--lr) or use a "
-                        "schedule with warm-up" + _last_good(save, saved, resume))
-                if on_progress is not None:
-                    on_progress(e, min(state["step"] * B, N), N)
-            state["seconds"] += time.perf_counter() - t_epoch
-            if state["step"] < steps:
+        while state.epoch < cfg.epochs:
+            record = _epoch(plan, state, interrupt, on_progress, checkpoints)
+            if record is None:
                 stopped = "interrupted"
                 break
-            val_loss, val_acc = evaluate(sp.val_x, sp.val_y)
-            record = dict(epoch=e + 1, loss=state["loss_sum"] / max(1, state["samples"]),
-                          train_accuracy=state["correct"] / max(1, state["samples"]),
-                          val_loss=val_loss, val_accuracy=val_acc, seconds=state["seconds"],
-                          samples_per_second=state["samples"] / max(1e-9, state["seconds"]),
-                          batch_size=B, lr=float(lrs[0]), weight_rms=model.weight_rms(),
-                          input_path="sparse" if hp.sparse else "dense")
-            history.append(record)
-            state.update(epoch=e + 1, step=0, loss_sum=0.0, correct=0, samples=0, seconds=0.0)
-            if cfg.early_stop:
-                if val_acc > state["best_val"]:
-                    state.update(best_val=val_acc, best_epoch=e + 1, since_best=0)
-                    best_params[:] = model.params
-                else:
-                    state["since_best"] += 1
             if save:
-                save_checkpoint(save)
+                checkpoints.write(save, state)
             if on_epoch is not None:
                 on_epoch(record)
-            if cfg.early_stop and state["since_best"] >= cfg.early_stop:
+            if cfg.early_stop and state.since_best >= cfg.early_stop:
                 stopped = "early_stop"
                 break
+    return _finish(plan, state, stopped, checkpoints, interrupt_save,
+                   interrupt.signum if stopped == "interrupted" else None, t_start)
 
+
+def _epoch(plan, state, interrupt, on_progress, checkpoints):
+    """Run epoch ``state.epoch`` from step ``state.step`` on, in chunks of steps; returns the
+    epoch's record (appended to ``state.history``), or None when interrupted."""
+    cfg, model, N = plan.cfg, plan.model, len(plan.train_x)
+    e = state.epoch
+    B = min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp), N)
+    steps = steps_in_epoch(N, B)
+    plan.order[:] = np.arange(N)
+    np.random.default_rng([cfg.seed, e]).shuffle(plan.order)
+    for s in range(steps):
+        plan.lrs[s] = learning_rate(cfg, e, s, steps, B)
+    chunk = max(1, CHUNK_SAMPLES // B)
+    hp = plan.hyper_for(B)
+    t_epoch = time.perf_counter()
+    while state.step < steps:
+        if interrupt.requested(e, state.step):
+            break
+        s0 = state.step
+        n = min(chunk, steps - s0)
+        loss, correct, samples, bad = engine.train_steps(
+            model, plan.ws, hp, plan.train_x, plan.train_y, plan.order, plan.tr_arrays, B, s0,
+            n, plan.lrs, e, state.t, plan.csr, plan.pixel_map)
+        state.loss_sum += loss
+        state.correct += correct
+        state.samples += samples
+        done = n if bad < 0 else bad - s0
+        state.t += done
+        state.step += done
+        if bad >= 0:
+            last = (state.history[-1]["loss"] if state.history and state.samples == 0 else
+                    state.loss_sum / max(1, state.samples))
+            raise DivergenceError(
+                f"training diverged: the loss became NaN or infinite at epoch {e + 1}, "
+                f"step {bad + 1} (learning rate {plan.lrs[bad]:.4g}); the last finite mean "
+                f"loss was {last:.4g}. Lower the learning rate (--lr) or use a "
+                "schedule with warm-up" + checkpoints.last_good())
+        if on_progress is not None:
+            on_progress(e, min(state.step * B, N), N)
+    state.seconds += time.perf_counter() - t_epoch
+    if state.step < steps:
+        return None
+    val_loss, val_acc = plan.evaluate(plan.splits.val_x, plan.splits.val_y)
+    record = dict(epoch=e + 1, loss=state.loss_sum / max(1, state.samples),
+                  train_accuracy=state.correct / max(1, state.samples),
+                  val_loss=val_loss, val_accuracy=val_acc, seconds=state.seconds,
+                  samples_per_second=state.samples / max(1e-9, state.seconds),
+                  batch_size=B, lr=float(plan.lrs[0]), weight_rms=model.weight_rms(),
+                  input_path="sparse" if hp.sparse else "dense")
+    state.history.append(record)
+    state.epoch, state.step = e + 1, 0
+    state.loss_sum, state.correct, state.samples, state.seconds = 0.0, 0, 0, 0.0
+    if cfg.early_stop:
+        if val_acc > state.best_val:
+            state.best_val, state.best_epoch, state.since_best = val_acc, e + 1, 0
+            plan.best_params[:] = model.params
+        else:
+            state.since_best += 1
+    return record
+
+
+def _finish(plan, state, stopped, checkpoints, interrupt_save, signum, t_start):
+    """The end of a run: an interrupted run's checkpoint, the best weights back when early
+    stopping, the final evaluation and summary."""
+    cfg, save = plan.cfg, checkpoints.save
     checkpoint_path = None
     if stopped == "interrupted" and (save or interrupt_save):
         checkpoint_path = save or interrupt_save
         try:
             if not save:
                 checkpoint.check_target(checkpoint_path, "checkpoint", overwrite=False)
-            save_checkpoint(checkpoint_path)
+            checkpoints.write(checkpoint_path, state)
         except (ConfigError, OutputError) as exc:
-            raise OutputError(f"interrupted in epoch {state['epoch'] + 1}, but no checkpoint "
+            raise OutputError(f"interrupted in epoch {state.epoch + 1}, but no checkpoint "
                               f"was saved: tried {os.path.abspath(checkpoint_path)}: {exc}; "
                               "nothing of this run is kept") from None
     elif save:
         checkpoint_path = save
-    if cfg.early_stop and state["best_epoch"] > 0 and stopped != "interrupted":
-        model.params[:] = best_params
+    if cfg.early_stop and state.best_epoch > 0 and stopped != "interrupted":
+        plan.model.params[:] = plan.best_params
 
-    summary = _summary(cfg, model, history, evaluate, sp, compile_seconds, threads, state,
-                       time.perf_counter() - t_start)
+    summary = _summary(plan, state, time.perf_counter() - t_start)
     summary["stopped"] = stopped
-    paths = sorted({h["input_path"] for h in history if "input_path" in h}, reverse=True)
+    paths = sorted({h["input_path"] for h in state.history if "input_path" in h}, reverse=True)
     summary["input_path"] = "+".join(paths) or "dense"
-    return TrainResult(model, history, summary, stopped, checkpoint_path,
-                       interrupt.signum if stopped == "interrupted" else None)
+    return TrainResult(plan.model, state.history, summary, stopped, checkpoint_path, signum)
 
 
-def _last_good(save, saved, resume):
-    """The end of a divergence message: which checkpoint holds the last good weights, only if
-    one really does."""
-    if save and saved:
-        return f"; the last good checkpoint is {save} (epoch {saved[-1]})"
-    if save and resume and os.path.exists(save) and os.path.samefile(save, resume):
-        return f"; {save} still holds the checkpoint this run resumed from"
-    return "; no checkpoint was written" if save else ""
-
-
-def transform_meta(t):
-    return dict(image_shape=list(t.image_shape),
-                kept_shape=list(t.kept_shape) if t.kept_shape is not None else None,
-                description=t.description)
-
-
-def _summary(cfg, model, history, evaluate, sp, compile_seconds, threads, state, wall):
-    val_loss, val_acc = evaluate(sp.val_x, sp.val_y)
-    _, test_acc = evaluate(sp.test_x, sp.test_y)
-    _, full_acc = evaluate(sp.test_full_x, sp.test_full_y)
+def _summary(plan, state, wall):
+    cfg, model, sp, history = plan.cfg, plan.model, plan.splits, state.history
+    val_loss, val_acc = plan.evaluate(sp.val_x, sp.val_y)
+    _, test_acc = plan.evaluate(sp.test_x, sp.test_y)
+    _, full_acc = plan.evaluate(sp.test_full_x, sp.test_full_y)
     rates = [h["samples_per_second"] for h in history[1:]] or \
             [h["samples_per_second"] for h in history]
     return dict(
         val_accuracy=val_acc, val_loss=val_loss, test_accuracy=test_acc,
         test_accuracy_full=full_acc, epochs=len(history),
-        best_epoch=state["best_epoch"] or len(history),
+        best_epoch=state.best_epoch or len(history),
         train_seconds=float(sum(h["seconds"] for h in history)),
         wall_seconds=wall,
         samples_per_second=float(np.median(rates)) if rates else 0.0,
-        compile_seconds=compile_seconds, peak_rss_mb=peak_rss_mb(),
+        compile_seconds=plan.compile_seconds, peak_rss_mb=peak_rss_mb(),
         n_inputs=int(model.sizes[0]), hidden=list(cfg.hidden), activation=str(model.activation),
         n_classes=int(model.sizes[-1]), n_train=len(sp.train_x), n_val=len(sp.val_x),
         n_test=len(sp.test_x), n_test_full=len(sp.test_full_x), split=sp.mode,
-        seed=cfg.seed, threads=threads, config=cfg.to_dict(), history=history)
+        seed=cfg.seed, threads=plan.threads, config=cfg.to_dict(), history=history)

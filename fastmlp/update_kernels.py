@@ -1,5 +1,9 @@
 """Parameter updates (plain SGD, momentum, Adam) and weight decay, on flat (P,) slices of the
-one parameter buffer and its gradient and optimizer-state twins."""
+one parameter buffer and its gradient and optimizer-state twins.
+
+Each update is an optimizer's kernel in the table of optimizers.py and takes its arguments in
+the order the row gives: ``(params, *state, grads, lr, *hyper[, t])``, updating params and the
+state in place. The training loop calls them from engine._update_block."""
 
 import math
 
@@ -11,8 +15,9 @@ from ._jit import jit
 # ---------------------------------------------------------------------------------------------
 @jit
 def _sgd_update(params, grads, lr):
-    # params (P,) -= lr * grads (P,). Scalars are cast to the arrays' dtype throughout: a
-    # float64 scalar would make a float32 loop convert every element to float64 and back.
+    # row "sgd": no state, no hyperparameters. params (P,) -= lr * grads (P,). Scalars are
+    # cast to the arrays' dtype throughout: a float64 scalar would make a float32 loop convert
+    # every element to float64 and back.
     step = params.dtype.type(lr)
     for i in range(params.size):
         params[i] -= step * grads[i]
@@ -20,6 +25,7 @@ def _sgd_update(params, grads, lr):
 
 @jit
 def _momentum_update(params, velocity, grads, lr, mu, nesterov):
+    # row "momentum": state velocity (opt1); mu, nesterov are TrainConfig's momentum, nesterov.
     # velocity (P,) = mu * velocity + grads; params -= lr * (velocity, or grads + mu * velocity)
     lr = params.dtype.type(lr)
     mu = params.dtype.type(mu)
@@ -34,7 +40,8 @@ def _momentum_update(params, velocity, grads, lr, mu, nesterov):
 
 @jit
 def _adam_update(params, m, v, grads, lr, beta1, beta2, eps, t):
-    # Adam (Kingma & Ba) with bias correction; t is the 1-based step count
+    # row "adam": state m, v (opt1, opt2); beta1, beta2, eps. Adam (Kingma & Ba) with bias
+    # correction; t is the 1-based step count
     f = params.dtype.type
     c1 = f(1.0 / (1.0 - beta1 ** t))
     c2 = f(1.0 / (1.0 - beta2 ** t))

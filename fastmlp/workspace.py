@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+# the optimizer codes the compiled loop branches on (Hyper.optimizer), one per row of the table
+# in optimizers.py; module constants, which Numba freezes into the compiled code
 SGD, MOMENTUM, ADAM = 0, 1, 2
 MAX_THREADS = 64  # rows of Workspace.part: threads that can share one training step
 
@@ -56,22 +58,37 @@ def make_workspace(sizes, max_batch, n_params):
 
 
 class Hyper(NamedTuple):
-    """Scalar settings of the training loop (floats as float64, flags as int64)."""
+    """Scalar settings of the training loop (floats as float64, flags as bool, ints as int64).
 
+    Build it by keyword: ``Hyper(act_code=..., act_param=..., optimizer=..., ...)``; what is
+    left out keeps its default (an evaluation needs only the activation, see
+    ``engine.eval_hyper``; training fills every field from its config, see
+    ``input_plan.loop_hyper``). The field order is Numba's tuple layout, not a call order."""
+
+    # the hidden activation (activations.py): its kernel code and parameter
     act_code: int
     act_param: float
-    dropout_input: float
-    dropout: float
-    weight_decay: float
-    optimizer: int
-    momentum: float
-    nesterov: bool
-    beta1: float
-    beta2: float
-    eps: float
-    seed: int
+    # regularisation: dropout rates of the input and of the hidden layers; L2 on the weights
+    dropout_input: float = 0.0
+    dropout: float = 0.0
+    weight_decay: float = 0.0
+    # the optimizer (optimizers.py): its row's code, then every row's hyperparameters (each
+    # row reads its own: momentum, nesterov; beta1, beta2, eps)
+    optimizer: int = SGD
+    momentum: float = 0.0
+    nesterov: bool = False
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    # the run: seed of dropout masks and shifts (with epoch and step)
+    seed: int = 0
+    # how the loop runs (same results either way): the sparse first layer (input_plan.py); the
+    # optimizer step fused into the weight-gradient GEMM (plain SGD without weight decay);
+    # threads sharing each step
     sparse: bool = False
     fused: bool = False
     threads: int = 1
-    shift_max: int = 0     # augmentation: each training image moved up to this many pixels
-    image_width: int = 1   # pixels per image row (what a shift moves by one row)
+    # augmentation: each training image moved up to shift_max pixels; image_width is pixels
+    # per image row (what a shift moves by one row)
+    shift_max: int = 0
+    image_width: int = 1
