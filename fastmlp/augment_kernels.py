@@ -19,7 +19,7 @@ import numpy as np
 
 from ._jit import jit
 from .dropout_kernels import _U64, _row_seed, _stream_seed
-from .kernel_checks import _check_array, _check_float, _check_shape
+from .kernel_checks import _check_gather
 
 # the random stream of the offsets, apart from the dropout streams (0 = input, l + 1 = layer l)
 AUGMENT_STREAM = 1 << 32
@@ -74,19 +74,11 @@ def gather_shifted(out, images, rows, pixel_index, scale, shift, width, k, seed,
     by its random offset of up to ``k`` pixels (see the module docstring) for (``seed``,
     ``epoch``, ``step``), batch rows numbered from ``row0``, then transformed as
     ``gather_batch`` does."""
-    _check_float("out", out, 2)
-    _check_array("images", images, 2, np.uint8)
-    _check_array("rows", rows, 1, np.int64)
-    _check_array("pixel_index", pixel_index, 1, np.int64)
-    B, D = out.shape
-    _check_shape("rows", rows, (B,))
-    for name, a in (("pixel_index", pixel_index), ("scale", scale), ("shift", shift)):
-        _check_array(name, a, 1, out.dtype if name != "pixel_index" else np.int64)
-        _check_shape(name, a, (D,))
+    _check_gather(out, images, rows, pixel_index, scale, shift)
     if width < 1 or images.shape[1] % width:
         raise ValueError(f"width {width} does not divide the image size {images.shape[1]}")
-    if B and (rows.min() < 0 or rows.max() >= images.shape[0]):
-        raise ValueError(f"rows must index images (0..{images.shape[0] - 1})")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
     _gather_shifted(out, images, rows, pixel_index, scale, shift, width, k,
                     np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM)), row0)
 

@@ -35,3 +35,23 @@ def _check_elementwise(**arrays):
     for name, a in arrays.items():
         _check_array(name, a, first.ndim, first.dtype)
         _check_shape(name, a, first.shape)
+
+
+def _check_gather(out, images, rows, pixel_index, scale, shift):
+    """The arguments of a batch gather: out (B, D) float, images (N, P) uint8, rows (B,) int64
+    indexing images, pixel_index (D,) int64 indexing a flattened image, scale and shift (D,)
+    of out's dtype."""
+    _check_float("out", out, 2)
+    _check_array("images", images, 2, np.uint8)
+    _check_array("rows", rows, 1, np.int64)
+    _check_array("pixel_index", pixel_index, 1, np.int64)
+    _check_array("scale", scale, 1, out.dtype)
+    _check_array("shift", shift, 1, out.dtype)
+    B, D = out.shape
+    _check_shape("rows", rows, (B,))
+    for name, a in (("pixel_index", pixel_index), ("scale", scale), ("shift", shift)):
+        _check_shape(name, a, (D,))
+    if B and (rows.min() < 0 or rows.max() >= images.shape[0]):
+        raise ValueError(f"rows must index images (0..{images.shape[0] - 1})")
+    if D and (pixel_index.min() < 0 or pixel_index.max() >= images.shape[1]):
+        raise ValueError(f"pixel_index must index a flattened image (0..{images.shape[1] - 1})")

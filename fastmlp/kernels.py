@@ -65,6 +65,7 @@ from .kernel_checks import (  # noqa: F401
     _check_array,
     _check_elementwise,
     _check_float,
+    _check_gather,
     _check_shape,
 )
 from .loss_kernels import (  # noqa: F401
@@ -130,20 +131,7 @@ def gather_batch(out, images, rows, pixel_index, scale, shift):
     ``images``, ``pixel_index`` (D,) int64 indices into a flattened image, ``scale``/``shift`` (D,)
     of ``out``'s dtype. The data set stays uint8; only the batch becomes float.
     """
-    _check_float("out", out, 2)
-    _check_array("images", images, 2, np.uint8)
-    _check_array("rows", rows, 1, np.int64)
-    _check_array("pixel_index", pixel_index, 1, np.int64)
-    _check_array("scale", scale, 1, out.dtype)
-    _check_array("shift", shift, 1, out.dtype)
-    B, D = out.shape
-    _check_shape("rows", rows, (B,))
-    for name, a in (("pixel_index", pixel_index), ("scale", scale), ("shift", shift)):
-        _check_shape(name, a, (D,))
-    if B and (rows.min() < 0 or rows.max() >= images.shape[0]):
-        raise ValueError(f"rows must index images (0..{images.shape[0] - 1})")
-    if D and (pixel_index.min() < 0 or pixel_index.max() >= images.shape[1]):
-        raise ValueError(f"pixel_index must index a flattened image (0..{images.shape[1] - 1})")
+    _check_gather(out, images, rows, pixel_index, scale, shift)
     _gather_batch(out, images, rows, pixel_index, scale, shift)
 
 

@@ -214,3 +214,18 @@ def test_every_preset_has_its_help_line_and_shifted_trains_on_shifts():
     assert all(f"{name}: {' '.join(note.split())}" in text for name, note in PRESET_NOTES.items())
     assert preset("shifted").augment == "shift:2"
     assert preset("shifted").hidden == preset("strong").hidden
+
+
+def test_gather_shifted_refuses_what_would_read_outside_the_images():
+    images = np.zeros((4, 36), np.uint8)
+    out = np.zeros((2, 3), np.float32)
+    ok = dict(rows=np.array([0, 3]), pixel_index=np.array([0, 7, 35]),
+              scale=np.ones(3, np.float32), shift=np.zeros(3, np.float32))
+    K.gather_shifted(out, images, *ok.values(), 6, 1, 0, 0, 0)
+    for change, words in ((dict(rows=np.array([0, 4])), "rows must index"),
+                          (dict(pixel_index=np.array([0, 7, 36])), "pixel_index must index"),
+                          (dict(scale=np.ones(3)), "scale")):
+        with pytest.raises(ValueError, match=words):
+            K.gather_shifted(out, images, *{**ok, **change}.values(), 6, 1, 0, 0, 0)
+    with pytest.raises(ValueError, match="does not divide"):
+        K.gather_shifted(out, images, *ok.values(), 5, 1, 0, 0, 0)
