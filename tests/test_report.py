@@ -358,3 +358,22 @@ def test_a_rerun_resumes_from_the_kept_runs_and_fresh_trains_again(quick, tmp_pa
     log = capsys.readouterr().out
     assert f"  [{n}/{n}] " in log  # every one of its runs trained again
     assert list(tmp_path.glob("runs/*/center/results.jsonl.old"))
+
+
+def test_a_report_of_runs_from_two_commits_says_so_and_names_each_sections_commit(quick):
+    # --only reruns some experiments and keeps the others: the header must not name one commit
+    # for all of them, and each section says which commit ran it
+    results = json.loads(json.dumps(quick[1]))  # a copy
+    assert all(e["git_commit"] == results["machine"]["git_commit"]
+               for e in results["experiments"].values())  # each run records its commit
+    names = list(results["experiments"])
+    for i, name in enumerate(names):
+        results["experiments"][name]["git_commit"] = "aaaaaaa" if i % 2 else "bbbbbbb"
+    md = report.render_markdown(results)
+    header = md.splitlines()[2]
+    assert "different commits: git aaaaaaa, git bbbbbbb" in header
+    assert md.count("run at git aaaaaaa") == len(names) // 2
+    for name in names:
+        results["experiments"][name]["git_commit"] = "ccccccc"
+    results["machine"]["git_commit"] = "ccccccc"
+    assert "(git ccccccc)" in report.render_markdown(results).splitlines()[2]

@@ -61,6 +61,8 @@ def _set_aside(runs_dir):
 
 
 def _previous(out, mode):
+    """The experiments of OUT/results.json if it was made in ``mode``, each with the commit it
+    was run at (older files name it once, for all, in their machine record)."""
     path = os.path.join(out, "results.json")
     try:
         with open(path) as f:
@@ -69,7 +71,11 @@ def _previous(out, mode):
         return {}
     if prev.get("mode") != mode:
         return {}
-    return prev.get("experiments", {})
+    commit = (prev.get("machine") or {}).get("git_commit")
+    experiments = prev.get("experiments", {})
+    for e in experiments.values():
+        e.setdefault("git_commit", commit)
+    return experiments
 
 
 def main(argv=None):
@@ -108,6 +114,7 @@ def main(argv=None):
                            verdict_text=f"{what}: {' '.join(str(exc).split())}", command="",
                            rule="", columns=[], rows=[], groups=[])
             res.update(name=name, mode=mode, seconds=time.perf_counter() - t0,
+                       git_commit=machine["git_commit"],
                        date=datetime.datetime.now(datetime.timezone.utc).strftime(
                            "%Y-%m-%d %H:%M UTC"))
             experiments[name] = res

@@ -49,8 +49,15 @@ def machine_info():
                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def machine_line(m):
-    commit = f" (git {m['git_commit']})" if m.get("git_commit") else ""
+def machine_line(m, experiments=None):
+    """The header's machine line; when the experiments were run at different commits (a
+    report rerun with --only keeps the others' results), it says so instead of naming one."""
+    commits = {e.get("git_commit") for e in (experiments or {}).values()} - {None}
+    if len(commits) > 1:
+        commit = (" (sections run at different commits: " + ", ".join(
+            f"git {c}" for c in sorted(commits)) + "; each section names its own)")
+    else:
+        commit = f" (git {m['git_commit']})" if m.get("git_commit") else ""
     return (f"Machine: {m['cpu']}, {m['cores']} cores ({m['available_cores']} available), "
             f"{m['platform']}; Python {m['python']}, NumPy {m['numpy']}, Numba {m['numba']}; "
             f"fastmlp {m['fastmlp']}{commit}; {m['date']}.")
@@ -83,7 +90,7 @@ def render_markdown(results):
     exps = results["experiments"]
     quick = results["mode"] == "quick"
     lines = ["# fastmlp: the claims, measured", "",
-             machine_line(results["machine"]), ""]
+             machine_line(results["machine"], results.get("experiments")), ""]
     if quick:
         lines += ["**Quick mode** (`--quick`): one seed, one or two epochs, small networks, one "
                   "thread. It checks that the report runs; its verdicts are about these "
@@ -135,7 +142,9 @@ def render_markdown(results):
             lines.append("")
         if name in plots.get("files", {}):
             lines += [f"![{TITLES[name]}]({plots['files'][name]})", ""]
-        lines.append(f"*{e.get('seconds', 0):.0f} s for this experiment.*")
+        where = (f", run at git {e['git_commit']} on {e.get('date', '?')}"
+                 if e.get("git_commit") else "")
+        lines.append(f"*{e.get('seconds', 0):.0f} s for this experiment{where}.*")
     return "\n".join(lines) + "\n"
 
 
