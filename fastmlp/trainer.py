@@ -22,7 +22,8 @@ import numpy as np
 from . import checkpoint, engine, kernels
 from .activations import get_activation
 from .augment import parse_augment
-from .checkpoint import (  # noqa: F401  (load_model, transform_meta: re-exported, the API has them here)
+# load_model and transform_meta are re-exported: the API has them here
+from .checkpoint import (  # noqa: F401
     RunState,
     load_model,
     transform_meta,
