@@ -208,7 +208,9 @@ class TrainConfig:
         if self.batch_ramp is not None and self.batch_ramp > self.batch_size:
             bad(f"--batch-ramp {self.batch_ramp} is larger than --batch-size "
                 f"{self.batch_size}; the ramp starts small and doubles up to the batch size")
-        parse_augment(self.augment)
+        if parse_augment(self.augment).rotate and self.input_path == "sparse":
+            bad("--input-path sparse cannot rotate images (a rotation is sampled bilinearly over "
+                "every input); use --input-path auto or dense")
 
 
 # The numeric fields' ranges, one row each: (low, high, low excluded, high excluded). NaN and

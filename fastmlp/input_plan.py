@@ -61,11 +61,8 @@ def _input_csr(cfg, train_x, tr_arrays):
     idx, _, shift = tr_arrays
     if cfg.input_path == "dense":
         return NO_CSR
-    if parse_augment(cfg.augment).rotate:
-        if cfg.input_path == "sparse":
-            raise ConfigError("--input-path sparse cannot rotate images (a rotation is sampled "
-                              "bilinearly over every input); use --input-path auto or dense")
-        return NO_CSR
+    if parse_augment(cfg.augment).rotate:  # sampled bilinearly over every input (config.py
+        return NO_CSR                        # refuses --input-path sparse with it)
     smallest = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     if cfg.input_path == "auto" and not sparse_pays(smallest, cfg.hidden[0]):
         return NO_CSR
