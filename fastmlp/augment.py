@@ -12,40 +12,65 @@ from .errors import ConfigError
 class Augmentation(NamedTuple):
     name: str
     param: str       # what the number after the colon is ("" for none)
-    low: int         # its range
-    high: int
+    low: float       # its range
+    high: float
+    kind: type       # int or float
     help: str
 
 
 AUGMENTATIONS = {
-    "none": Augmentation("none", "", 0, 0, "train on the images as they are"),
-    "shift": Augmentation("shift", "K", 1, 8,
+    "none": Augmentation("none", "", 0, 0, int, "train on the images as they are"),
+    "shift": Augmentation("shift", "K", 1, 8, int,
                           "each training image moved by a random whole-pixel offset of up to K "
-                          "(1..8) pixels each way, drawn anew every epoch (uniform; blank "
-                          "pixels shifted in; evaluation images are never moved)"),
+                          "(1..8) pixels each way"),
+    "rotate": Augmentation("rotate", "DEG", 1, 45, float,
+                           "each training image rotated about its centre by a random angle of "
+                           "up to DEG (1..45) degrees either way, bilinear (the first layer "
+                           "then reads every input: dense)"),
 }
+JOIN = "+"  # augmentations combined: shift:2+rotate:10 (a comma would split a sweep's values)
+NOTE = (f"combine with {JOIN} (shift:2{JOIN}rotate:10); drawn anew every epoch, uniformly; "
+        "blank pixels come in at the border; evaluation images are never changed")
+
+
+class Augment(NamedTuple):
+    """A parsed ``--augment`` spec: the largest shift in pixels and rotation in degrees."""
+
+    shift: int = 0
+    rotate: float = 0.0
 
 
 def parse_augment(spec):
-    """``spec`` ("none" or "shift:K") -> the largest shift K (0 for none); ConfigError naming
-    the flag and what it accepts otherwise."""
+    """``spec`` ("none", "shift:K", "rotate:DEG" or several joined by +) -> :class:`Augment`;
+    ConfigError naming the flag and what it accepts otherwise."""
     choices = ", ".join(a.name + (f":{a.param}" if a.param else "")
                         for a in AUGMENTATIONS.values())
     if not isinstance(spec, str):
         raise ConfigError(f"--augment must be a string such as shift:2, got {spec!r}")
-    name, _, value = spec.strip().partition(":")
-    row = AUGMENTATIONS.get(name)
-    if row is None:
-        raise ConfigError(f"--augment: unknown augmentation {spec!r}; choose {choices}")
-    if not row.param:
-        if value:
-            raise ConfigError(f"--augment {name} takes no parameter, got {spec!r}")
-        return 0
-    try:
-        k = int(value)
-    except ValueError:
-        k = None
-    if k is None or not row.low <= k <= row.high:
-        raise ConfigError(f"--augment {name}:{row.param} needs {row.param} a whole number in "
-                          f"{row.low}..{row.high}, got {spec!r}")
-    return k
+    values = {}
+    parts = spec.strip().split(JOIN)
+    for part in parts:
+        name, _, value = part.strip().partition(":")
+        row = AUGMENTATIONS.get(name)
+        if row is None:
+            raise ConfigError(f"--augment: unknown augmentation {part!r} in {spec!r}; choose "
+                              f"{choices}, combined with {JOIN}")
+        if name == "none" and len(parts) > 1:
+            raise ConfigError(f"--augment {spec!r}: none cannot be combined with others")
+        if name in values:
+            raise ConfigError(f"--augment {spec!r}: {name} is given twice; give it once")
+        if not row.param:
+            if value:
+                raise ConfigError(f"--augment {name} takes no parameter, got {spec!r}")
+            values[name] = 0
+            continue
+        try:
+            v = row.kind(value)
+        except ValueError:
+            v = None
+        if v is None or not row.low <= v <= row.high:
+            what = "a whole number" if row.kind is int else "a number"
+            raise ConfigError(f"--augment {name}:{row.param} needs {row.param} {what} in "
+                              f"{row.low:g}..{row.high:g}, got {spec!r}")
+        values[name] = v
+    return Augment(shift=int(values.get("shift", 0)), rotate=float(values.get("rotate", 0.0)))

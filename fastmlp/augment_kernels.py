@@ -1,5 +1,7 @@
-"""On-the-fly augmentation: each training image translated by a random whole-pixel offset,
-done on the uint8 image while the batch is gathered (no augmented copy of the data set).
+"""On-the-fly augmentation: each training image translated by a random whole-pixel offset (and
+rotated by a random angle), done on the uint8 image while the batch is gathered (no augmented
+copy of the data set). A rotation is sampled bilinearly, so it runs on the dense first layer
+only; a shift alone also moves the sparse path's entries.
 
 Translation by (dy, dx): ``shifted[r, c] = image[r - dy, c - dx]``, 0 (a blank pixel) where
 ``(r - dy, c - dx)`` falls outside the image. The shift applies to the whole image, before the
@@ -18,7 +20,7 @@ reads.
 import numpy as np
 
 from ._jit import jit
-from .dropout_kernels import _U64, _row_seed, _stream_seed
+from .dropout_kernels import _U64, _row_seed, _splitmix64, _stream_seed
 from .kernel_checks import _check_gather
 
 # the random stream of the offsets, apart from the dropout streams (0 = input, l + 1 = layer l)
@@ -66,6 +68,81 @@ def _gather_shifted(out, images, rows, pixel_index, scale, shift, width, k, stat
             if 0 <= sr < height and 0 <= sc < width:
                 u = img[sr * width + sc]
             o[d] = u * scale[d] + shift[d]
+
+
+@jit
+def _rotation(state, row, max_angle):
+    # (cos, sin) of batch row `row`'s angle, uniform in [-max_angle, max_angle] radians, from
+    # bits of its own (the row's offsets keep theirs: a shift alone draws what it always drew)
+    x = _splitmix64(_row_seed(state, row) ^ _U64(0x9E3779B97F4A7C15))
+    u = np.float64(x >> _U64(11)) * (1.0 / 9007199254740992.0)  # [0, 1), 53 bits
+    a = (2.0 * u - 1.0) * max_angle
+    return np.cos(a), np.sin(a)
+
+
+@jit
+def _gather_rotated(out, images, rows, pixel_index, scale, shift, width, k, max_angle, state,
+                    row0):
+    # out[b, d] = moved(images[rows[b]])[pixel_index[d]] * scale[d] + shift[d], where the image
+    # of batch row row0 + b is rotated about its centre by its angle (_rotation) and then moved
+    # by its offset (_shift_offsets, k = 0: none): moved(p) = image(R(-a) (p - t - c) + c),
+    # sampled bilinearly with 0 outside the image (a float, not a whole pixel value).
+    B, D = out.shape
+    P = images.shape[1]
+    height = P // width
+    cy = 0.5 * (height - 1)
+    cx = 0.5 * (width - 1)
+    for b in range(B):
+        dy, dx = (0, 0) if k == 0 else _shift_offsets(state, row0 + b, k)
+        co, si = _rotation(state, row0 + b, max_angle)
+        img = images[rows[b]]
+        o = out[b]
+        for d in range(D):
+            p = pixel_index[d]
+            r = p // width
+            y = r - dy - cy
+            x = p - r * width - dx - cx
+            sy = co * y - si * x + cy
+            sx = si * y + co * x + cx
+            y0 = int(np.floor(sy))
+            x0 = int(np.floor(sx))
+            fy = sy - y0
+            fx = sx - x0
+            v = 0.0
+            if 0 <= y0 < height:
+                if 0 <= x0 < width:
+                    v += (1.0 - fy) * (1.0 - fx) * img[y0 * width + x0]
+                if 0 <= x0 + 1 < width:
+                    v += (1.0 - fy) * fx * img[y0 * width + x0 + 1]
+            if 0 <= y0 + 1 < height:
+                if 0 <= x0 < width:
+                    v += fy * (1.0 - fx) * img[(y0 + 1) * width + x0]
+                if 0 <= x0 + 1 < width:
+                    v += fy * fx * img[(y0 + 1) * width + x0 + 1]
+            o[d] = v * scale[d] + shift[d]
+
+
+def gather_rotated(out, images, rows, pixel_index, scale, shift, width, k, max_degrees, seed,
+                   epoch, step, row0=0):
+    """Like :func:`gather_shifted`, each image also rotated about its centre by its random
+    angle of up to ``max_degrees`` either way, sampled bilinearly (see _gather_rotated)."""
+    _check_gather(out, images, rows, pixel_index, scale, shift)
+    if width < 1 or images.shape[1] % width:
+        raise ValueError(f"width {width} does not divide the image size {images.shape[1]}")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    _gather_rotated(out, images, rows, pixel_index, scale, shift, width, k,
+                    np.deg2rad(max_degrees),
+                    np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM)), row0)
+
+
+def rotation_angles(seed, epoch, step, n_rows, max_degrees, row0=0):
+    """The angles in degrees, (n_rows,), that step ``step`` of ``epoch`` rotates batch rows
+    ``row0 ..`` by: what the training loop applies, for tests and for looking at."""
+    state = np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM))
+    rad = np.deg2rad(max_degrees)
+    return np.array([np.degrees(np.arctan2(*_rotation(state, row0 + b, rad)[::-1]))
+                     for b in range(n_rows)])
 
 
 def gather_shifted(out, images, rows, pixel_index, scale, shift, width, k, seed, epoch, step,

@@ -22,6 +22,7 @@ import numpy as np
 
 from .activations import BUILTINS, INIT_SCHEMES, get_activation, resolve_init
 from .augment import AUGMENTATIONS, parse_augment
+from .augment import NOTE as AUGMENT_NOTE
 from .data import DATASETS, SPLIT_MODES
 from .errors import ConfigError
 from .optimizers import OPTIMIZERS as _OPTIMIZER_ROWS
@@ -138,7 +139,7 @@ class TrainConfig:
     augment: str = _setting(
         "none", "optimisation", "; ".join(
             f"{a.name}{':' + a.param if a.param else ''}: {a.help}"
-            for a in AUGMENTATIONS.values()), metavar="SPEC")
+            for a in AUGMENTATIONS.values()) + "; " + AUGMENT_NOTE, metavar="SPEC")
     early_stop: Optional[int] = _setting(
         None, "optimisation", "stop after PATIENCE epochs without a better validation accuracy "
         "and keep the best weights; 0 or none: never", parse=parse_optional_int,
@@ -207,7 +208,9 @@ class TrainConfig:
         if self.batch_ramp is not None and self.batch_ramp > self.batch_size:
             bad(f"--batch-ramp {self.batch_ramp} is larger than --batch-size "
                 f"{self.batch_size}; the ramp starts small and doubles up to the batch size")
-        parse_augment(self.augment)
+        if parse_augment(self.augment).rotate and self.input_path == "sparse":
+            bad("--input-path sparse cannot rotate images (a rotation is sampled bilinearly over "
+                "every input); use --input-path auto or dense")
 
 
 # The numeric fields' ranges, one row each: (low, high, low excluded, high excluded). NaN and

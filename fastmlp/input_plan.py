@@ -42,6 +42,7 @@ def loop_hyper(cfg, act, sparse, threads, image_width=1):
     """The engine's :class:`~fastmlp.workspace.Hyper` for config ``cfg`` and activation
     ``act``, with the first layer ``sparse`` or dense, on ``threads`` threads."""
     opt = OPTIMIZERS[cfg.optimizer]
+    aug = parse_augment(cfg.augment)
     kinds = Hyper.__annotations__  # each hyperparameter as the loop's type (float, bool)
     return Hyper(
         act_code=int(act.code), act_param=float(act.param),
@@ -50,8 +51,8 @@ def loop_hyper(cfg, act, sparse, threads, image_width=1):
         optimizer=opt.code, **{h: kinds[h](getattr(cfg, h)) for h in HYPERPARAMETERS},
         seed=int(cfg.seed), sparse=bool(sparse),
         fused=bool(opt.fuses and cfg.weight_decay == 0),  # see engine.py's docstring
-        threads=int(threads), shift_max=parse_augment(cfg.augment),
-        image_width=int(image_width))
+        threads=int(threads), shift_max=aug.shift, image_width=int(image_width),
+        rotate_max=float(np.deg2rad(aug.rotate)))
 
 
 def _input_csr(cfg, train_x, tr_arrays):
@@ -60,6 +61,8 @@ def _input_csr(cfg, train_x, tr_arrays):
     idx, _, shift = tr_arrays
     if cfg.input_path == "dense":
         return NO_CSR
+    if parse_augment(cfg.augment).rotate:  # sampled bilinearly over every input (config.py
+        return NO_CSR                        # refuses --input-path sparse with it)
     smallest = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     if cfg.input_path == "auto" and not sparse_pays(smallest, cfg.hidden[0]):
         return NO_CSR

@@ -44,11 +44,15 @@ from .activation_kernels import (  # noqa: F401
 )
 from .augment_kernels import (  # noqa: F401
     AUGMENT_STREAM,
+    _gather_rotated,
     _gather_shifted,
+    _rotation,
     _shift_offsets,
     _shift_sparse,
+    gather_rotated,
     gather_shifted,
     input_of_pixel,
+    rotation_angles,
     shift_offsets,
 )
 from .dropout_kernels import (  # noqa: F401

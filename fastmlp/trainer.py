@@ -193,7 +193,7 @@ def _plan(cfg, data):
     data = data.fitted(cfg)
     sp, transform = data.splits, data.transform
     height, width = transform.image_shape
-    shift_max = parse_augment(cfg.augment)
+    shift_max = parse_augment(cfg.augment).shift
     if shift_max >= min(height, width):
         raise ConfigError(f"--augment {cfg.augment}: a shift of {shift_max} pixels would move "
                           f"a {height}x{width} image off itself; use a K below "

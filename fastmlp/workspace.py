@@ -88,7 +88,8 @@ class Hyper(NamedTuple):
     sparse: bool = False
     fused: bool = False
     threads: int = 1
-    # augmentation: each training image moved up to shift_max pixels; image_width is pixels
-    # per image row (what a shift moves by one row)
+    # augmentation: each training image moved up to shift_max pixels and rotated up to
+    # rotate_max radians (dense path only); image_width is pixels per image row
     shift_max: int = 0
     image_width: int = 1
+    rotate_max: float = 0.0

@@ -50,6 +50,55 @@ def test_gather_shifted_is_the_numpy_shift_of_the_same_offsets(mnist, kw, k):
     assert not np.array_equal(ref, X[rows][:, tr.pixel_index])  # the images did move
 
 
+def rotate_reference(img, dy, dx, degrees):
+    """SciPy's bilinear affine map, as independent reference: out(p) = img(R(-a)(p - t - c) + c),
+    0 outside the image (mode grid-constant)."""
+    from scipy import ndimage
+
+    a = np.deg2rad(degrees)
+    m = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    c = (np.array(img.shape) - 1) / 2.0
+    offset = c - m @ (np.array([dy, dx]) + c)
+    return ndimage.affine_transform(img.astype(np.float64), m, offset=offset, order=1,
+                                    mode="grid-constant", cval=0.0)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(crop=2), dict(crop=2, normalize="standardize")],
+                         ids=["none", "crop", "standardize"])
+@pytest.mark.parametrize("k", [0, 2])
+def test_gather_rotated_is_scipys_bilinear_rotation_of_the_same_angles(mnist, kw, k):
+    images = mnist.train_images[:2000]
+    tr = make_transform(images, **kw)
+    X = images.reshape(len(images), -1)
+    rows = np.arange(200, 248, dtype=np.int64)
+    seed, epoch, step, row0, deg = 8, 1, 4, 3, 15.0
+    out = np.full((len(rows), tr.n_inputs), np.nan, np.float32)
+    K.gather_rotated(out, X, rows, tr.pixel_index, tr.scale, tr.shift, 28, k, deg, seed, epoch,
+                     step, row0=row0)
+    angles = K.rotation_angles(seed, epoch, step, len(rows), deg, row0=row0)
+    offsets = (K.shift_offsets(seed, epoch, step, len(rows), k, row0=row0) if k
+               else np.zeros((len(rows), 2), np.int64))
+    assert np.abs(angles).max() <= deg and np.abs(angles).max() > deg / 2
+    ref = np.stack([rotate_reference(images[r], dy, dx, a).ravel()[tr.pixel_index]
+                    for r, (dy, dx), a in zip(rows, offsets, angles)])
+    np.testing.assert_allclose(out, ref * tr.scale + tr.shift, rtol=1e-5,
+                               atol=1e-4 * np.abs(tr.scale).max() * 255)
+    if k:  # a shift alone draws the same offsets with or without a rotation
+        np.testing.assert_array_equal(offsets, K.shift_offsets(seed, epoch, step, len(rows), k,
+                                                               row0=row0))
+
+
+def test_rotation_angles_are_uniform_reproducible_and_new_each_step():
+    a = K.rotation_angles(2, 3, 4, 20000, 10.0)
+    assert -10.0 <= a.min() < -9.9 and 9.9 < a.max() <= 10.0
+    counts = np.histogram(a, bins=10, range=(-10, 10))[0]
+    assert counts.min() > 0.9 * 2000 and counts.max() < 1.1 * 2000
+    np.testing.assert_array_equal(a, K.rotation_angles(2, 3, 4, 20000, 10.0))
+    assert np.mean(a != K.rotation_angles(2, 3, 5, 20000, 10.0)) > 0.99
+    offsets = K.shift_offsets(2, 3, 4, 20000, 2)
+    assert np.corrcoef(a, offsets[:, 0])[0, 1] ** 2 < 1e-3  # angle and offset independent
+
+
 def test_offsets_are_uniform_reproducible_and_new_each_step():
     k = 2
     a = K.shift_offsets(11, 4, 9, 20000, k)
@@ -135,14 +184,32 @@ def test_a_shifted_run_repeats_per_seed_and_resumes_to_the_same_weights(small_mn
     np.testing.assert_allclose(resumed, a, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("spec", ["shift", "shift:0", "shift:9", "shift:two", "rotate:2",
-                                  "none:1", ""])
-def test_a_bad_augment_spec_is_one_line_naming_the_choices(spec):
+@pytest.mark.parametrize("spec, words", [
+    ("shift", "1..8"), ("shift:0", "1..8"), ("shift:9", "1..8"), ("shift:two", "1..8"),
+    ("turn:2", "choose none, shift:K, rotate:DEG"), ("none:1", "no parameter"),
+    ("", "choose none"), ("rotate:0", "1..45"), ("rotate:nan", "1..45"), ("rotate:50", "1..45"),
+    ("shift:1+shift:2", "given twice"), ("none+rotate:5", "cannot be combined"),
+    ("shift:2,rotate:5", "1..8")])
+def test_a_bad_augment_spec_is_one_line_naming_the_choices(spec, words):
     with pytest.raises(ConfigError) as e:
         TrainConfig(augment=spec)
     msg = str(e.value)
-    assert "--augment" in msg and "\n" not in msg
-    assert "shift:K" in msg or "1..8" in msg or "no parameter" in msg
+    assert "--augment" in msg and "\n" not in msg and words in msg
+
+
+def test_a_rotation_runs_the_dense_first_layer(small_mnist):
+    from fastmlp import trainer
+    from fastmlp.activations import get_activation
+
+    X = small_mnist.dataset.train_images.reshape(3000, -1)
+    tr = (np.arange(784), np.full(784, 1 / 255, np.float32), np.zeros(784, np.float32))
+    cfg = TrainConfig(hidden=(32,), augment="shift:1+rotate:10")
+    act = get_activation(cfg.activation)
+    csr, hyper_for = trainer.input_plan(cfg, act, X, tr, 1, image_width=28)
+    assert not hyper_for(128).sparse and hyper_for(128).rotate_max > 0
+    assert trainer.input_plan(cfg.replace(augment="shift:1"), act, X, tr, 1)[1](128).sparse
+    with pytest.raises(ConfigError, match="cannot rotate"):
+        cfg.replace(input_path="sparse")
 
 
 def test_a_shift_too_large_for_the_image_is_refused_before_training(mnist):
@@ -162,10 +229,10 @@ def test_command_line_augment_flag(capsys):
     assert "augment" in build_parser().format_help()
 
 
-@pytest.mark.parametrize("input_path", ["dense", "sparse"])
+@pytest.mark.parametrize("input_path, rotate", [("dense", 0), ("sparse", 0), ("dense", 12)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist, input_path,
-                                                                     threads):
+                                                                     rotate, threads):
     # One step (lr 0) at (epoch 2, step 5): its loss is the float64 forward pass of the batch's
     # images moved by shift_offsets(seed, 2, 5): the loop draws the offsets of that very step.
     from fastmlp import engine, trainer
@@ -175,7 +242,8 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     data = small_mnist.fitted(TrainConfig(crop=2))
     cfg = TrainConfig(hidden=(16,), batch_size=B, batch_ramp=None, dropout=0.0, crop=2,
                       optimizer="sgd", threads=threads, input_path=input_path,
-                      activation="sigmoid", seed=seed, augment=f"shift:{k}")
+                      activation="sigmoid", seed=seed,
+                      augment=f"shift:{k}" + (f"+rotate:{rotate}" if rotate else ""))
     images = data.splits.train_x
     X = np.ascontiguousarray(images.reshape(len(images), -1))
     y = np.ascontiguousarray(data.splits.train_y, dtype=np.int64)
@@ -185,6 +253,7 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     csr, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, threads, image_width=28)
     hp = hyper_for(B)
     assert hp.sparse == (input_path == "sparse") and hp.shift_max == k
+    assert hp.rotate_max == pytest.approx(np.deg2rad(rotate))
     ws = engine.make_workspace(model.sizes, B, model.params.size)
     order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
     loss, _, n, bad = engine.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
@@ -193,8 +262,11 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     assert n == B and bad == -1
     rows = order[step * B:(step + 1) * B]
     offsets = K.shift_offsets(seed, epoch, step, B, k)
-    x = np.stack([shift_image(images[r], dy, dx).ravel()[tr[0]]
-                  for r, (dy, dx) in zip(rows, offsets)]) * tr[1].astype(np.float64)
+    angles = K.rotation_angles(seed, epoch, step, B, rotate) if rotate else np.zeros(B)
+    move = (lambda img, dy, dx, a: rotate_reference(img, dy, dx, a)) if rotate else \
+        (lambda img, dy, dx, a: shift_image(img, dy, dx))
+    x = np.stack([move(images[r], dy, dx, a).ravel()[tr[0]]
+                  for r, (dy, dx), a in zip(rows, offsets, angles)]) * tr[1].astype(np.float64)
     W1, b1, W2, b2 = model.weight(0), model.bias(0), model.weight(1), model.bias(1)
     h = naive.activation_forward("sigmoid", naive.dense_forward(x, W1, b1))
     want, _, _ = naive.softmax_xent_forward(naive.dense_forward(h, W2, b2), y[rows])
