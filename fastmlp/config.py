@@ -144,12 +144,13 @@ class TrainConfig:
         None, "optimisation", "stop after PATIENCE epochs without a better validation accuracy "
         "and keep the best weights; 0 or none: never", parse=parse_optional_int,
         metavar="PATIENCE", shown="none")
-    seed: int = _setting(0, "run", "seed of init, shuffling and dropout")
+    seed: int = _setting(0, "run", "seed of init, shuffling, dropout and augmentation")
     threads: Optional[int] = _setting(
         None, "run", "threads for Numba and BLAS", shown="all cores")
     input_path: str = _setting(
         "auto", "run", "first layer over nonzero inputs only (sparse) or all (dense); auto "
-        "picks sparse for mostly-zero images. Same results either way", choices=INPUT_PATHS)
+        "picks sparse for mostly-zero images. Same results either way, except that input "
+        "dropout draws its masks differently on the two paths", choices=INPUT_PATHS)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

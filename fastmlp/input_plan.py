@@ -38,11 +38,16 @@ def sparse_pays(batch, width):
                                                and batch <= SPARSE_MAX_BATCH)
 
 
-def loop_hyper(cfg, act, sparse, threads, image_width=1):
+def loop_hyper(cfg, act, sparse, threads, image_width=None):
     """The engine's :class:`~fastmlp.workspace.Hyper` for config ``cfg`` and activation
-    ``act``, with the first layer ``sparse`` or dense, on ``threads`` threads."""
+    ``act``, with the first layer ``sparse`` or dense, on ``threads`` threads; ``image_width``
+    (pixels per image row) is needed when ``cfg.augment`` moves the images."""
     opt = OPTIMIZERS[cfg.optimizer]
     aug = parse_augment(cfg.augment)
+    if image_width is None:
+        if aug.shift or aug.rotate:
+            raise ValueError(f"augment {cfg.augment!r} needs image_width (pixels per row)")
+        image_width = 1
     kinds = Hyper.__annotations__  # each hyperparameter as the loop's type (float, bool)
     return Hyper(
         act_code=int(act.code), act_param=float(act.param),
@@ -71,6 +76,13 @@ def _input_csr(cfg, train_x, tr_arrays):
             raise ConfigError("--input-path sparse needs zero pixels to stay zero; "
                               "it does not work with --normalize standardize")
         return NO_CSR
+    if parse_augment(cfg.augment).shift and not _shift_stays_sparse(train_x, idx):
+        if cfg.input_path == "sparse":
+            raise ConfigError("--input-path sparse cannot shift these images: the crop leaves "
+                              "out pixels that are nonzero in some training image, and a shift "
+                              "would move them in; use --auto-crop, no crop, or --input-path "
+                              "auto or dense")
+        return NO_CSR
     csr = kernels.csr_inputs(train_x, idx)
     density = csr[0][-1] / max(1, train_x.shape[0] * idx.size)
     if cfg.input_path == "auto" and density > SPARSE_MAX_DENSITY:
@@ -78,7 +90,19 @@ def _input_csr(cfg, train_x, tr_arrays):
     return csr
 
 
-def input_plan(cfg, act, train_x, tr_arrays, threads, image_width=1):
+def _shift_stays_sparse(train_x, idx):
+    """Whether the sparse path can shift these images: its CSR holds only the kept pixels, so
+    a shift there cannot bring in a pixel from outside them (the dense gather reads the whole
+    image); that is the same only if no pixel left out is ever nonzero (no crop, auto-crop).
+    The moved entries must also stay ascending: the kept pixels in increasing order."""
+    if np.any(np.diff(idx) <= 0):
+        return False
+    outside = np.ones(train_x.shape[1], dtype=bool)
+    outside[idx] = False
+    return not train_x[:, outside].any()
+
+
+def input_plan(cfg, act, train_x, tr_arrays, threads, image_width=None):
     """How the first layer reads its inputs: ``(csr, hyper_for)``, the CSR of ``train_x`` (or
     ``engine.NO_CSR``) and ``hyper_for(batch) -> Hyper`` for an epoch's batch size, sparse or
     dense as SPARSE_MAX_* decide (``image_width``: pixels per image row, which ``--augment

@@ -225,7 +225,7 @@ def _plan(cfg, data):
     # training starts. Argument types do not depend on values, so dense warm-up serves both.
     t0 = time.perf_counter()
     kernels.csr_inputs(train_x[:1], tr_arrays[0])
-    engine.compile_loop(model, ws, _hyper(cfg, act, False, threads), train_x, train_y,
+    engine.compile_loop(model, ws, _hyper(cfg, act, False, threads, width), train_x, train_y,
                         tr_arrays, lrs)
     compile_seconds = time.perf_counter() - t0
 

@@ -156,10 +156,10 @@ def small_mnist(mnist):
                             mnist.test_images[:1000], mnist.test_labels[:1000])
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_sparse_and_dense_first_layer_train_alike_with_a_shift(small_mnist, threads):
+@pytest.mark.parametrize("threads, kept", [(1, {}), (2, {}), (2, dict(auto_crop=True))])
+def test_sparse_and_dense_first_layer_train_alike_with_a_shift(small_mnist, threads, kept):
     base = dict(hidden=(32,), epochs=1, batch_size=64, batch_ramp=None, augment="shift:2",
-                dropout=0.0, optimizer="sgd", lr=0.1, threads=threads, seed=4)
+                dropout=0.0, optimizer="sgd", lr=0.1, threads=threads, seed=4, **kept)
     got = {p: train(TrainConfig(**base, input_path=p), data=small_mnist).model.params
            for p in ("sparse", "dense")}
     np.testing.assert_allclose(got["sparse"], got["dense"], rtol=1e-4, atol=2e-5)
@@ -182,6 +182,33 @@ def test_a_shifted_run_repeats_per_seed_and_resumes_to_the_same_weights(small_mn
     assert first.stopped == "interrupted"
     resumed = train(cfg, data=small_mnist, resume=ck).model.params
     np.testing.assert_allclose(resumed, a, rtol=1e-5, atol=1e-6)
+
+
+def test_a_crop_that_leaves_out_nonzero_pixels_shifts_on_the_dense_first_layer(small_mnist):
+    # the sparse path's CSR holds only the kept pixels, so it could not bring in the pixels a
+    # shift moves into the crop's window: with such a crop (MNIST's 2-pixel border is nonzero in
+    # some images) auto runs dense and --input-path sparse is refused before training
+    from fastmlp import trainer
+    from fastmlp.activations import get_activation
+
+    X = small_mnist.dataset.train_images.reshape(3000, -1)
+    assert X.reshape(-1, 28, 28)[:, :2].any()  # the border is not blank in every image
+    act = get_activation("relu")
+    for kept, sparse in ((dict(crop=2), False), (dict(center=20), False), ({}, True),
+                         (dict(auto_crop=True), True)):
+        cfg = TrainConfig(hidden=(32,), augment="shift:2", activation="relu", **kept)
+        t = small_mnist.fitted(cfg).transform
+        tr = (t.pixel_index.astype(np.int64), t.scale, t.shift)
+        _, hyper_for = trainer.input_plan(cfg, act, X, tr, 1, image_width=28)
+        assert hyper_for(64).sparse is sparse, kept
+        if not sparse:
+            with pytest.raises(ConfigError, match="cannot shift these images"):
+                trainer.input_plan(cfg.replace(input_path="sparse"), act, X, tr, 1,
+                                   image_width=28)
+        plain = cfg.replace(augment="none")  # without a shift the crop runs sparse as before
+        assert trainer.input_plan(plain, act, X, tr, 1)[1](64).sparse
+    with pytest.raises(ValueError, match="needs image_width"):
+        trainer.input_plan(cfg, act, X, tr, 1)
 
 
 @pytest.mark.parametrize("spec, words", [
@@ -207,7 +234,7 @@ def test_a_rotation_runs_the_dense_first_layer(small_mnist):
     act = get_activation(cfg.activation)
     csr, hyper_for = trainer.input_plan(cfg, act, X, tr, 1, image_width=28)
     assert not hyper_for(128).sparse and hyper_for(128).rotate_max > 0
-    assert trainer.input_plan(cfg.replace(augment="shift:1"), act, X, tr, 1)[1](128).sparse
+    assert trainer.input_plan(cfg.replace(augment="shift:1"), act, X, tr, 1, 28)[1](128).sparse
     with pytest.raises(ConfigError, match="cannot rotate"):
         cfg.replace(input_path="sparse")
 
@@ -229,18 +256,19 @@ def test_command_line_augment_flag(capsys):
     assert "augment" in build_parser().format_help()
 
 
-@pytest.mark.parametrize("input_path, rotate", [("dense", 0), ("sparse", 0), ("dense", 12)])
+@pytest.mark.parametrize("input_path, rotate, kept", [
+    ("dense", 0, dict(crop=2)), ("sparse", 0, dict(auto_crop=True)), ("dense", 12, dict(crop=2))])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist, input_path,
-                                                                     rotate, threads):
+                                                                     rotate, kept, threads):
     # One step (lr 0) at (epoch 2, step 5): its loss is the float64 forward pass of the batch's
     # images moved by shift_offsets(seed, 2, 5): the loop draws the offsets of that very step.
     from fastmlp import engine, trainer
     from fastmlp.model import MLP
 
     B, k, seed, epoch, step = 32, 3, 7, 2, 5
-    data = small_mnist.fitted(TrainConfig(crop=2))
-    cfg = TrainConfig(hidden=(16,), batch_size=B, batch_ramp=None, dropout=0.0, crop=2,
+    data = small_mnist.fitted(TrainConfig(**kept))
+    cfg = TrainConfig(hidden=(16,), batch_size=B, batch_ramp=None, dropout=0.0, **kept,
                       optimizer="sgd", threads=threads, input_path=input_path,
                       activation="sigmoid", seed=seed,
                       augment=f"shift:{k}" + (f"+rotate:{rotate}" if rotate else ""))
