@@ -122,15 +122,20 @@ def _gather_rotated(out, images, rows, pixel_index, scale, shift, width, k, max_
             o[d] = v * scale[d] + shift[d]
 
 
-def gather_rotated(out, images, rows, pixel_index, scale, shift, width, k, max_degrees, seed,
-                   epoch, step, row0=0):
-    """Like :func:`gather_shifted`, each image also rotated about its centre by its random
-    angle of up to ``max_degrees`` either way, sampled bilinearly (see _gather_rotated)."""
+def _check_move(out, images, rows, pixel_index, scale, shift, width, k):
+    # the arguments of a gather that moves the images (see gather_batch for the first six)
     _check_gather(out, images, rows, pixel_index, scale, shift)
     if width < 1 or images.shape[1] % width:
         raise ValueError(f"width {width} does not divide the image size {images.shape[1]}")
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
+
+
+def gather_rotated(out, images, rows, pixel_index, scale, shift, width, k, max_degrees, seed,
+                   epoch, step, row0=0):
+    """Like :func:`gather_shifted`, each image also rotated about its centre by its random
+    angle of up to ``max_degrees`` either way, sampled bilinearly (see _gather_rotated)."""
+    _check_move(out, images, rows, pixel_index, scale, shift, width, k)
     _gather_rotated(out, images, rows, pixel_index, scale, shift, width, k,
                     np.deg2rad(max_degrees),
                     np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM)), row0)
@@ -151,11 +156,7 @@ def gather_shifted(out, images, rows, pixel_index, scale, shift, width, k, seed,
     by its random offset of up to ``k`` pixels (see the module docstring) for (``seed``,
     ``epoch``, ``step``), batch rows numbered from ``row0``, then transformed as
     ``gather_batch`` does."""
-    _check_gather(out, images, rows, pixel_index, scale, shift)
-    if width < 1 or images.shape[1] % width:
-        raise ValueError(f"width {width} does not divide the image size {images.shape[1]}")
-    if k < 0:
-        raise ValueError(f"k must be >= 0, got {k}")
+    _check_move(out, images, rows, pixel_index, scale, shift, width, k)
     _gather_shifted(out, images, rows, pixel_index, scale, shift, width, k,
                     np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM)), row0)
 
