@@ -1,7 +1,9 @@
 """What the compiled loop (engine.py) runs with for a config: its ``Hyper`` settings, and the
 plan of how its first layer reads the inputs, sparse (nonzero pixels only, from a CSR of the
-training images) or dense, decided per epoch's batch size. Both paths give the same results;
-the plan picks the one that measured faster.
+training images) or dense, decided per epoch's batch size. Both paths give the same results
+(except input dropout, which draws its masks per nonzero pixel on the sparse path and per input
+on the dense one); the plan picks the one that measured faster, and the dense one where only it
+is right (a rotation; a shift with a crop that leaves out pixels nonzero in some image).
 
 The trainer calls :func:`input_plan` once per run; benchmarks call it too, so they time what
 training runs.

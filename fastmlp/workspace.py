@@ -82,9 +82,9 @@ class Hyper(NamedTuple):
     eps: float = 1e-8
     # the run: seed of dropout masks and shifts (with epoch and step)
     seed: int = 0
-    # how the loop runs (same results either way): the sparse first layer (input_plan.py); the
-    # optimizer step fused into the weight-gradient GEMM (plain SGD without weight decay);
-    # threads sharing each step
+    # how the loop runs (same results either way, but for input dropout's masks): the sparse
+    # first layer (input_plan.py); the optimizer step fused into the weight-gradient GEMM
+    # (plain SGD without weight decay); threads sharing each step
     sparse: bool = False
     fused: bool = False
     threads: int = 1
