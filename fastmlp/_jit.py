@@ -17,9 +17,10 @@ Python function, so that everything also runs with the JIT off (``NUMBA_DISABLE_
   import): edit any of them and everything recompiles once.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising, as in NumPy, and
   saves the checks in inner loops.
-- ``parallel=True`` only where a kernel is heavy enough to share between threads (the sparse
-  first layer, passed as ``jit(parallel=True)``); dense GEMMs are threaded by BLAS, and the
-  element-wise kernels are cheaper than a parallel region's start-up at these batch sizes.
+- No ``parallel=True``: the training loop runs its own threads (sync.py, engine.py), BLAS runs
+  on one thread inside each, and the element-wise kernels are cheaper than a parallel region's
+  start-up at these batch sizes (loading a cached parallel function also costs seconds,
+  numba#8085).
 """
 
 import ast

@@ -22,6 +22,7 @@ problem; the private ``_name`` kernel it calls only computes, and is what the tr
 import numpy as np
 
 from ._jit import jit
+from .prefetch import _prefetch
 
 # The other kernel families live in modules of their own; this module is their one namespace
 # (the training loop and the tests call every kernel as ``kernels._name``).
@@ -225,6 +226,18 @@ def _gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, state, row0):
     bptr[B] = n
 
 
+PREFETCH_ROWS = 4  # how many CSR rows ahead the sparse kernels ask for (see prefetch.py)
+
+
+@jit
+def _prefetch_row(ptr, idx, val, r):
+    # start loading CSR row r's entries (idx int32: 16 per cache line; val uint8: 64)
+    for j in range(ptr[r], ptr[r + 1], 16):
+        _prefetch(idx, j)
+    for j in range(ptr[r], ptr[r + 1], 64):
+        _prefetch(val, j)
+
+
 @jit
 def _sparse_dense_forward(out, rows, ptr, idx, val, scale, factor, weight, bias):
     # out (B, H) = X @ weight (D, H) + bias (H,), X (B, D) sparse: X[b] is CSR row rows[b] of
@@ -233,7 +246,11 @@ def _sparse_dense_forward(out, rows, ptr, idx, val, scale, factor, weight, bias)
     # A training thread passes its block of the batch's rows (engine.py).
     B, H = out.shape
     f = weight.dtype.type(factor)  # a float64 factor would promote every row update
+    for b in range(min(PREFETCH_ROWS, B)):
+        _prefetch_row(ptr, idx, val, rows[b])
     for b in range(B):
+        if b + PREFETCH_ROWS < B:
+            _prefetch_row(ptr, idx, val, rows[b + PREFETCH_ROWS])
         o = out[b]
         for h in range(H):
             o[h] = bias[h]
@@ -283,7 +300,11 @@ def _sparse_dense_backward_params(dweight, dout, rows, ptr, idx, val, scale, fac
     B, H = dout.shape
     a = dweight.dtype.type(alpha)  # a float64 scalar would turn every row update into float64
     af = a * dweight.dtype.type(factor)
+    for b in range(min(PREFETCH_ROWS, B)):
+        _prefetch_row(ptr, idx, val, rows[b])
     for b in range(B):
+        if b + PREFETCH_ROWS < B:
+            _prefetch_row(ptr, idx, val, rows[b + PREFETCH_ROWS])
         g = dout[b]
         start = ptr[rows[b]]
         end = ptr[rows[b] + 1]

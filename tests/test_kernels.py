@@ -306,6 +306,25 @@ def test_sparse_dense_backward_params(alpha, T, values, dtype):
         assert_close(dweight, dw_dense, dtype, scale=np.abs(X.T) @ a_dout, what="vs dense")
 
 
+def test_prefetch_is_a_cpu_prefetch_hint_and_reads_nothing():
+    # the sparse kernels' hint (fastmlp/prefetch.py) must reach the machine code as a prefetch
+    # instruction; as Python (JIT off) it is a no-op
+    from fastmlp.prefetch import _prefetch
+
+    def touch(a, i):
+        _prefetch(a, i)
+        return a[0]
+
+    a = np.arange(40, dtype=np.int32)
+    if numba.config.DISABLE_JIT:
+        assert touch(a, 39) == 0
+        return
+    fn = numba.njit(touch)
+    assert fn(a, 39) == 0
+    asm = next(iter(fn.inspect_asm().values()))
+    assert "prefetcht0" in asm
+
+
 # --------------------------------------------------------------------------------------------
 # GEMM with alpha and beta, and the dense layer's fused SGD step built on it
 # --------------------------------------------------------------------------------------------
