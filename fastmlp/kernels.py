@@ -22,7 +22,7 @@ problem; the private ``_name`` kernel it calls only computes, and is what the tr
 import numpy as np
 
 from ._jit import jit
-from .prefetch import _prefetch
+from .prefetch import LINE, _prefetch
 
 # The other kernel families live in modules of their own; this module is their one namespace
 # (the training loop and the tests call every kernel as ``kernels._name``).
@@ -231,10 +231,10 @@ PREFETCH_ROWS = 4  # how many CSR rows ahead the sparse kernels ask for (see pre
 
 @jit
 def _prefetch_row(ptr, idx, val, r):
-    # start loading CSR row r's entries (idx int32: 16 per cache line; val uint8: 64)
-    for j in range(ptr[r], ptr[r + 1], 16):
+    # start loading CSR row r's entries: one hint per cache line of idx (int32) and of val
+    for j in range(ptr[r], ptr[r + 1], LINE // 4):
         _prefetch(idx, j)
-    for j in range(ptr[r], ptr[r + 1], 64):
+    for j in range(ptr[r], ptr[r + 1], LINE):
         _prefetch(val, j)
 
 

@@ -1,11 +1,11 @@
 """A software prefetch hint for compiled kernels: ``_prefetch(arr, i)`` asks the CPU to start
-loading the cache line holding ``arr[i]`` and returns at once (no fault if it is never used).
+loading the cache line holding ``arr[i]`` and returns at once (a prefetch never faults).
 
 Why: the sparse first layer reads each batch row's CSR entries (idx, val) from wherever that
 image sits in the data set, and the epoch's random order makes every row a jump the hardware
 prefetcher cannot guess. Asking for the next rows' lines while the current one is computed hides
-most of that wait (measured on Zen 3: the same steps on the images stored in batch order ran
-13-23% faster than in random order; see benchmarks/README.md).
+most of that wait (measured on Zen 3, 2 threads: the same steps on the images stored in batch
+order ran 13-23% faster than in random order, and 5-8% with the hint; see benchmarks/README.md).
 
 With the JIT off the hint is a Python no-op.
 """
