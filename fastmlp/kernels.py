@@ -239,6 +239,18 @@ def _prefetch_row(ptr, idx, val, r):
 
 
 @jit
+def _prefetch_ahead(ptr, idx, val, rows, b):
+    # called before batch row b of rows (B,) is read: asks for row b + PREFETCH_ROWS, and at
+    # b = 0 for the first rows as well
+    B = rows.shape[0]
+    if b == 0:
+        for i in range(min(PREFETCH_ROWS, B)):
+            _prefetch_row(ptr, idx, val, rows[i])
+    if b + PREFETCH_ROWS < B:
+        _prefetch_row(ptr, idx, val, rows[b + PREFETCH_ROWS])
+
+
+@jit
 def _sparse_dense_forward(out, rows, ptr, idx, val, scale, factor, weight, bias):
     # out (B, H) = X @ weight (D, H) + bias (H,), X (B, D) sparse: X[b] is CSR row rows[b] of
     # (ptr, idx, val), entry j worth val[j] * scale[idx[j]] * factor (see the section comment).
@@ -246,11 +258,8 @@ def _sparse_dense_forward(out, rows, ptr, idx, val, scale, factor, weight, bias)
     # A training thread passes its block of the batch's rows (engine.py).
     B, H = out.shape
     f = weight.dtype.type(factor)  # a float64 factor would promote every row update
-    for b in range(min(PREFETCH_ROWS, B)):
-        _prefetch_row(ptr, idx, val, rows[b])
     for b in range(B):
-        if b + PREFETCH_ROWS < B:
-            _prefetch_row(ptr, idx, val, rows[b + PREFETCH_ROWS])
+        _prefetch_ahead(ptr, idx, val, rows, b)
         o = out[b]
         for h in range(H):
             o[h] = bias[h]
@@ -300,11 +309,8 @@ def _sparse_dense_backward_params(dweight, dout, rows, ptr, idx, val, scale, fac
     B, H = dout.shape
     a = dweight.dtype.type(alpha)  # a float64 scalar would turn every row update into float64
     af = a * dweight.dtype.type(factor)
-    for b in range(min(PREFETCH_ROWS, B)):
-        _prefetch_row(ptr, idx, val, rows[b])
     for b in range(B):
-        if b + PREFETCH_ROWS < B:
-            _prefetch_row(ptr, idx, val, rows[b + PREFETCH_ROWS])
+        _prefetch_ahead(ptr, idx, val, rows, b)
         g = dout[b]
         start = ptr[rows[b]]
         end = ptr[rows[b] + 1]
