@@ -27,17 +27,29 @@ AUGMENTATIONS = {
                            "each training image rotated about its centre by a random angle of "
                            "up to DEG (1..45) degrees either way, bilinear (the first layer "
                            "then reads every input: dense)"),
+    "elastic": Augmentation("elastic", "PX", 0.5, 6, float,
+                            "each training image distorted by a random smooth field that moves "
+                            "its pixels by up to about PX (0.5..6) pixels each way, bilinear "
+                            "(dense, like rotate)"),
 }
 JOIN = "+"  # augmentations combined: shift:2+rotate:10 (a comma would split a sweep's values)
-NOTE = (f"combine with {JOIN} (shift:2{JOIN}rotate:10); drawn anew every epoch, uniformly; "
-        "blank pixels come in at the border; evaluation images are never changed")
+NOTE = (f"combine with {JOIN} (shift:2{JOIN}rotate:10{JOIN}elastic:2); drawn anew every epoch, "
+        "uniformly; blank pixels come in at the border; evaluation images are never changed")
 
 
 class Augment(NamedTuple):
-    """A parsed ``--augment`` spec: the largest shift in pixels and rotation in degrees."""
+    """A parsed ``--augment`` spec: the largest shift in pixels, rotation in degrees and elastic
+    displacement (at the field's nodes) in pixels."""
 
     shift: int = 0
     rotate: float = 0.0
+    elastic: float = 0.0
+
+    @property
+    def resamples(self):
+        """True when the images are sampled bilinearly (a rotation or an elastic distortion):
+        every input is then read, so the first layer runs dense."""
+        return self.rotate > 0 or self.elastic > 0
 
 
 def parse_augment(spec):
@@ -73,4 +85,5 @@ def parse_augment(spec):
             raise ConfigError(f"--augment {name}:{row.param} needs {row.param} {what} in "
                               f"{row.low:g}..{row.high:g}, got {spec!r}")
         values[name] = v
-    return Augment(shift=int(values.get("shift", 0)), rotate=float(values.get("rotate", 0.0)))
+    return Augment(shift=int(values.get("shift", 0)), rotate=float(values.get("rotate", 0.0)),
+                   elastic=float(values.get("elastic", 0.0)))

@@ -1,7 +1,8 @@
 """On-the-fly augmentation: each training image translated by a random whole-pixel offset (and
-rotated by a random angle), done on the uint8 image while the batch is gathered (no augmented
-copy of the data set). A rotation is sampled bilinearly, so it runs on the dense first layer
-only; a shift alone also moves the sparse path's entries.
+rotated by a random angle, and distorted by a random smooth elastic field), done on the uint8
+image while the batch is gathered (no augmented copy of the data set). A rotation or distortion
+is sampled bilinearly, so it runs on the dense first layer only; a shift alone also moves the
+sparse path's entries.
 
 Translation by (dy, dx): ``shifted[r, c] = image[r - dy, c - dx]``, 0 (a blank pixel) where
 ``(r - dy, c - dx)`` falls outside the image. The shift applies to the whole image, before the
@@ -80,30 +81,76 @@ def _rotation(state, row, max_angle):
     return np.cos(a), np.sin(a)
 
 
+# The elastic distortion's random field: a displacement (dy, dx) drawn at each node of a
+# coarse ELASTIC_NODES x ELASTIC_NODES grid spanning the image, uniform in [-a, a] pixels each,
+# and interpolated bilinearly in between, so that neighbouring pixels move nearly together (a
+# smooth field, as in Simard et al. 2003, whose Gaussian-smoothed field this approximates at a
+# few hashes per image instead of a convolution).
+ELASTIC_NODES = 5
+_ELASTIC_KEY = 0xD1B54A32D192ED03  # the field's bits, apart from the angle's and the offsets'
+
+
 @jit
-def _gather_rotated(out, images, rows, pixel_index, scale, shift, width, k, max_angle, state,
-                    row0):
+def _elastic_node(state, row, node, a):
+    # (dy, dx) of the elastic field at `node` (0 .. ELASTIC_NODES**2 - 1, row-major) for batch
+    # row `row`, each uniform in [-a, a): the two 32-bit halves of one hash
+    x = _splitmix64(_splitmix64(_row_seed(state, row) ^ _U64(_ELASTIC_KEY)) ^ _U64(node))
+    scale = 2.0 * a / 4294967296.0
+    return (np.float64(x & _U64(0xFFFFFFFF)) * scale - a,
+            np.float64(x >> _U64(32)) * scale - a)
+
+
+@jit
+def _gather_warped(out, images, rows, pixel_index, scale, shift, width, k, max_angle, elastic,
+                   state, row0):
     # out[b, d] = moved(images[rows[b]])[pixel_index[d]] * scale[d] + shift[d], where the image
-    # of batch row row0 + b is rotated about its centre by its angle (_rotation) and then moved
-    # by its offset (_shift_offsets, k = 0: none): moved(p) = image(R(-a) (p - t - c) + c),
-    # sampled bilinearly with 0 outside the image (a float, not a whole pixel value).
+    # of batch row row0 + b is distorted by its elastic field e (_elastic_node, nodes' spacing
+    # (height - 1) / (ELASTIC_NODES - 1) rows; elastic = 0: none), rotated about its centre by
+    # its angle (_rotation; max_angle = 0: none) and moved by its offset (_shift_offsets; k = 0:
+    # none): moved(p) = image(R(-a) (p - t - c) + c + e(p)), sampled bilinearly with 0 outside
+    # the image (a float, not a whole pixel value).
     B, D = out.shape
     P = images.shape[1]
     height = P // width
     cy = 0.5 * (height - 1)
     cx = 0.5 * (width - 1)
+    G = ELASTIC_NODES
+    ny = (G - 1) / max(height - 1, 1)  # nodes per pixel, down and across
+    nx = (G - 1) / max(width - 1, 1)
     for b in range(B):
         dy, dx = (0, 0) if k == 0 else _shift_offsets(state, row0 + b, k)
-        co, si = _rotation(state, row0 + b, max_angle)
+        co, si = (1.0, 0.0) if max_angle == 0.0 else _rotation(state, row0 + b, max_angle)
         img = images[rows[b]]
         o = out[b]
+        cell = -1  # the grid cell whose four nodes' displacements are held below
+        e00y = e00x = e01y = e01x = e10y = e10x = e11y = e11x = 0.0
         for d in range(D):
             p = pixel_index[d]
             r = p // width
+            c = p - r * width
             y = r - dy - cy
-            x = p - r * width - dx - cx
+            x = c - dx - cx
             sy = co * y - si * x + cy
             sx = si * y + co * x + cx
+            if elastic > 0.0:
+                gy = r * ny
+                gx = c * nx
+                i = min(int(gy), G - 2)
+                j = min(int(gx), G - 2)
+                if i * G + j != cell:  # pixels come in ascending order: a new cell is rare
+                    cell = i * G + j
+                    e00y, e00x = _elastic_node(state, row0 + b, cell, elastic)
+                    e01y, e01x = _elastic_node(state, row0 + b, cell + 1, elastic)
+                    e10y, e10x = _elastic_node(state, row0 + b, cell + G, elastic)
+                    e11y, e11x = _elastic_node(state, row0 + b, cell + G + 1, elastic)
+                uy = gy - i
+                ux = gx - j
+                w00 = (1.0 - uy) * (1.0 - ux)
+                w01 = (1.0 - uy) * ux
+                w10 = uy * (1.0 - ux)
+                w11 = uy * ux
+                sy += w00 * e00y + w01 * e01y + w10 * e10y + w11 * e11y
+                sx += w00 * e00x + w01 * e01x + w10 * e10x + w11 * e11x
             y0 = int(np.floor(sy))
             x0 = int(np.floor(sx))
             fy = sy - y0
@@ -131,14 +178,30 @@ def _check_move(out, images, rows, pixel_index, scale, shift, width, k):
         raise ValueError(f"k must be >= 0, got {k}")
 
 
-def gather_rotated(out, images, rows, pixel_index, scale, shift, width, k, max_degrees, seed,
-                   epoch, step, row0=0):
+def gather_warped(out, images, rows, pixel_index, scale, shift, width, k, max_degrees, elastic,
+                  seed, epoch, step, row0=0):
     """Like :func:`gather_shifted`, each image also rotated about its centre by its random
-    angle of up to ``max_degrees`` either way, sampled bilinearly (see _gather_rotated)."""
+    angle of up to ``max_degrees`` either way and distorted by its elastic field of up to
+    ``elastic`` pixels at the nodes, sampled bilinearly (see _gather_warped)."""
     _check_move(out, images, rows, pixel_index, scale, shift, width, k)
-    _gather_rotated(out, images, rows, pixel_index, scale, shift, width, k,
-                    np.deg2rad(max_degrees),
-                    np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM)), row0)
+    if not (0.0 <= max_degrees and 0.0 <= elastic):
+        raise ValueError(f"max_degrees and elastic must be >= 0, got {max_degrees}, {elastic}")
+    _gather_warped(out, images, rows, pixel_index, scale, shift, width, k,
+                   float(np.deg2rad(max_degrees)), float(elastic),
+                   np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM)), row0)
+
+
+def elastic_nodes(seed, epoch, step, n_rows, elastic, row0=0):
+    """The elastic field's node displacements, (n_rows, 2, ELASTIC_NODES, ELASTIC_NODES)
+    float64 (dy then dx, in pixels), that step ``step`` of ``epoch`` draws for batch rows
+    ``row0 ..``: what the training loop applies, for tests and for looking at."""
+    state = np.uint64(_stream_seed(seed, epoch, step, AUGMENT_STREAM))
+    G = ELASTIC_NODES
+    out = np.empty((n_rows, 2, G, G))
+    for b in range(n_rows):
+        for n in range(G * G):
+            out[b, :, n // G, n % G] = _elastic_node(state, row0 + b, n, float(elastic))
+    return out
 
 
 def rotation_angles(seed, epoch, step, n_rows, max_degrees, row0=0):

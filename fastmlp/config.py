@@ -209,9 +209,9 @@ class TrainConfig:
         if self.batch_ramp is not None and self.batch_ramp > self.batch_size:
             bad(f"--batch-ramp {self.batch_ramp} is larger than --batch-size "
                 f"{self.batch_size}; the ramp starts small and doubles up to the batch size")
-        if parse_augment(self.augment).rotate and self.input_path == "sparse":
-            bad("--input-path sparse cannot rotate images (a rotation is sampled bilinearly over "
-                "every input); use --input-path auto or dense")
+        if parse_augment(self.augment).resamples and self.input_path == "sparse":
+            bad("--input-path sparse cannot rotate or distort images (they are sampled "
+                "bilinearly over every input); use --input-path auto or dense")
 
 
 # The numeric fields' ranges, one row each: (low, high, low excluded, high excluded). NaN and
@@ -417,6 +417,15 @@ PRESETS = {
     "shifted": dict(hidden=(1024, 1024), activation="shifted_relu:0.5", optimizer="momentum",
                     lr=0.05, batch_size=128, batch_ramp=None, warmup=1.0, schedule="cosine",
                     dropout=0.2, dropout_input=0.0, epochs=30, crop=2, augment="shift:2"),
+    # The strongest MLP with augmentation, in 10 minutes: preset strong's network on images
+    # shifted, rotated and elastically distorted every epoch, dropout 0.1 (the distortions
+    # regularise), 70 epochs (~490 s of training on 2 cores). Measured (seed 0): elastic:1.5
+    # 99.04% on validation, 99.28% on all 10,000 (chosen: the better validation); elastic:2
+    # 98.96% / 99.31%; shift:2+elastic:2 for 30 epochs with dropout 0.2: 98.64% / 99.04%.
+    "distorted": dict(hidden=(1024, 1024), activation="shifted_relu:0.5", optimizer="momentum",
+                      lr=0.05, batch_size=128, batch_ramp=None, warmup=1.0, schedule="cosine",
+                      dropout=0.1, dropout_input=0.0, epochs=70, crop=2,
+                      augment="shift:2+rotate:8+elastic:1.5"),
 }
 
 # what each preset is, for --help (one line each)
@@ -424,6 +433,8 @@ PRESET_NOTES = {
     "book": "784-100-10 sigmoid, plain SGD, as in the book (docs/book_recipe.md)",
     "strong": "the strongest MLP without augmentation (576-1024-1024-10, dropout)",
     "shifted": "preset strong's network trained on randomly shifted images (--augment shift:2)",
+    "distorted": "preset strong's network on shifted, rotated and elastically distorted images "
+                 "(--augment shift:2+rotate:8+elastic:1.5, 70 epochs)",
 }
 
 

@@ -237,7 +237,7 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
     # the sparse path the images come as CSR (csr_ptr, csr_idx, csr_val), `images` unread.
     # With hp.shift_max > 0 each image is moved by its random offset while it is gathered
     # (augment_kernels.py; input_of_pixel is the transform's inverse map), with
-    # hp.rotate_max > 0 also rotated (dense path only).
+    # hp.rotate_max > 0 also rotated, with hp.elastic_max > 0 also distorted (dense path only).
     # Each step: phase 1 on this thread's block of the batch's rows (gather, forward, loss,
     # output gradients), barrier, phase 2 on its block of the parameters, barrier (sync is the
     # barrier's state, see sync.py). Returns (loss sum, correct, samples, bad_step), the same in
@@ -261,10 +261,10 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
             for i in range(r0, r1):
                 ws.y[i] = labels[rows[i]]
             xb = _view(ws.x.ravel(), r0 * D0, r1 - r0, D0)
-            if not hp.sparse and hp.rotate_max > 0.0:
-                K._gather_rotated(xb, images, rows[r0:r1], pixel_index, scale, shift,
-                                  hp.image_width, hp.shift_max, hp.rotate_max,
-                                  K._stream_seed(hp.seed, epoch, s, K.AUGMENT_STREAM), r0)
+            if not hp.sparse and (hp.rotate_max > 0.0 or hp.elastic_max > 0.0):
+                K._gather_warped(xb, images, rows[r0:r1], pixel_index, scale, shift,
+                                 hp.image_width, hp.shift_max, hp.rotate_max, hp.elastic_max,
+                                 K._stream_seed(hp.seed, epoch, s, K.AUGMENT_STREAM), r0)
             elif not hp.sparse and hp.shift_max > 0:
                 K._gather_shifted(xb, images, rows[r0:r1], pixel_index, scale, shift,
                                   hp.image_width, hp.shift_max,
@@ -454,8 +454,10 @@ def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, fir
     if hp.shift_max > 0 and (input_of_pixel.shape[0] != images_flat.shape[1]
                              or images_flat.shape[1] % hp.image_width):
         raise ValueError("a shift needs input_of_pixel (P,) and image_width dividing P")
-    if hp.rotate_max > 0.0 and (hp.sparse or images_flat.shape[1] % hp.image_width):
-        raise ValueError("a rotation needs the dense first layer and image_width dividing P")
+    if (hp.rotate_max > 0.0 or hp.elastic_max > 0.0) and (
+            hp.sparse or images_flat.shape[1] % hp.image_width):
+        raise ValueError("a rotation or elastic distortion needs the dense first layer and "
+                         "image_width dividing P")
     with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
         loss, correct, samples, bad = run_workers(
             train_fn, T, new_state(), model.params, ws, model.layout, hp, images_flat, labels,

@@ -47,7 +47,7 @@ def loop_hyper(cfg, act, sparse, threads, image_width=None):
     opt = OPTIMIZERS[cfg.optimizer]
     aug = parse_augment(cfg.augment)
     if image_width is None:
-        if aug.shift or aug.rotate:
+        if aug.shift or aug.resamples:
             raise ValueError(f"augment {cfg.augment!r} needs image_width (pixels per row)")
         image_width = 1
     kinds = Hyper.__annotations__  # each hyperparameter as the loop's type (float, bool)
@@ -59,7 +59,7 @@ def loop_hyper(cfg, act, sparse, threads, image_width=None):
         seed=int(cfg.seed), sparse=bool(sparse),
         fused=bool(opt.fuses and cfg.weight_decay == 0),  # see engine.py's docstring
         threads=int(threads), shift_max=aug.shift, image_width=int(image_width),
-        rotate_max=float(np.deg2rad(aug.rotate)))
+        rotate_max=float(np.deg2rad(aug.rotate)), elastic_max=float(aug.elastic))
 
 
 def _input_csr(cfg, train_x, tr_arrays):
@@ -68,8 +68,8 @@ def _input_csr(cfg, train_x, tr_arrays):
     idx, _, shift = tr_arrays
     if cfg.input_path == "dense":
         return NO_CSR
-    if parse_augment(cfg.augment).rotate:  # sampled bilinearly over every input (config.py
-        return NO_CSR                        # refuses --input-path sparse with it)
+    if parse_augment(cfg.augment).resamples:  # sampled bilinearly over every input (config.py
+        return NO_CSR                           # refuses --input-path sparse with it)
     smallest = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     if cfg.input_path == "auto" and not sparse_pays(smallest, cfg.hidden[0]):
         return NO_CSR

@@ -45,13 +45,16 @@ from .activation_kernels import (  # noqa: F401
 )
 from .augment_kernels import (  # noqa: F401
     AUGMENT_STREAM,
-    _gather_rotated,
+    ELASTIC_NODES,
+    _elastic_node,
     _gather_shifted,
+    _gather_warped,
     _rotation,
     _shift_offsets,
     _shift_sparse,
-    gather_rotated,
+    elastic_nodes,
     gather_shifted,
+    gather_warped,
     input_of_pixel,
     rotation_angles,
     shift_offsets,

@@ -88,8 +88,10 @@ class Hyper(NamedTuple):
     sparse: bool = False
     fused: bool = False
     threads: int = 1
-    # augmentation: each training image moved up to shift_max pixels and rotated up to
-    # rotate_max radians (dense path only); image_width is pixels per image row
+    # augmentation: each training image moved up to shift_max pixels, rotated up to rotate_max
+    # radians and distorted by an elastic field of up to elastic_max pixels (the last two on the
+    # dense path only); image_width is pixels per image row
     shift_max: int = 0
     image_width: int = 1
     rotate_max: float = 0.0
+    elastic_max: float = 0.0

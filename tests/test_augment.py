@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fastmlp import kernels as K
+from fastmlp.augment import parse_augment
 from fastmlp.config import TrainConfig
 from fastmlp.errors import ConfigError
 from fastmlp.trainer import Data, train
@@ -63,29 +64,76 @@ def rotate_reference(img, dy, dx, degrees):
                                     mode="grid-constant", cval=0.0)
 
 
+def warp_reference(img, dy, dx, degrees, nodes):
+    """SciPy's bilinear sampling at out(p) = img(R(-a)(p - t - c) + c + e(p)), e the elastic
+    field: ``nodes`` (2, G, G) interpolated bilinearly by SciPy over the image (node i at row
+    i * (H - 1) / (G - 1)); 0 outside the image."""
+    from scipy import ndimage
+
+    H, W = img.shape
+    G = nodes.shape[1]
+    r, c = np.mgrid[0:H, 0:W].astype(np.float64)
+    a = np.deg2rad(degrees)
+    y = r - dy - (H - 1) / 2
+    x = c - dx - (W - 1) / 2
+    sy = np.cos(a) * y - np.sin(a) * x + (H - 1) / 2
+    sx = np.sin(a) * y + np.cos(a) * x + (W - 1) / 2
+    at = [r * (G - 1) / (H - 1), c * (G - 1) / (W - 1)]
+    sy += ndimage.map_coordinates(nodes[0], at, order=1)
+    sx += ndimage.map_coordinates(nodes[1], at, order=1)
+    return ndimage.map_coordinates(img.astype(np.float64), [sy, sx], order=1,
+                                   mode="grid-constant", cval=0.0)
+
+
+def test_warp_reference_without_a_field_is_the_rotation_reference(mnist):
+    img = mnist.train_images[7]
+    np.testing.assert_allclose(warp_reference(img, 1, -2, 12.0, np.zeros((2, 5, 5))),
+                               rotate_reference(img, 1, -2, 12.0), atol=1e-9)
+    moved = warp_reference(img, 0, 0, 0.0, np.stack([np.full((5, 5), 2.0), np.zeros((5, 5))]))
+    np.testing.assert_allclose(moved, shift_image(img, -2, 0), atol=1e-9)  # e = +2 rows: up
+
+
 @pytest.mark.parametrize("kw", [dict(), dict(crop=2), dict(crop=2, normalize="standardize")],
                          ids=["none", "crop", "standardize"])
-@pytest.mark.parametrize("k", [0, 2])
-def test_gather_rotated_is_scipys_bilinear_rotation_of_the_same_angles(mnist, kw, k):
+@pytest.mark.parametrize("k, deg, elastic", [(0, 15.0, 0.0), (2, 15.0, 0.0), (0, 0.0, 3.0),
+                                             (2, 10.0, 2.0)])
+def test_gather_warped_is_scipys_bilinear_sampling_of_the_same_draws(mnist, kw, k, deg,
+                                                                     elastic):
     images = mnist.train_images[:2000]
     tr = make_transform(images, **kw)
     X = images.reshape(len(images), -1)
     rows = np.arange(200, 248, dtype=np.int64)
-    seed, epoch, step, row0, deg = 8, 1, 4, 3, 15.0
+    seed, epoch, step, row0 = 8, 1, 4, 3
     out = np.full((len(rows), tr.n_inputs), np.nan, np.float32)
-    K.gather_rotated(out, X, rows, tr.pixel_index, tr.scale, tr.shift, 28, k, deg, seed, epoch,
-                     step, row0=row0)
-    angles = K.rotation_angles(seed, epoch, step, len(rows), deg, row0=row0)
+    K.gather_warped(out, X, rows, tr.pixel_index, tr.scale, tr.shift, 28, k, deg, elastic,
+                    seed, epoch, step, row0=row0)
+    angles = (K.rotation_angles(seed, epoch, step, len(rows), deg, row0=row0) if deg
+              else np.zeros(len(rows)))
     offsets = (K.shift_offsets(seed, epoch, step, len(rows), k, row0=row0) if k
                else np.zeros((len(rows), 2), np.int64))
-    assert np.abs(angles).max() <= deg and np.abs(angles).max() > deg / 2
-    ref = np.stack([rotate_reference(images[r], dy, dx, a).ravel()[tr.pixel_index]
-                    for r, (dy, dx), a in zip(rows, offsets, angles)])
+    nodes = K.elastic_nodes(seed, epoch, step, len(rows), elastic, row0=row0)
+    if deg:
+        assert np.abs(angles).max() <= deg and np.abs(angles).max() > deg / 2
+    assert np.abs(nodes).max() <= elastic and (elastic == 0 or np.abs(nodes).max() > elastic / 2)
+    ref = np.stack([warp_reference(images[r], dy, dx, a, e).ravel()[tr.pixel_index]
+                    for r, (dy, dx), a, e in zip(rows, offsets, angles, nodes)])
     np.testing.assert_allclose(out, ref * tr.scale + tr.shift, rtol=1e-5,
                                atol=1e-4 * np.abs(tr.scale).max() * 255)
-    if k:  # a shift alone draws the same offsets with or without a rotation
-        np.testing.assert_array_equal(offsets, K.shift_offsets(seed, epoch, step, len(rows), k,
-                                                               row0=row0))
+    assert not np.allclose(out, X[rows][:, tr.pixel_index] * tr.scale + tr.shift)  # moved
+
+
+def test_elastic_fields_are_uniform_reproducible_new_each_step_and_their_own_draw():
+    e = K.elastic_nodes(2, 3, 4, 2000, 2.0)
+    assert e.shape == (2000, 2, K.ELASTIC_NODES, K.ELASTIC_NODES)
+    assert -2.0 <= e.min() < -1.99 and 1.99 < e.max() < 2.0
+    counts = np.histogram(e, bins=10, range=(-2, 2))[0]
+    assert counts.min() > 0.95 * e.size / 10 and counts.max() < 1.05 * e.size / 10
+    np.testing.assert_array_equal(e, K.elastic_nodes(2, 3, 4, 2000, 2.0))
+    assert np.mean(e != K.elastic_nodes(2, 3, 5, 2000, 2.0)) > 0.99
+    flat = e.reshape(2000, -1)  # every node and component its own draw, and not the angle's
+    c = np.corrcoef(np.column_stack([flat, K.rotation_angles(2, 3, 4, 2000, 10.0),
+                                     K.shift_offsets(2, 3, 4, 2000, 2)]).T)
+    assert np.abs(c - np.eye(len(c))).max() < 0.1
 
 
 def test_rotation_angles_are_uniform_reproducible_and_new_each_step():
@@ -168,9 +216,10 @@ def test_sparse_and_dense_first_layer_train_alike_with_a_shift(small_mnist, thre
     assert np.abs(plain - got["dense"]).max() > 1e-2  # the shift changed what was learnt
 
 
-def test_a_shifted_run_repeats_per_seed_and_resumes_to_the_same_weights(small_mnist, tmp_path,
-                                                                         monkeypatch):
-    cfg = TrainConfig(hidden=(24,), epochs=2, batch_size=128, batch_ramp=32, augment="shift:2",
+@pytest.mark.parametrize("spec", ["shift:2", "shift:1+rotate:5+elastic:2"])
+def test_a_moved_run_repeats_per_seed_and_resumes_to_the_same_weights(small_mnist, tmp_path,
+                                                                       monkeypatch, spec):
+    cfg = TrainConfig(hidden=(24,), epochs=2, batch_size=128, batch_ramp=32, augment=spec,
                       dropout=0.1, threads=2, seed=9)
     a = train(cfg, data=small_mnist).model.params
     np.testing.assert_array_equal(a, train(cfg, data=small_mnist).model.params)
@@ -213,7 +262,8 @@ def test_a_crop_that_leaves_out_nonzero_pixels_shifts_on_the_dense_first_layer(s
 
 @pytest.mark.parametrize("spec, words", [
     ("shift", "1..8"), ("shift:0", "1..8"), ("shift:9", "1..8"), ("shift:two", "1..8"),
-    ("turn:2", "choose none, shift:K, rotate:DEG"), ("none:1", "no parameter"),
+    ("turn:2", "choose none, shift:K, rotate:DEG, elastic:PX"), ("elastic:7", "0.5..6"),
+    ("none:1", "no parameter"),
     ("", "choose none"), ("rotate:0", "1..45"), ("rotate:nan", "1..45"), ("rotate:50", "1..45"),
     ("shift:1+shift:2", "given twice"), ("none+rotate:5", "cannot be combined"),
     ("shift:2,rotate:5", "1..8")])
@@ -235,8 +285,11 @@ def test_a_rotation_runs_the_dense_first_layer(small_mnist):
     csr, hyper_for = trainer.input_plan(cfg, act, X, tr, 1, image_width=28)
     assert not hyper_for(128).sparse and hyper_for(128).rotate_max > 0
     assert trainer.input_plan(cfg.replace(augment="shift:1"), act, X, tr, 1, 28)[1](128).sparse
-    with pytest.raises(ConfigError, match="cannot rotate"):
-        cfg.replace(input_path="sparse")
+    for spec in ("shift:1+rotate:10", "elastic:2"):
+        hp = trainer.input_plan(cfg.replace(augment=spec), act, X, tr, 1, 28)[1](128)
+        assert not hp.sparse and hp.elastic_max == (2.0 if "elastic" in spec else 0.0)
+        with pytest.raises(ConfigError, match="cannot rotate or distort"):
+            cfg.replace(augment=spec, input_path="sparse")
 
 
 def test_a_shift_too_large_for_the_image_is_refused_before_training(mnist):
@@ -256,11 +309,13 @@ def test_command_line_augment_flag(capsys):
     assert "augment" in build_parser().format_help()
 
 
-@pytest.mark.parametrize("input_path, rotate, kept", [
-    ("dense", 0, dict(crop=2)), ("sparse", 0, dict(auto_crop=True)), ("dense", 12, dict(crop=2))])
+@pytest.mark.parametrize("input_path, rotate, elastic, kept", [
+    ("dense", 0, 0, dict(crop=2)), ("sparse", 0, 0, dict(auto_crop=True)),
+    ("dense", 12, 0, dict(crop=2)), ("dense", 0, 2.5, dict(crop=2))])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist, input_path,
-                                                                     rotate, kept, threads):
+                                                                     rotate, elastic, kept,
+                                                                     threads):
     # One step (lr 0) at (epoch 2, step 5): its loss is the float64 forward pass of the batch's
     # images moved by shift_offsets(seed, 2, 5): the loop draws the offsets of that very step.
     from fastmlp import engine, trainer
@@ -271,7 +326,8 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     cfg = TrainConfig(hidden=(16,), batch_size=B, batch_ramp=None, dropout=0.0, **kept,
                       optimizer="sgd", threads=threads, input_path=input_path,
                       activation="sigmoid", seed=seed,
-                      augment=f"shift:{k}" + (f"+rotate:{rotate}" if rotate else ""))
+                      augment=f"shift:{k}" + (f"+rotate:{rotate}" if rotate else "")
+                      + (f"+elastic:{elastic}" if elastic else ""))
     images = data.splits.train_x
     X = np.ascontiguousarray(images.reshape(len(images), -1))
     y = np.ascontiguousarray(data.splits.train_y, dtype=np.int64)
@@ -281,7 +337,7 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     csr, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, threads, image_width=28)
     hp = hyper_for(B)
     assert hp.sparse == (input_path == "sparse") and hp.shift_max == k
-    assert hp.rotate_max == pytest.approx(np.deg2rad(rotate))
+    assert hp.rotate_max == pytest.approx(np.deg2rad(rotate)) and hp.elastic_max == elastic
     ws = engine.make_workspace(model.sizes, B, model.params.size)
     order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
     loss, _, n, bad = engine.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
@@ -291,10 +347,12 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     rows = order[step * B:(step + 1) * B]
     offsets = K.shift_offsets(seed, epoch, step, B, k)
     angles = K.rotation_angles(seed, epoch, step, B, rotate) if rotate else np.zeros(B)
-    move = (lambda img, dy, dx, a: rotate_reference(img, dy, dx, a)) if rotate else \
-        (lambda img, dy, dx, a: shift_image(img, dy, dx))
-    x = np.stack([move(images[r], dy, dx, a).ravel()[tr[0]]
-                  for r, (dy, dx), a in zip(rows, offsets, angles)]) * tr[1].astype(np.float64)
+    nodes = K.elastic_nodes(seed, epoch, step, B, elastic)
+    move = (lambda img, dy, dx, a, e: warp_reference(img, dy, dx, a, e)) if rotate or elastic \
+        else (lambda img, dy, dx, a, e: shift_image(img, dy, dx))
+    x = np.stack([move(images[r], dy, dx, a, e).ravel()[tr[0]]
+                  for r, (dy, dx), a, e in zip(rows, offsets, angles, nodes)]) \
+        * tr[1].astype(np.float64)
     W1, b1, W2, b2 = model.weight(0), model.bias(0), model.weight(1), model.bias(1)
     h = naive.activation_forward("sigmoid", naive.dense_forward(x, W1, b1))
     want, _, _ = naive.softmax_xent_forward(naive.dense_forward(h, W2, b2), y[rows])
@@ -313,7 +371,8 @@ def test_every_preset_has_its_help_line_and_shifted_trains_on_shifts():
     text = " ".join(build_parser().format_help().split())
     assert all(f"{name}: {' '.join(note.split())}" in text for name, note in PRESET_NOTES.items())
     assert preset("shifted").augment == "shift:2"
-    assert preset("shifted").hidden == preset("strong").hidden
+    assert preset("shifted").hidden == preset("strong").hidden == preset("distorted").hidden
+    assert parse_augment(preset("distorted").augment).resamples
 
 
 def test_gather_shifted_refuses_what_would_read_outside_the_images():
