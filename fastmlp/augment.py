@@ -53,7 +53,8 @@ class Augment(NamedTuple):
 
 
 def parse_augment(spec):
-    """``spec`` ("none", "shift:K", "rotate:DEG" or several joined by +) -> :class:`Augment`;
+    """``spec`` ("none", "shift:K", "rotate:DEG", "elastic:PX" or several joined by +) ->
+    :class:`Augment`;
     ConfigError naming the flag and what it accepts otherwise."""
     choices = ", ".join(a.name + (f":{a.param}" if a.param else "")
                         for a in AUGMENTATIONS.values())

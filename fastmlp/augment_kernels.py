@@ -137,7 +137,7 @@ def _gather_warped(out, images, rows, pixel_index, scale, shift, width, k, max_a
                 gx = c * nx
                 i = min(int(gy), G - 2)
                 j = min(int(gx), G - 2)
-                if i * G + j != cell:  # pixels come in ascending order: a new cell is rare
+                if i * G + j != cell:  # a new cell ~4 times per image row (ascending pixels)
                     cell = i * G + j
                     e00y, e00x = _elastic_node(state, row0 + b, cell, elastic)
                     e01y, e01x = _elastic_node(state, row0 + b, cell + 1, elastic)

@@ -419,7 +419,7 @@ PRESETS = {
                     dropout=0.2, dropout_input=0.0, epochs=30, crop=2, augment="shift:2"),
     # The strongest MLP with augmentation, in 10 minutes: preset strong's network on images
     # shifted, rotated and elastically distorted every epoch, dropout 0.1 (the distortions
-    # regularise), 70 epochs (~490 s of training on 2 cores). Measured (seed 0): elastic:1.5
+    # regularise), 70 epochs (455-497 s wall on 2 cores). Measured (seed 0): elastic:1.5
     # 99.04% on validation, 99.28% on all 10,000 (chosen: the better validation); elastic:2
     # 98.96% / 99.31%; dropout 0: 99.00% / 99.29%; shift:2+elastic:2 for 30 epochs with
     # dropout 0.2: 98.64% / 99.04%. Seeds 0-2: 99.28%, 99.31%, 99.27% in 455-497 s. 80 epochs

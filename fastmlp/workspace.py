@@ -80,7 +80,7 @@ class Hyper(NamedTuple):
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
-    # the run: seed of dropout masks and shifts (with epoch and step)
+    # the run: seed of dropout masks and augmentation draws (with epoch and step)
     seed: int = 0
     # how the loop runs (same results either way, but for input dropout's masks): the sparse
     # first layer (input_plan.py); the optimizer step fused into the weight-gradient GEMM

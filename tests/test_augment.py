@@ -1,8 +1,10 @@
-"""--augment shift:K: each training image moved by a random whole-pixel offset inside the gather.
+"""--augment shift:K, rotate:DEG, elastic:PX: each training image moved by a random whole-pixel
+offset, rotated and bent by a smooth random field inside the gather.
 
-The kernels are checked against a NumPy shift of the same offsets, on real MNIST images through
-every kind of input transform; training is checked for the same steps on the sparse and dense
-first layer, for reproducibility per seed and across a resume, and for its error messages."""
+The kernels are checked against a NumPy shift of the same offsets and SciPy's bilinear sampling
+of the same angles and fields, on real MNIST images through every kind of input transform;
+training is checked for the same steps on the sparse and dense first layer, for reproducibility
+per seed and across a resume, and for its error messages."""
 
 import numpy as np
 import pytest
@@ -263,7 +265,7 @@ def test_a_crop_that_leaves_out_nonzero_pixels_shifts_on_the_dense_first_layer(s
 @pytest.mark.parametrize("spec, words", [
     ("shift", "1..8"), ("shift:0", "1..8"), ("shift:9", "1..8"), ("shift:two", "1..8"),
     ("turn:2", "choose none, shift:K, rotate:DEG, elastic:PX"), ("elastic:7", "0.5..6"),
-    ("none:1", "no parameter"),
+    ("elastic:0.4", "0.5..6"), ("elastic:nan", "0.5..6"), ("none:1", "no parameter"),
     ("", "choose none"), ("rotate:0", "1..45"), ("rotate:nan", "1..45"), ("rotate:50", "1..45"),
     ("shift:1+shift:2", "given twice"), ("none+rotate:5", "cannot be combined"),
     ("shift:2,rotate:5", "1..8")])
