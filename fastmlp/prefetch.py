@@ -16,6 +16,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .sync import _item_pointer
+
 LINE = 64  # bytes per cache line on x86
 
 
@@ -26,9 +28,7 @@ def _prefetch(typingctx, arr, index):
         return None
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]])
+        ptr = _item_pointer(context, builder, signature.args[0], args[0], args[1])
         i32 = ir.IntType(32)
         byte_ptr = builder.bitcast(ptr, ir.IntType(8).as_pointer())
         fnty = ir.FunctionType(ir.VoidType(), [byte_ptr.type, i32, i32, i32])
