@@ -91,10 +91,17 @@ _ELASTIC_KEY = 0xD1B54A32D192ED03  # the field's bits, apart from the angle's an
 
 
 @jit
-def _elastic_node(state, row, node, a):
-    # (dy, dx) of the elastic field at `node` (0 .. ELASTIC_NODES**2 - 1, row-major) for batch
-    # row `row`, each uniform in [-a, a): the two 32-bit halves of one hash
-    x = _splitmix64(_splitmix64(_row_seed(state, row) ^ _U64(_ELASTIC_KEY)) ^ _U64(node))
+def _elastic_seed(state, row):
+    # the seed of batch row `row`'s elastic field (one per image; _elastic_node draws its nodes)
+    return _splitmix64(_row_seed(state, row) ^ _U64(_ELASTIC_KEY))
+
+
+@jit
+def _elastic_node(seed, node, a):
+    # (dy, dx) of the elastic field whose seed is `seed` (_elastic_seed) at `node`
+    # (0 .. ELASTIC_NODES**2 - 1, row-major), each uniform in [-a, a): the two 32-bit halves of
+    # one hash
+    x = _splitmix64(seed ^ _U64(node))
     scale = 2.0 * a / 4294967296.0
     return (np.float64(x & _U64(0xFFFFFFFF)) * scale - a,
             np.float64(x >> _U64(32)) * scale - a)
@@ -120,6 +127,7 @@ def _gather_warped(out, images, rows, pixel_index, scale, shift, width, k, max_a
     for b in range(B):
         dy, dx = (0, 0) if k == 0 else _shift_offsets(state, row0 + b, k)
         co, si = (1.0, 0.0) if max_angle == 0.0 else _rotation(state, row0 + b, max_angle)
+        eseed = _elastic_seed(state, row0 + b)
         img = images[rows[b]]
         o = out[b]
         cell = -1  # the grid cell whose four nodes' displacements are held below
@@ -139,10 +147,10 @@ def _gather_warped(out, images, rows, pixel_index, scale, shift, width, k, max_a
                 j = min(int(gx), G - 2)
                 if i * G + j != cell:  # a new cell ~4 times per image row (ascending pixels)
                     cell = i * G + j
-                    e00y, e00x = _elastic_node(state, row0 + b, cell, elastic)
-                    e01y, e01x = _elastic_node(state, row0 + b, cell + 1, elastic)
-                    e10y, e10x = _elastic_node(state, row0 + b, cell + G, elastic)
-                    e11y, e11x = _elastic_node(state, row0 + b, cell + G + 1, elastic)
+                    e00y, e00x = _elastic_node(eseed, cell, elastic)
+                    e01y, e01x = _elastic_node(eseed, cell + 1, elastic)
+                    e10y, e10x = _elastic_node(eseed, cell + G, elastic)
+                    e11y, e11x = _elastic_node(eseed, cell + G + 1, elastic)
                 uy = gy - i
                 ux = gx - j
                 w00 = (1.0 - uy) * (1.0 - ux)
@@ -199,8 +207,9 @@ def elastic_nodes(seed, epoch, step, n_rows, elastic, row0=0):
     G = ELASTIC_NODES
     out = np.empty((n_rows, 2, G, G))
     for b in range(n_rows):
+        seed = np.uint64(_elastic_seed(state, row0 + b))
         for n in range(G * G):
-            out[b, :, n // G, n % G] = _elastic_node(state, row0 + b, n, float(elastic))
+            out[b, :, n // G, n % G] = _elastic_node(seed, n, float(elastic))
     return out
 
 
