@@ -185,6 +185,36 @@ def test_crop_verdict_follows_the_numbers(quick):
     assert e["verdict"] == want
 
 
+def test_shifted_depth_compares_at_the_defaults_and_its_verdict_follows_the_numbers(quick):
+    _, results, _ = quick
+    e = results["experiments"]["shifted_depth"]
+    n = len(report.SHIFTED_ACTIVATIONS)
+    assert len(e["groups"]) == n * len(report.SHIFTED_DEPTHS)
+    default = TrainConfig()
+    ok = []
+    for d, depth in enumerate(report.SHIFTED_DEPTHS):
+        groups = e["groups"][d * n:(d + 1) * n]
+        assert [g["config"]["activation"] for g in groups] == [
+            spec for _, spec in report.SHIFTED_ACTIVATIONS]
+        for g in groups:
+            cfg = _config_of(g["command"])
+            # the depth as the row says (quick mode narrows the layers) and every setting but
+            # hidden, activation and the quick ones the default
+            assert len(cfg.hidden) == len(depth)
+            assert cfg.replace(hidden=default.hidden, activation=default.activation,
+                               epochs=default.epochs, threads=default.threads) == default
+        relu = groups[0]
+        tol = max([report.MIN_TOLERANCE] + [g["spread"]["test_accuracy_full"] for g in groups])
+        for g in groups[1:]:
+            good = (g["median"]["test_accuracy_full"]
+                    - relu["median"]["test_accuracy_full"] >= -tol)
+            assert g["checks"]["at_least_relu"] == good
+            ok.append(good)
+    assert e["verdict"] == ("confirmed" if all(ok) else
+                            "partly confirmed" if any(ok) else "not confirmed")
+    assert f"{sum(ok)} of {len(ok)}" in e["verdict_text"]
+
+
 def test_batch_ramp_times_come_from_the_history(quick):
     _, results, _ = quick
     e = results["experiments"]["batch_ramp"]

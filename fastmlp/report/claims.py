@@ -24,7 +24,7 @@ from .settings import (ACTIVATIONS, AUGMENT_OVERRIDES, AUGMENT_PRESET, AUGMENT_T
                        AUGMENT_TIME_TARGET, BEST_OVERRIDES, BEST_PRESET, BEST_TARGET, CENTER_TARGET,
                        CENTERS, CLAIMS, CROPS, FASHION_OVERRIDES, FASHION_PRESET,
                        FASHION_TARGET, FIXED_BATCHES, RAMP_FINAL, RAMP_START, RAMP_TARGETS,
-                       SPEED_MARGIN, TIME_TARGET, VAL_TARGET)
+                       SHIFTED_ACTIVATIONS, SHIFTED_DEPTHS, SPEED_MARGIN, TIME_TARGET, VAL_TARGET)
 
 
 def _one_line(exc):
@@ -215,8 +215,8 @@ def _rms_spread(weight_rms):
 
 def activations_runs(ctx):
     quick = dict(hidden=(32, 32, 32), epochs=2)
-    # lr 0.05 (the default) diverged for shifted ReLU c=1 in this 3-layer net; 0.02 + warm-up
-    base = dict(hidden=(128, 128, 128), dropout=0.2, epochs=12, lr=0.02, warmup=1.0)
+    # every setting the default (lr 0.05, first epoch at batch 64) but "with dropout": 0.2
+    base = dict(hidden=(128, 128, 128), dropout=0.2)
     return [Group(label, ctx.cfg(quick=quick, activation=spec, **base))
             for label, spec in ACTIVATIONS]
 
@@ -274,6 +274,58 @@ def activations_verdict(ctx, groups):
                          "final weight RMS per layer", "largest/smallest", "training time",
                          "command"],
                 rows=rows, groups=groups, seeds_note=_seeds_note(relu))
+
+
+def _net(hidden):
+    # the default data: 784 inputs (no crop), 10 classes
+    return "784-" + "-".join(map(str, hidden)) + "-10"
+
+
+def shifted_depth_runs(ctx):
+    """Each activation of SHIFTED_ACTIVATIONS on each network of SHIFTED_DEPTHS, every other
+    setting the default."""
+    groups = []
+    for hidden in SHIFTED_DEPTHS:
+        for label, spec in SHIFTED_ACTIVATIONS:
+            cfg = ctx.cfg(quick=dict(hidden=(32,) * len(hidden), epochs=1), hidden=hidden,
+                          activation=spec)
+            groups.append(Group(f"{_net(cfg.hidden)} {label}", cfg))
+    return groups
+
+
+def shifted_depth_verdict(ctx, groups):
+    n = len(SHIFTED_ACTIVATIONS)  # groups come depth by depth, ReLU first in each
+    rows, checks, parts = [], [], []
+    for d in range(0, len(groups), n):
+        relu, shifted = groups[d], groups[d + 1:d + n]
+        tol = _tolerance(relu, *shifted)
+        base = relu["median"]["test_accuracy_full"]
+        diffs = [g["median"]["test_accuracy_full"] - base for g in shifted]
+        ok = [diff >= -tol for diff in diffs]
+        checks += ok
+        for g, diff, good in zip(groups[d:d + n], [None] + diffs, [None] + ok):
+            if good is not None:
+                g["checks"] = dict(at_least_relu=good)
+            rows.append([g["label"], _acc_cell(g), "-" if diff is None else pp(diff),
+                         "-" if good is None else ("yes" if good else "no"),
+                         f"{g['median']['train_seconds']:.1f} s", _cmd(g["command"])])
+        hidden = relu["config"]["hidden"]
+        parts.append(f"{len(hidden)} hidden ({_net(hidden)}): ReLU {pct(base)}, "
+                     + ", ".join(f"c={spec.split(':')[1]} {pp(diff)}"
+                                 for (_, spec), diff in zip(SHIFTED_ACTIVATIONS[1:], diffs))
+                     + f" (noise {100 * tol:.2f} pp)")
+    verdict = ("confirmed" if all(checks) else
+               "partly confirmed" if any(checks) else "not confirmed")
+    text = ("on all 10,000, shifted ReLU vs ReLU: " + "; ".join(parts)
+            + f"; at least as good within the noise: {sum(checks)} of {len(checks)}.")
+    return dict(claim=CLAIMS["shifted_depth"],
+                rule="confirmed if, on every network, each shifted ReLU's median accuracy on "
+                     "all 10,000 is at least ReLU's less max(0.1 pp, the widest seed spread "
+                     "of that network's runs)",
+                verdict=verdict, verdict_text=text, command=groups[1]["command"],
+                columns=["network", "all 10,000", "vs ReLU", "at least as good",
+                         "training time", "command"],
+                rows=rows, groups=groups, seeds_note=_seeds_note(groups[0]))
 
 
 @dataclass(frozen=True)
@@ -365,6 +417,7 @@ CLAIM_ROWS = {
     "batch_ramp": Claim(batch_ramp_runs, batch_ramp_verdict),
     "softmax": Claim(softmax.softmax_runs, softmax.softmax_verdict),
     "activations": Claim(activations_runs, activations_verdict),
+    "shifted_depth": Claim(shifted_depth_runs, shifted_depth_verdict),
     "best": Claim(BEST.runs, BEST.verdict),
     "augment": Claim(AUGMENT.runs, AUGMENT.verdict),
     "fashion": Claim(FASHION.runs, FASHION.verdict),
