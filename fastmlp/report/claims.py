@@ -238,7 +238,7 @@ def activations_verdict(ctx, groups):
                                     for r in g["runs"]], axis=0).tolist()
         g["rms_spread"] = _rms_spread(g["weight_rms"][-1])
     relu = groups[1]
-    tol = _tolerance(*groups)
+    tol = _tolerance(*groups[1:])  # the groups compared: ReLU and the shifted ReLUs
     rows, acc_ok, level_ok = [], [], []
     for g in groups:
         diff = g["median"]["test_accuracy_full"] - relu["median"]["test_accuracy_full"]
@@ -267,7 +267,8 @@ def activations_verdict(ctx, groups):
             + ").")
     return dict(claim=CLAIMS["activations"],
                 rule="confirmed if both shifted ReLUs beat ReLU's median accuracy on all 10,000 "
-                     "by more than max(0.1 pp, seed spread) and end with a smaller "
+                     "by more than max(0.1 pp, the widest seed spread of ReLU's and theirs) "
+                     "and end with a smaller "
                      "largest/smallest ratio of per-layer weight RMS",
                 verdict=verdict, verdict_text=text, command=groups[2]["command"],
                 columns=["activation", "all 10,000", "vs ReLU",
