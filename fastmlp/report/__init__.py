@@ -35,8 +35,9 @@ __all__ = [
     "ACTIVATIONS", "BEST_TARGET", "CENTERS", "CENTER_TARGET", "CLAIMS", "CLAIM_ROWS", "CROPS",
     "EXPERIMENTS", "EXPERIMENT_FUNCTIONS", "FASHION_TARGET", "FIXED_BATCHES",
     "FLOAT32_EXP_UNDERFLOW", "MIN_TOLERANCE", "PLOTS", "PLOT_NAMES", "RAMP_TARGETS",
-    "SHIFTED_ACTIVATIONS", "SHIFTED_DEPTHS", "SOFTMAX_SCALES", "SPEED_MARGIN", "TIME_TARGET", "TITLES", "VAL_TARGET", "Context", "Group",
-    "RunFailed", "build_parser", "command_for", "forward_logits", "fused_softmax_xent",
+    "SHIFTED_ACTIVATIONS", "SHIFTED_DEPTHS", "SOFTMAX_SCALES", "SPEED_MARGIN", "TIME_TARGET",
+    "TITLES", "VAL_TARGET", "Context", "Group", "RunFailed", "build_parser", "command_for",
+    "forward_logits", "fused_softmax_xent",
     "machine_info", "machine_line", "main", "matplotlib_available", "naive_softmax_xent",
     "render_markdown", "run_claim", "time_to", "train_argv", "write_plots", "write_report",
 ]
