@@ -302,6 +302,21 @@ def test_only_reruns_some_and_keeps_the_rest_without_matplotlib(quick, tmp_path,
     assert "matplotlib is not installed" in (tmp_path / "RESULTS.md").read_text()
 
 
+def test_a_rerun_over_kept_runs_says_they_were_kept(quick, tmp_path):
+    # The first report ran every run itself; a rerun of one experiment over the same runs
+    # directory trains nothing, and its seconds must not read as the experiment's cost.
+    out, before, _ = quick
+    assert all(e.get("runs_kept") == 0 for e in before["experiments"].values())
+    shutil.copy(out / "results.json", tmp_path / "results.json")
+    shutil.copytree(out / "runs", tmp_path / "runs")
+    assert run_main(report.main, ["--quick", "--out", str(tmp_path), "--only", "center"]) == 0
+    e = json.loads((tmp_path / "results.json").read_text())["experiments"]["center"]
+    n = len(report.CENTERS)
+    assert e["n_runs"] == e["runs_kept"] == n
+    assert (f"{n} of its {n} runs were kept from an earlier invocation"
+            in (tmp_path / "RESULTS.md").read_text())
+
+
 def test_a_diverging_experiment_is_reported_and_the_others_go_on(tmp_path, monkeypatch):
     def diverge(ctx):
         raise DivergenceError("training diverged: the loss became NaN at epoch 1, step 3")

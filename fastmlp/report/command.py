@@ -106,6 +106,7 @@ def main(argv=None):
         for name in names:
             log(f"[{name}] {TITLES[name]}")
             t0 = time.perf_counter()
+            total0, trained0 = ctx.runs_total, ctx.runs_trained
             try:
                 res = EXPERIMENT_FUNCTIONS[name](ctx)
             except (DivergenceError, RunFailed) as exc:  # a measurement too: report it, go on
@@ -113,12 +114,15 @@ def main(argv=None):
                 res = dict(claim=CLAIMS[name], verdict="failed",
                            verdict_text=f"{what}: {' '.join(str(exc).split())}", command="",
                            rule="", columns=[], rows=[], groups=[])
-            res.update(name=name, mode=mode, seconds=time.perf_counter() - t0,
+            total = ctx.runs_total - total0
+            res.update(name=name, mode=mode, seconds=time.perf_counter() - t0, n_runs=total,
+                       runs_kept=total - (ctx.runs_trained - trained0),
                        git_commit=machine["git_commit"],
                        date=datetime.datetime.now(datetime.timezone.utc).strftime(
                            "%Y-%m-%d %H:%M UTC"))
             experiments[name] = res
-            log(f"[{name}] {res['verdict']}: {res['verdict_text']} ({res['seconds']:.0f} s)")
+            kept = f", {res['runs_kept']} of {total} runs kept" if res["runs_kept"] else ""
+            log(f"[{name}] {res['verdict']}: {res['verdict_text']} ({res['seconds']:.0f} s{kept})")
     except SweepInterrupted as stop:
         print(f"stopped: the finished runs are kept in {runs_dir}; rerun the same command to "
               f"continue ({stop.abandoned} run(s) in progress were stopped)", file=sys.stderr)

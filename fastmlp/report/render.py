@@ -144,7 +144,9 @@ def render_markdown(results):
             lines += [f"![{TITLES[name]}]({plots['files'][name]})", ""]
         where = (f", run at git {e['git_commit']} on {e.get('date', '?')}"
                  if e.get("git_commit") else "")
-        lines.append(f"*{e.get('seconds', 0):.0f} s for this experiment{where}.*")
+        kept = (f"; {e['runs_kept']} of its {e['n_runs']} runs were kept from an earlier "
+                "invocation at that commit, not run again" if e.get("runs_kept") else "")
+        lines.append(f"*{e.get('seconds', 0):.0f} s for this experiment{where}{kept}.*")
     return "\n".join(lines) + "\n"
 
 

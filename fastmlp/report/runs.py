@@ -74,6 +74,8 @@ class Context:
         self.workers = workers
         self.pool = None
         self._data = {}
+        self.runs_total = 0  # runs asked for, and how many of them were run by this process:
+        self.runs_trained = 0  # the others were kept from an earlier invocation (resumed)
 
     def cfg(self, base=None, quick=None, **fields):
         """A TrainConfig: ``base`` (default TrainConfig()) with ``fields``, and in quick mode
@@ -145,6 +147,7 @@ class Context:
             order.append(ids)
 
         def on_result(rec, progress):
+            self.runs_trained += 1
             s, ch = rec["summary"], progress["changes"]
             self.log(f"  [{progress['done']}/{progress['total']}] {ch['run']}, seed "
                      f"{ch['seed']}: " + (f"error: {rec['error']}" if rec["error"] else
@@ -154,6 +157,7 @@ class Context:
 
         self.log(f"  {len(runs)} runs, {workers or 'no'} worker process(es) x {threads} "
                  f"thread(s) ({reason})")
+        self.runs_total += len(runs)
         rows = run_plan(Plan(None, ["run", "seed"], runs), out=os.path.join(self.runs_dir, name),
                         workers=workers, threads=threads, summaries=False, save=save,
                         pool=self._pool(workers), on_result=on_result)
