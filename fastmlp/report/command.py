@@ -106,7 +106,7 @@ def main(argv=None):
         for name in names:
             log(f"[{name}] {TITLES[name]}")
             t0 = time.perf_counter()
-            total0, trained0 = ctx.runs_total, ctx.runs_trained
+            total0, kept0 = ctx.runs_total, ctx.runs_kept
             try:
                 res = EXPERIMENT_FUNCTIONS[name](ctx)
             except (DivergenceError, RunFailed) as exc:  # a measurement too: report it, go on
@@ -116,7 +116,7 @@ def main(argv=None):
                            rule="", columns=[], rows=[], groups=[])
             total = ctx.runs_total - total0
             res.update(name=name, mode=mode, seconds=time.perf_counter() - t0, n_runs=total,
-                       runs_kept=total - (ctx.runs_trained - trained0),
+                       runs_kept=ctx.runs_kept - kept0,
                        git_commit=machine["git_commit"],
                        date=datetime.datetime.now(datetime.timezone.utc).strftime(
                            "%Y-%m-%d %H:%M UTC"))

@@ -74,8 +74,8 @@ class Context:
         self.workers = workers
         self.pool = None
         self._data = {}
-        self.runs_total = 0  # runs asked for, and how many of them were run by this process:
-        self.runs_trained = 0  # the others were kept from an earlier invocation (resumed)
+        self.runs_total = 0  # runs asked for, and how many of them the sweep engine found
+        self.runs_kept = 0   # already recorded by an earlier invocation (not run again)
 
     def cfg(self, base=None, quick=None, **fields):
         """A TrainConfig: ``base`` (default TrainConfig()) with ``fields``, and in quick mode
@@ -146,8 +146,10 @@ class Context:
                     save.add(rid)
             order.append(ids)
 
+        def on_start(info):
+            self.runs_kept += info["done"]
+
         def on_result(rec, progress):
-            self.runs_trained += 1
             s, ch = rec["summary"], progress["changes"]
             self.log(f"  [{progress['done']}/{progress['total']}] {ch['run']}, seed "
                      f"{ch['seed']}: " + (f"error: {rec['error']}" if rec["error"] else
@@ -160,7 +162,7 @@ class Context:
         self.runs_total += len(runs)
         rows = run_plan(Plan(None, ["run", "seed"], runs), out=os.path.join(self.runs_dir, name),
                         workers=workers, threads=threads, summaries=False, save=save,
-                        pool=self._pool(workers), on_result=on_result)
+                        pool=self._pool(workers), on_start=on_start, on_result=on_result)
         by_id = {r["id"]: r for r in rows}
         out = []
         for g, ids in zip(groups, order):
