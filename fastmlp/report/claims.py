@@ -295,6 +295,10 @@ def shifted_depth_runs(ctx):
 
 
 def shifted_depth_verdict(ctx, groups):
+    def row(g, diff, good):
+        return [g["label"], _acc_cell(g), diff, good, f"{g['median']['train_seconds']:.1f} s",
+                _cmd(g["command"])]
+
     n = len(SHIFTED_ACTIVATIONS)  # groups come depth by depth, ReLU first in each
     rows, checks, parts = [], [], []
     for d in range(0, len(groups), n):
@@ -304,12 +308,10 @@ def shifted_depth_verdict(ctx, groups):
         diffs = [g["median"]["test_accuracy_full"] - base for g in shifted]
         ok = [diff >= -tol for diff in diffs]
         checks += ok
-        for g, diff, good in zip(groups[d:d + n], [None] + diffs, [None] + ok):
-            if good is not None:
-                g["checks"] = dict(at_least_relu=good)
-            rows.append([g["label"], _acc_cell(g), "-" if diff is None else pp(diff),
-                         "-" if good is None else ("yes" if good else "no"),
-                         f"{g['median']['train_seconds']:.1f} s", _cmd(g["command"])])
+        rows.append(row(relu, "-", "-"))
+        for g, diff, good in zip(shifted, diffs, ok):
+            g["checks"] = dict(at_least_relu=good)
+            rows.append(row(g, pp(diff), "yes" if good else "no"))
         hidden = relu["config"]["hidden"]
         parts.append(f"{len(hidden)} hidden ({_net(hidden)}): ReLU {pct(base)}, "
                      + ", ".join(f"c={spec.split(':')[1]} {pp(diff)}"

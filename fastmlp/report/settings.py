@@ -66,8 +66,7 @@ ACTIVATIONS = (("sigmoid", "sigmoid"), ("ReLU", "relu"), ("shifted ReLU c=0.5",
                "shifted_relu:0.5"), ("shifted ReLU c=1", "shifted_relu:1"))
 # shifted_depth: the networks (1 to 3 hidden layers) and the activations compared on each
 SHIFTED_DEPTHS = ((100,), (256, 128), (128, 128, 128))
-SHIFTED_ACTIVATIONS = (("ReLU", "relu"), ("shifted ReLU c=0.5", "shifted_relu:0.5"),
-                       ("shifted ReLU c=1", "shifted_relu:1"))
+SHIFTED_ACTIVATIONS = ACTIVATIONS[1:]  # ReLU, then the shifted ReLUs: sigmoid is not compared
 SOFTMAX_SCALES = (1, 2, 4, 8, 16, 32)
 
 TITLES = {"hidden100": "One hidden layer of 100 units", "crop": "Cropping the border",
