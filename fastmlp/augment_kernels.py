@@ -207,9 +207,9 @@ def elastic_nodes(seed, epoch, step, n_rows, elastic, row0=0):
     G = ELASTIC_NODES
     out = np.empty((n_rows, 2, G, G))
     for b in range(n_rows):
-        seed = np.uint64(_elastic_seed(state, row0 + b))
+        eseed = np.uint64(_elastic_seed(state, row0 + b))
         for n in range(G * G):
-            out[b, :, n // G, n % G] = _elastic_node(seed, n, float(elastic))
+            out[b, :, n // G, n % G] = _elastic_node(eseed, n, float(elastic))
     return out
 
 
