@@ -162,7 +162,7 @@ def make_case(kernel, B, mnist):
     elif kernel == "sigmoid_forward":
         of, on = e(d.z.shape, F32), e(d.z.shape, F32)
         of_flat, z_flat = of.reshape(-1), d.z.reshape(-1)
-        c.fastmlp = lambda: K._activation_forward(of_flat, z_flat, K.SIGMOID, 0.0)
+        c.fastmlp = lambda: K._activation_forward(of_flat, z_flat, K.SIGMOID, 0.0, 0)
         c.numpy = lambda: nm.sigmoid_forward(on, d.z)
         want = twins.activation_forward("sigmoid", d.z)
         c.check = lambda impl, r: _close(kernel, of if impl == "fastmlp" else on, want)
@@ -171,7 +171,7 @@ def make_case(kernel, B, mnist):
         da = (d.rng.standard_normal(d.z.shape)).astype(F32)
         of, on, tmp = e(d.z.shape, F32), e(d.z.shape, F32), e(d.z.shape, F32)
         flat = [a.reshape(-1) for a in (of, da, d.z, d.h)]
-        c.fastmlp = lambda: K._activation_backward(*flat, K.SIGMOID, 0.0)
+        c.fastmlp = lambda: K._activation_backward(*flat, K.SIGMOID, 0.0, 0)
         c.numpy = lambda: nm.sigmoid_backward(on, da, d.h, tmp)
         want = twins.activation_backward("sigmoid", da, d.z)
         c.check = lambda impl, r: _close(kernel, of if impl == "fastmlp" else on, want)

@@ -1,9 +1,11 @@
 """The one place where fastmlp decides how Numba compiles its kernels.
 
 Every jitted function in the package is made with :func:`jit` (or :func:`jit_uncached` for code
-that is specialised at run time, such as user-written activations, which Numba cannot cache), and
-compiled code that cannot run as Python (gemm.py's BLAS call) is the :func:`overload` of a plain
-Python function, so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
+built at run time that Numba cannot cache, such as a user's scalar functions), a user
+activation's C callbacks with :func:`cfunc` (user_kernels.py), and compiled code that cannot run
+as Python (gemm.py's BLAS call, user_kernels.py's call through an address) is the
+:func:`overload` of a plain Python function, so that everything also runs with the JIT off
+(``NUMBA_DISABLE_JIT=1``).
 
 - ``fastmath``: reassociation, contraction (FMA), reciprocal and signed-zero freedom, so that
   loops vectorise. ``nnan`` and ``ninf`` are deliberately left out: the training loop checks
@@ -51,6 +53,12 @@ def overload(func):
     BLAS call, gemm.py); Python callers, and every caller when the JIT is off
     (``NUMBA_DISABLE_JIT=1``), run ``func`` itself."""
     return numba.extending.overload(func, jit_options=dict(_OPTIONS))
+
+
+def cfunc(signature, cache):
+    """``numba.cfunc(signature)`` with fastmlp's options: a C callback, cached on disk when
+    ``cache`` (the locators below apply to it as to :func:`jit`)."""
+    return numba.cfunc(signature, nopython=True, cache=cache, **_OPTIONS)
 
 
 def jit_uncached(func=None, **overrides):

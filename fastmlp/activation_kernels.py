@@ -1,6 +1,7 @@
-"""Activation kernels: the built-ins' forward/backward pair, one compiled kernel for all of them
-(an integer code plus one float parameter, see activations.py), and the vectorisable exp they
-use. Shapes: flat (n,) views of (B, H) matrices; the dimension legend is in kernels.py."""
+"""Activation kernels: the forward/backward pair, one compiled kernel for every activation (an
+integer code plus one float parameter, see activations.py; a user's activation is code USER and
+the address of its own compiled pair, see user_kernels.py), and the vectorisable exp they use.
+Shapes: flat (n,) views of (B, H) matrices; the dimension legend is in kernels.py."""
 
 import math
 
@@ -8,12 +9,14 @@ import numpy as np
 
 from ._jit import jit
 from .kernel_checks import _check_elementwise
+from .user_kernels import call_backward, call_forward
 
 # ---------------------------------------------------------------------------------------------
 # Activation codes. A hidden layer's activation is an integer code plus one float parameter, so
 # that one compiled (and cached) kernel serves every built-in activation; see activations.py.
 # ---------------------------------------------------------------------------------------------
 IDENTITY, SIGMOID, TANH, RELU, LEAKY_RELU, SHIFTED_RELU, ELU, SOFTPLUS, GELU = range(9)
+USER = -1  # a user's activation: its compiled pair is called through the address fn
 
 _GELU_K = math.sqrt(2.0 / math.pi)
 _GELU_A = 0.044715
@@ -50,14 +53,19 @@ def _exp_inplace(x):
 
 
 # ---------------------------------------------------------------------------------------------
-# Activations (element-wise, on flat views). One kernel for all built-ins: the branch on `code`
-# sits outside each loop, so every loop is a plain vectorisable loop.
+# Activations (element-wise, on flat C-contiguous views). One kernel for all activations: the
+# branch on `code` sits outside each loop, so every loop is a plain vectorisable loop. `fn` is
+# the address of a user activation's compiled forward (backward) callback when code == USER,
+# else 0 and unused.
 # ---------------------------------------------------------------------------------------------
 @jit
-def _activation_forward(out, z, code, p):
+def _activation_forward(out, z, code, p, fn):
     # out (n,) = f(z (n,)); for a (B, H) matrix pass .ravel() views
     n = z.size
-    if code == IDENTITY:
+    if code == USER:
+        if fn != 0:
+            call_forward(fn, out, z)
+    elif code == IDENTITY:
         for i in range(n):
             out[i] = z[i]
     elif code == SIGMOID:
@@ -92,10 +100,14 @@ def _activation_forward(out, z, code, p):
 
 
 @jit
-def _activation_backward(dz, da, z, a, code, p):
-    # dz (n,) = da (n,) * f'(z) ; a = f(z) (n,) is the forward output, reused where cheaper
+def _activation_backward(dz, da, z, a, code, p, fn):
+    # dz (n,) = da (n,) * f'(z) ; a = f(z) (n,) is the forward output, reused where cheaper;
+    # dz may be da (the loop computes in place)
     n = z.size
-    if code == IDENTITY:
+    if code == USER:
+        if fn != 0:
+            call_backward(fn, dz, da, z)
+    elif code == IDENTITY:
         for i in range(n):
             dz[i] = da[i]
     elif code == SIGMOID:
@@ -131,11 +143,13 @@ def _activation_backward(dz, da, z, a, code, p):
 def activation_forward(out, z, activation):
     """``out = f(z)`` for an :class:`~fastmlp.activations.Activation`; any shape, same for both."""
     _check_elementwise(z=z, out=out)
-    activation.kernels.forward(out.reshape(-1), z.reshape(-1), activation.code, activation.param)
+    fn = activation.addresses(z.dtype)[0]
+    _activation_forward(out.reshape(-1), z.reshape(-1), activation.code, activation.param, fn)
 
 
 def activation_backward(dz, da, z, a, activation):
     """``dz = da * f'(z)``; ``a = f(z)`` from the forward pass. All the same shape."""
     _check_elementwise(z=z, dz=dz, da=da, a=a)
-    activation.kernels.backward(dz.reshape(-1), da.reshape(-1), z.reshape(-1), a.reshape(-1),
-                                activation.code, activation.param)
+    fn = activation.addresses(z.dtype)[1]
+    _activation_backward(dz.reshape(-1), da.reshape(-1), z.reshape(-1), a.reshape(-1),
+                         activation.code, activation.param, fn)

@@ -37,13 +37,14 @@ Write two plain Python functions of one float, the activation and its derivative
     SWISH = custom_activation(swish, swish_derivative, name="swish")
 
 then ``python -m fastmlp.train --activation mymodule:SWISH`` (or ``mymodule:swish``, which finds
-``swish_derivative`` by name). fastmlp compiles them with Numba into the same element-wise
-kernels and the same training loop as the built-ins, at full speed and with no edit to fastmlp.
-The functions must be Numba-compilable (``math`` functions, arithmetic, ``if``). The first run
-with a new activation compiles a training loop specialised for it (a few seconds); the loop is
-cached under a digest of the functions' code and of the file they are defined in, so later runs
-with the same functions load it, and an edit to that file compiles it anew. Functions with no
-source file (typed at an interactive prompt) are compiled on every run.
+``swish_derivative`` by name). fastmlp compiles them with Numba into an element-wise pair of
+their own, which the built-ins' cached kernels and training loop call through its address
+(user_kernels.py): full speed, no edit to fastmlp, and no copy of the loop to compile. The
+functions must be Numba-compilable (``math`` functions, arithmetic, ``if``). The first run with a
+new activation compiles only that pair (about a second); it is cached under a digest of the
+functions' code and of the file they are defined in, so later runs with the same functions load
+it, and an edit to that file compiles it anew. Functions with no source file (typed at an
+interactive prompt) are compiled on every run.
 
 A checkpoint records a user activation by name only, and loading one never imports anything:
 evaluate, predict, ``load_model`` and ``--resume`` take the user activation only when it is named
@@ -58,22 +59,15 @@ import math
 import os
 import types
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Optional
+from typing import Optional
+
+import numpy as np
 
 from . import kernels
-from ._jit import jit, jit_uncached
+from ._jit import jit_uncached
 from .errors import CheckpointError, ConfigError
+from .user_kernels import UserKernels
 
-
-class ActivationKernels(NamedTuple):
-    """The compiled element-wise pair: ``forward(out, z, code, p)`` and
-    ``backward(dz, da, z, a, code, p)`` on flat arrays (see kernels.py)."""
-
-    forward: Callable
-    backward: Callable
-
-
-BUILTIN_KERNELS = ActivationKernels(kernels._activation_forward, kernels._activation_backward)
 
 # name: (code, default parameter or None if it takes none, init scheme)
 BUILTINS = {
@@ -98,15 +92,29 @@ class Activation:
     code: int
     param: float
     init: str
-    kernels: ActivationKernels = field(default=BUILTIN_KERNELS, compare=False, repr=False)
     spec: str = ""
     builtin: bool = True
-    # user activations: digest of their functions' code and source file, under which the loop
-    # specialised for them is cached (None: not cacheable; see source_key)
+    # user activations: their compiled pair (user_kernels.py), and the digest of their
+    # functions' code and source file under which it is cached (None: not cacheable; see
+    # source_key)
+    user: Optional[UserKernels] = field(default=None, compare=False, repr=False)
     cache_key: Optional[str] = None
+
+    def __post_init__(self):
+        if (self.code == kernels.USER) != (self.user is not None):
+            raise ConfigError(f"activation {self.name!r}: a user activation (code USER) needs "
+                              "its compiled pair; make it with custom_activation(f, df)")
 
     def __str__(self):
         return self.spec or self.name
+
+    def addresses(self, dtype=np.float32):
+        """``(forward, backward)``: the addresses of the user's compiled pair for arrays of
+        ``dtype``, which the kernels call (see user_kernels.py); ``(0, 0)`` for a built-in."""
+        if self.user is None:
+            return 0, 0
+        pair = self.user.pair(dtype)
+        return pair.forward, pair.backward
 
 
 def custom_activation(forward, derivative, name=None, init="he"):
@@ -121,43 +129,19 @@ def custom_activation(forward, derivative, name=None, init="he"):
     name = name or getattr(forward, "__name__", "custom")
     f = getattr(forward, "py_func", forward)
     df = getattr(derivative, "py_func", derivative)
-    try:
-        f_jit = jit_uncached(inline="always")(f)
-        df_jit = jit_uncached(inline="always")(df)
-    except Exception as exc:  # pragma: no cover - numba raises at decoration only for bad options
-        raise ConfigError(f"activation {name!r} cannot be compiled: {exc}") from None
-    key = source_key(f, df)
-    pair = ActivationKernels(_user_kernel(_user_forward, f_jit, key),
-                             _user_kernel(_user_backward, df_jit, key))
-    act = Activation(name=name, code=-1, param=0.0, init=init, kernels=pair, spec=name,
-                     builtin=False, cache_key=key)
-    _check_compiles(act)
-    return act
+    if (f, df) not in _USER_KERNELS:  # the same functions again (a second get_activation)
+        user = UserKernels(jit_uncached(inline="always")(f), jit_uncached(inline="always")(df),
+                           source_key(f, df))
+        _check_compiles(name, user)
+        _USER_KERNELS[f, df] = user
+    user = _USER_KERNELS[f, df]
+    return Activation(name=name, code=kernels.USER, param=0.0, init=init, spec=name,
+                      builtin=False, user=user, cache_key=user.key)
 
 
-# The element-wise pair of a user activation: templates compiled with ``_user_fn`` bound to the
-# user's scalar function (like the engine's specialised loop, see engine._specialised).
-def _user_forward(out, z, code, p):
-    # out (n,) = f(z) (n,)
-    for i in range(z.size):
-        out[i] = _user_fn(z[i])  # noqa: F821 - bound by _user_kernel
-
-
-def _user_backward(dz, da, z, a, code, p):
-    # dz (n,) = da (n,) * f'(z) (n,)
-    for i in range(z.size):
-        dz[i] = da[i] * _user_fn(z[i])  # noqa: F821 - bound by _user_kernel
-
-
-def _user_kernel(template, scalar_fn, key):
-    """``template`` compiled with ``_user_fn = scalar_fn``; cached on disk under a name carrying
-    ``key`` (see :func:`source_key`), or not cached when ``key`` is None."""
-    fn = types.FunctionType(template.__code__, dict(globals(), _user_fn=scalar_fn),
-                            template.__name__)
-    if key is None:
-        return jit_uncached(fn)
-    fn.__qualname__ = f"{template.__qualname__}__user_{key}"
-    return jit(fn)
+# (f, df) -> their UserKernels: compiled once per process, and the functions kept alive with the
+# code compiled from them
+_USER_KERNELS = {}
 
 
 def source_key(*functions):
@@ -193,21 +177,15 @@ def _code_bytes(code):
     return b"\0".join(parts)
 
 
-def _check_compiles(act):
-    """Compile the user's pair now, on a tiny input, so a function Numba cannot compile fails
-    here with a clear message rather than deep inside the training loop."""
-    import numpy as np
-
-    z = np.array([-1.0, 0.0, 1.0], dtype=np.float32)
-    out = np.empty_like(z)
-    dz = np.empty_like(z)
+def _check_compiles(name, user):
+    """Compile the user's pair for the loop (float32) now, so a function Numba cannot compile
+    fails here with a clear message rather than deep inside the training loop."""
     try:
-        act.kernels.forward(out, z, act.code, act.param)
-        act.kernels.backward(dz, np.ones_like(z), z, out, act.code, act.param)
+        user.pair(np.float32)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
-            f"activation {act.name!r} cannot be compiled by Numba ({first}); write forward(x) "
+            f"activation {name!r} cannot be compiled by Numba ({first}); write forward(x) "
             "and derivative(x) as plain scalar functions using math and arithmetic") from None
 
 

@@ -43,21 +43,17 @@ Plain SGD without weight decay (``Hyper.fused``): each layer's update is applied
 weight gradient is computed (by BLAS with beta = 1 on dense layers, see ``gemm.py``; inside the
 sparse kernel on the sparse first layer), so no weight gradient is written or read.
 
-User activations: the loop calls the activation kernels through two module globals,
-``_act_forward`` and ``_act_backward``. For a built-in activation those are the cached kernels of
-kernels.py. For a user's :class:`~fastmlp.activations.Activation`, :func:`_specialised` compiles
-the very same Python source again with those two names bound to the user's kernels, so user code
-runs inside the loop at full speed, with no second copy of the loop to keep in sync; that copy is
-cached on disk under the activation's ``cache_key``.
+User activations: the loop is the same cached code for every activation. A user's activation
+arrives as ``hp.act_code == USER`` and the addresses of its own compiled pair
+(``hp.act_forward``, ``hp.act_backward``), which the activation kernels call (user_kernels.py);
+so a new activation compiles only its two small callbacks, never the loop.
 """
-
-import types
 
 import numba
 import numpy as np
 
 from . import kernels as K
-from ._jit import jit, jit_uncached
+from ._jit import jit
 from .gemm import _gemm_tn_cols
 from .sync import _barrier, new_state, run_workers
 from .threads import one_blas_thread
@@ -70,9 +66,6 @@ from .workspace import (  # noqa: F401
     Workspace,
     make_workspace,
 )
-
-_act_forward = K._activation_forward
-_act_backward = K._activation_backward
 
 @jit
 def _view(buf, offset, rows, cols):
@@ -112,7 +105,7 @@ def _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src):
         if l == L - 1:
             break
         h = _view(ws.h, off, n, H)
-        _act_forward(h.ravel(), z.ravel(), hp.act_code, hp.act_param)
+        K._activation_forward(h.ravel(), z.ravel(), hp.act_code, hp.act_param, hp.act_forward)
         if hp.dropout > 0.0:
             a = _view(ws.a, off, n, H)
             mask = _view(ws.mask, off, n, H)
@@ -147,8 +140,9 @@ def _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp):
                                 _view(params, w_off, D, H))
         if hp.dropout > 0.0:
             K._dropout_backward(dinp.ravel(), dinp.ravel(), _view(ws.mask, prev, n, D).ravel())
-        _act_backward(dinp.ravel(), dinp.ravel(), _view(ws.z, prev, n, D).ravel(),
-                      _view(ws.h, prev, n, D).ravel(), hp.act_code, hp.act_param)
+        K._activation_backward(dinp.ravel(), dinp.ravel(), _view(ws.z, prev, n, D).ravel(),
+                               _view(ws.h, prev, n, D).ravel(), hp.act_code, hp.act_param,
+                               hp.act_backward)
     return loss, ok
 
 
@@ -350,43 +344,6 @@ def _evaluate_worker(t, T, pred, probs_out, params, ws, layout, hp, images, labe
 
 
 # ---------------------------------------------------------------------------------------------
-# Specialisation for user activations
-# ---------------------------------------------------------------------------------------------
-_SPECIALISED = {}
-# the functions that call the activation kernels, and their callers (callees first)
-_LOOP_FUNCTIONS = ("_rows_forward", "_rows_loss_backward", "_train_worker",
-                   "_evaluate_worker")
-
-
-def _specialised(activation):
-    """``(train_worker, evaluate_worker)`` compiled for ``activation``: the cached module
-    functions for a built-in, or the same source compiled again with the user's kernels bound
-    (see the module docstring).
-    The copies are cached on disk under names carrying ``activation.cache_key`` (a digest of the
-    user's functions and their file): Numba keys its cache by a function's file, name and
-    bytecode, not by the globals it calls, so each user activation needs names of its own."""
-    if activation.builtin:
-        return _train_worker, _evaluate_worker
-    key = id(activation.kernels)
-    if key not in _SPECIALISED:
-        glb = dict(globals())
-        glb["_act_forward"] = activation.kernels.forward
-        glb["_act_backward"] = activation.kernels.backward
-        tag = activation.cache_key
-        for name in _LOOP_FUNCTIONS:  # callers after callees, so each sees the new ones
-            py = getattr(globals()[name], "py_func", globals()[name])  # plain: JIT off
-            fn = types.FunctionType(py.__code__, glb, py.__name__, py.__defaults__,
-                                    py.__closure__)
-            if tag is None:
-                glb[name] = jit_uncached(fn)
-            else:
-                fn.__qualname__ = f"{py.__qualname__}__user_{tag}"
-                glb[name] = jit(fn)
-        _SPECIALISED[key] = (glb["_train_worker"], glb["_evaluate_worker"], activation.kernels)
-    return _SPECIALISED[key][:2]
-
-
-# ---------------------------------------------------------------------------------------------
 # Python-side entry points
 # ---------------------------------------------------------------------------------------------
 def transform_arrays(model, n_pixels):
@@ -403,7 +360,9 @@ def transform_arrays(model, n_pixels):
 
 def eval_hyper(activation):
     """The Hyper an evaluation needs: only the activation matters (no dropout, dense input)."""
-    return Hyper(act_code=int(activation.code), act_param=float(activation.param))
+    forward, backward = activation.addresses()
+    return Hyper(act_code=int(activation.code), act_param=float(activation.param),
+                 act_forward=forward, act_backward=backward)
 
 
 def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, probs_out=None,
@@ -428,9 +387,8 @@ def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, pr
         labs = np.ascontiguousarray(labels, dtype=np.int64)
     if N == 0:
         return float("nan"), 0
-    _, evaluate_fn = _specialised(model.activation)
     with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
-        run_workers(evaluate_fn, T, pred, probs, model.params, ws, model.layout,
+        run_workers(_evaluate_worker, T, pred, probs, model.params, ws, model.layout,
                     eval_hyper(model.activation), images_flat, labs, idx, scale, shift, batch,
                     want)
     if labels is None:
@@ -448,7 +406,6 @@ def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, fir
     ``_train_worker``. ``csr`` is ``kernels.csr_inputs(images_flat, pixel_index)`` when
     ``hp.sparse``; ``input_of_pixel`` is ``kernels.input_of_pixel(pixel_index, P)`` when
     ``hp.shift_max > 0``. Returns ``(loss sum, correct, samples, bad_step)``."""
-    train_fn, _ = _specialised(model.activation)
     idx, scale, shift = transform
     T = max(1, min(int(hp.threads), MAX_THREADS))
     if hp.shift_max > 0 and (input_of_pixel.shape[0] != images_flat.shape[1]
@@ -460,21 +417,20 @@ def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, fir
                          "image_width dividing P")
     with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
         loss, correct, samples, bad = run_workers(
-            train_fn, T, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
+            _train_worker, T, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
             order, idx, scale, shift, input_of_pixel, *csr, batch, first_step, n_steps, lrs,
             epoch, t0)
     return float(loss), int(correct), int(samples), int(bad)
 
 
 def compile_loop(model, ws, hp, images_flat, labels, transform, lrs):
-    """Compile (or load from Numba's cache) the training and evaluation workers for ``model``'s
-    activation and these argument types, without training: a call with no steps and one with
-    no images. Argument types do not depend on values, so a dense ``hp`` serves both paths."""
-    train_fn, eval_fn = _specialised(model.activation)
+    """Compile (or load from Numba's cache) the training and evaluation workers for these
+    argument types, without training: a call with no steps and one with no images. Argument
+    types do not depend on values (nor on the activation), so a dense ``hp`` serves both paths."""
     idx, scale, shift = transform
     order = np.zeros(1, np.int64)
-    train_fn(0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels, order,
+    _train_worker(0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels, order,
              idx, scale, shift, NO_PIXEL_MAP, *NO_CSR, 1, 0, 0, lrs, 0, 0)
-    eval_fn(0, 1, np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
+    _evaluate_worker(0, 1, np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
             model.layout, eval_hyper(model.activation), images_flat[:0], np.empty(0, np.int64),
             idx, scale, shift, 1, False)

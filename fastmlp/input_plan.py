@@ -53,6 +53,7 @@ def loop_hyper(cfg, act, sparse, threads, image_width=None):
     kinds = Hyper.__annotations__  # each hyperparameter as the loop's type (float, bool)
     return Hyper(
         act_code=int(act.code), act_param=float(act.param),
+        **dict(zip(("act_forward", "act_backward"), act.addresses())),
         dropout_input=float(cfg.dropout_input), dropout=float(cfg.dropout),
         weight_decay=float(cfg.weight_decay),
         optimizer=opt.code, **{h: kinds[h](getattr(cfg, h)) for h in HYPERPARAMETERS},

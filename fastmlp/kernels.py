@@ -36,6 +36,7 @@ from .activation_kernels import (  # noqa: F401
     SIGMOID,
     SOFTPLUS,
     TANH,
+    USER,
     _activation_backward,
     _activation_forward,
     _exp,

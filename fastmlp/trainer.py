@@ -228,6 +228,8 @@ def _plan(cfg, data):
     engine.compile_loop(model, ws, _hyper(cfg, act, False, threads, width), train_x, train_y,
                         tr_arrays, lrs)
     compile_seconds = time.perf_counter() - t0
+    if act.user is not None:  # a user's pair compiles when the activation is made
+        compile_seconds += act.user.take_compile_seconds()
 
     csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
     pixel_map = (kernels.input_of_pixel(tr_arrays[0], train_x.shape[1]) if shift_max

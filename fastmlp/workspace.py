@@ -65,9 +65,12 @@ class Hyper(NamedTuple):
     ``engine.eval_hyper``; training fills every field from its config, see
     ``input_plan.loop_hyper``). The field order is Numba's tuple layout, not a call order."""
 
-    # the hidden activation (activations.py): its kernel code and parameter
+    # the hidden activation (activations.py): its kernel code and parameter, and for a user's
+    # activation the addresses of its compiled float32 pair (user_kernels.py; else 0)
     act_code: int
     act_param: float
+    act_forward: int = 0
+    act_backward: int = 0
     # regularisation: dropout rates of the input and of the hidden layers; L2 on the weights
     dropout_input: float = 0.0
     dropout: float = 0.0

@@ -1109,6 +1109,28 @@ def test_custom_activation_matches_finite_differences(swish_act):
     assert_fd_close(dz, (up - down) / (zp - zm), "swish backward")
 
 
+def test_custom_activation_backward_in_place_as_the_loop_calls_it(swish_act):
+    # the training loop passes one buffer as da and dz (engine._rows_loss_backward)
+    z = np.linspace(-5, 5, 37).astype(np.float32)
+    da = np.random.default_rng(3).normal(size=z.shape).astype(np.float32)
+    expected = da * swish_twin(z)[1]
+    a = np.empty_like(z)
+    K.activation_forward(a, z, swish_act)
+    K.activation_backward(da, da, z, a, swish_act)
+    assert_close(da, expected, np.float32, what="swish' in place")
+
+
+def test_custom_activation_compiles_its_pair_once_and_a_user_code_needs_one(swish_act):
+    again = custom_activation(swish, swish_derivative, name="swish")
+    assert again.user is swish_act.user and again.addresses() == swish_act.addresses()
+    assert all(swish_act.addresses()) and Activation("relu", K.RELU, 0.0, "he").addresses() \
+        == (0, 0)
+    # the kernels would call address 0: refused where the Activation is made
+    with pytest.raises(ConfigError, match="needs its compiled pair; make it with "
+                                          r"custom_activation\(f, df\)"):
+        Activation("mine", K.USER, 0.0, "he")
+
+
 class _Box:
     """A plain Python class: Numba cannot create its instances in nopython mode."""
 

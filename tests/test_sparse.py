@@ -243,9 +243,8 @@ def test_training_chunks_run_blas_at_one_thread(monkeypatch, sparse):
     set_threads(2)
     try:
         seen = []
-        monkeypatch.setattr(engine, "_specialised",
-                            lambda act: (lambda *a: seen.append(blas_threads()) or (0.0, 0, 0, -1),
-                                         None))
+        monkeypatch.setattr(engine, "_train_worker",
+                            lambda *a: seen.append(blas_threads()) or (0.0, 0, 0, -1))
         model = MLP.create((4, 3, 2), "sigmoid")
         hp = engine.eval_hyper(model.activation)._replace(sparse=sparse, threads=2)
         before = blas_threads()

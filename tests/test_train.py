@@ -98,6 +98,9 @@ def test_user_written_activation_trains_like_its_builtin_twin(data):
     user = train(cfg.replace(activation=act), data=data)
     np.testing.assert_allclose(user.model.params, builtin.model.params, rtol=1e-5, atol=1e-6)
     assert user.summary["test_accuracy"] > 0.95
+    # the seconds its pair took to compile (when the activation was made) are in the run's
+    # compile_seconds, reported once
+    assert act.user.take_compile_seconds() == 0.0
 
 
 def test_early_stop_restores_the_best_weights(data):

@@ -1,6 +1,6 @@
 """A user-written ReLU for test_train.py, in a file of its own: a user activation's compiled
-training loop is cached under a digest of the file its functions live in, so keeping them out
-of test_train.py spares a cold compile (~10-25 s) after every edit to that file."""
+pair is cached under a digest of the file its functions live in, so keeping them out of
+test_train.py spares compiling it again (~1 s) after every edit to that file."""
 
 
 def my_relu(x):
