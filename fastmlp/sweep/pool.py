@@ -1,6 +1,7 @@
 """Where runs execute: local worker processes (``LocalPool``), a Dask cluster (``DaskPool``)
-or this process (``SerialPool``). A job is ``(id, config dict, checkpoint path or None)``. Every pool only returns records: the sweep's main process
-alone writes ``results.jsonl``, so no worker can write after the sweep is gone.
+or this process (``SerialPool``). A job is ``(id, config dict, checkpoint path or None)``.
+Every pool only returns records: the sweep's main process alone writes ``results.jsonl``, so no
+worker can write after the sweep is gone.
 
 Local workers are started with 'spawn' (forking a process whose Numba/OpenMP threads already
 run is unsafe), in their own session (a terminal's Ctrl-C reaches the sweep, which stops them),
