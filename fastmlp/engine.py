@@ -319,7 +319,10 @@ def _evaluate_worker(t, T, pred, probs_out, params, ws, layout, hp, images, labe
         K._gather_batch(_view(ws.x.ravel(), w0 * layout[0, 2], n, layout[0, 2]), images,
                         rows[:n], pixel_index, scale, shift)
         src = (rows[:n], ws.bptr, ws.bidx, ws.bval, scale, 1.0)  # not read: hp is dense
-        last = _rows_forward(ws, params, layout, w0, w0 + n, hp, 0, 0, src)
+        # epoch and step are not read either (no dropout); variables, not the constant 0: Numba
+        # compiles a call with a constant argument as a copy typed on that literal value, and
+        # with variables this call shares the training loop's compiled _rows_forward
+        last = _rows_forward(ws, params, layout, w0, w0 + n, hp, hp.seed, start, src)
         off = ws.act_offsets[last] + w0 * Kc
         probs = _view(ws.h, off, n, Kc)
         if have_labels:
