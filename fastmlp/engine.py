@@ -429,11 +429,21 @@ def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, fir
 def compile_loop(model, ws, hp, images_flat, labels, transform, lrs):
     """Compile (or load from Numba's cache) the training and evaluation workers for these
     argument types, without training: a call with no steps and one with no images. Argument
-    types do not depend on values (nor on the activation), so a dense ``hp`` serves both paths."""
+    types do not depend on values (nor on the activation), so a dense ``hp`` serves both paths.
+    On a cold cache a second process compiles part of the training loop meanwhile
+    (compile_ahead.py); the evaluation worker goes first, while it does."""
+    from . import compile_ahead  # it imports this module
+
     idx, scale, shift = transform
     order = np.zeros(1, np.int64)
-    _train_worker(0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels, order,
-             idx, scale, shift, NO_PIXEL_MAP, *NO_CSR, 1, 0, 0, lrs, 0, 0)
-    _evaluate_worker(0, 1, np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
-            model.layout, eval_hyper(model.activation), images_flat[:0], np.empty(0, np.int64),
-            idx, scale, shift, 1, False)
+    train_args = (0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
+                  order, idx, scale, shift, NO_PIXEL_MAP, *NO_CSR, 1, 0, 0, lrs, 0, 0)
+    helper = compile_ahead.start(train_args)
+    try:
+        _evaluate_worker(0, 1, np.empty(0, np.int64), np.empty((1, 1), np.float32),
+                         model.params, ws, model.layout, eval_hyper(model.activation),
+                         images_flat[:0], np.empty(0, np.int64), idx, scale, shift, 1, False)
+        compile_ahead.wait(helper)
+        _train_worker(*train_args)
+    finally:
+        compile_ahead.stop(helper)
