@@ -93,12 +93,8 @@ class Activation:
     param: float
     init: str
     spec: str = ""
-    builtin: bool = True
-    # user activations: their compiled pair (user_kernels.py), and the digest of their
-    # functions' code and source file under which it is cached (None: not cacheable; see
-    # source_key)
+    # user activations: their compiled pair (user_kernels.py); None for a built-in
     user: Optional[UserKernels] = field(default=None, compare=False, repr=False)
-    cache_key: Optional[str] = None
 
     def __post_init__(self):
         if (self.code == kernels.USER) != (self.user is not None):
@@ -107,6 +103,17 @@ class Activation:
 
     def __str__(self):
         return self.spec or self.name
+
+    @property
+    def builtin(self):
+        """Whether this is one of fastmlp's own activations (else a user's)."""
+        return self.user is None
+
+    @property
+    def cache_key(self):
+        """A user activation's digest of its functions' code and source file, under which its
+        pair is cached (None: a built-in, or not cacheable; see :func:`source_key`)."""
+        return None if self.user is None else self.user.key
 
     def addresses(self, dtype=np.float32):
         """``(forward, backward)``: the addresses of the user's compiled pair for arrays of
@@ -135,8 +142,7 @@ def custom_activation(forward, derivative, name=None, init="he"):
         _check_compiles(name, user)
         _USER_KERNELS[f, df] = user
     user = _USER_KERNELS[f, df]
-    return Activation(name=name, code=kernels.USER, param=0.0, init=init, spec=name,
-                      builtin=False, user=user, cache_key=user.key)
+    return Activation(name=name, code=kernels.USER, param=0.0, init=init, spec=name, user=user)
 
 
 # (f, df) -> their UserKernels: compiled once per process, and the functions kept alive with the

@@ -51,9 +51,10 @@ def loop_hyper(cfg, act, sparse, threads, image_width=None):
             raise ValueError(f"augment {cfg.augment!r} needs image_width (pixels per row)")
         image_width = 1
     kinds = Hyper.__annotations__  # each hyperparameter as the loop's type (float, bool)
+    act_forward, act_backward = act.addresses()
     return Hyper(
-        act_code=int(act.code), act_param=float(act.param),
-        **dict(zip(("act_forward", "act_backward"), act.addresses())),
+        act_code=int(act.code), act_param=float(act.param), act_forward=act_forward,
+        act_backward=act_backward,
         dropout_input=float(cfg.dropout_input), dropout=float(cfg.dropout),
         weight_decay=float(cfg.weight_decay),
         optimizer=opt.code, **{h: kinds[h](getattr(cfg, h)) for h in HYPERPARAMETERS},
