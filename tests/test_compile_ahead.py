@@ -14,28 +14,25 @@ import pytest
 from fastmlp import _jit, compile_ahead, engine
 from fastmlp.activations import get_activation
 from fastmlp.model import MLP
-from fastmlp.sync import new_state
 
-# The training worker compiled (no steps run) as engine.compile_loop calls it, then the cache
-# statistics of the two functions the helper compiles: [hits, misses] each.
+# engine.compile_loop as trainer._plan calls it, its own helper kept out (the test started one
+# already), then the cache statistics of the two functions the helper compiles: [hits, misses].
 PROBE = '''
 import json
 import numpy as np
-from fastmlp import engine, trainer
+from fastmlp import compile_ahead, engine, trainer
 from fastmlp.activations import get_activation
 from fastmlp.config import TrainConfig
 from fastmlp.model import MLP
-from fastmlp.sync import new_state
 
+compile_ahead.start = lambda train_args: None
 act = get_activation("relu")
 model = MLP.create((16, 8, 3), act, seed=0, init="auto")
 ws = engine.make_workspace(model.sizes, 8, model.params.size)
 hp = trainer._hyper(TrainConfig(hidden=(8,)), act, False, 1)
 X = np.zeros((4, 16), np.uint8)
-idx, scale, shift = engine.transform_arrays(model, 16)
-engine._train_worker(0, 1, new_state(), model.params, ws, model.layout, hp, X,
-                     np.zeros(4, np.int64), np.zeros(1, np.int64), idx, scale, shift,
-                     engine.NO_PIXEL_MAP, *engine.NO_CSR, 1, 0, 0, np.zeros(4), 0, 0)
+engine.compile_loop(model, ws, hp, X, np.zeros(4, np.int64), engine.transform_arrays(model, 16),
+                    np.zeros(4))
 stats = lambda fn: [sum(fn.stats.cache_hits.values()), sum(fn.stats.cache_misses.values())]
 print(json.dumps(dict(loss_backward=stats(engine._rows_loss_backward),
                       update=stats(engine._update_block))))
@@ -61,21 +58,23 @@ def test_the_loop_loads_what_the_helper_compiled(tmp_path):
     assert stats == {"loss_backward": [1, 0], "update": [1, 0]}
 
 
-def _train_args():
+def _compile_loop(monkeypatch):
+    """engine.compile_loop on a tiny network; returns the arguments it asked compile_ahead.start
+    about (those of the training worker)."""
+    asked = []
+    real_start = compile_ahead.start
     model = MLP.create((16, 8, 3), get_activation("relu"), seed=0, init="auto")
     ws = engine.make_workspace(model.sizes, 8, model.params.size)
-    hp = engine.eval_hyper(model.activation)
-    idx, scale, shift = engine.transform_arrays(model, 16)
-    X = np.zeros((4, 16), np.uint8)
-    return model, ws, hp, X, (idx, scale, shift), (
-        0, 1, new_state(), model.params, ws, model.layout, hp, X, np.zeros(4, np.int64),
-        np.zeros(1, np.int64), idx, scale, shift, engine.NO_PIXEL_MAP, *engine.NO_CSR, 1, 0, 0,
-        np.zeros(4), 0, 0)
+    with monkeypatch.context() as m:
+        m.setattr(compile_ahead, "start", lambda args: asked.append(args) or real_start(args))
+        engine.compile_loop(model, ws, engine.eval_hyper(model.activation),
+                            np.zeros((4, 16), np.uint8), np.zeros(4, np.int64),
+                            engine.transform_arrays(model, 16), np.zeros(4))
+    return asked[0]
 
 
 def test_no_helper_starts_when_the_loop_is_cached(monkeypatch):
-    model, ws, hp, X, transform, args = _train_args()
-    engine.compile_loop(model, ws, hp, X, np.zeros(4, np.int64), transform, np.zeros(4))
+    args = _compile_loop(monkeypatch)
     assert compile_ahead._cached(engine._train_worker, args)
     started = []
     monkeypatch.setattr(compile_ahead.subprocess, "Popen", lambda *a, **k: started.append(a))
