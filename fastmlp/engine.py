@@ -64,6 +64,7 @@ from .workspace import (  # noqa: F401
     SGD,
     Hyper,
     Workspace,
+    activation_fields,
     make_workspace,
 )
 
@@ -363,9 +364,7 @@ def transform_arrays(model, n_pixels):
 
 def eval_hyper(activation):
     """The Hyper an evaluation needs: only the activation matters (no dropout, dense input)."""
-    forward, backward = activation.addresses()
-    return Hyper(act_code=int(activation.code), act_param=float(activation.param),
-                 act_forward=forward, act_backward=backward)
+    return Hyper(**activation_fields(activation))
 
 
 def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, probs_out=None,

@@ -17,7 +17,7 @@ from .engine import NO_CSR
 from .errors import ConfigError
 from .optimizers import HYPERPARAMETERS, OPTIMIZERS
 from .schedules import batch_size_for_epoch
-from .workspace import Hyper
+from .workspace import Hyper, activation_fields
 
 # When input_path is "auto", an epoch runs the sparse first layer only where it measured
 # faster than BLAS on the dense one (2 threads, this project's AMD EPYC Zen 3 machines, AVX2):
@@ -51,10 +51,8 @@ def loop_hyper(cfg, act, sparse, threads, image_width=None):
             raise ValueError(f"augment {cfg.augment!r} needs image_width (pixels per row)")
         image_width = 1
     kinds = Hyper.__annotations__  # each hyperparameter as the loop's type (float, bool)
-    act_forward, act_backward = act.addresses()
     return Hyper(
-        act_code=int(act.code), act_param=float(act.param), act_forward=act_forward,
-        act_backward=act_backward,
+        **activation_fields(act),
         dropout_input=float(cfg.dropout_input), dropout=float(cfg.dropout),
         weight_decay=float(cfg.weight_decay),
         optimizer=opt.code, **{h: kinds[h](getattr(cfg, h)) for h in HYPERPARAMETERS},

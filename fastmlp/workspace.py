@@ -60,7 +60,7 @@ def make_workspace(sizes, max_batch, n_params):
 class Hyper(NamedTuple):
     """Scalar settings of the training loop (floats as float64, flags as bool, ints as int64).
 
-    Build it by keyword: ``Hyper(act_code=..., act_param=..., optimizer=..., ...)``; what is
+    Build it by keyword: ``Hyper(**activation_fields(act), optimizer=..., ...)``; what is
     left out keeps its default (an evaluation needs only the activation, see
     ``engine.eval_hyper``; training fills every field from its config, see
     ``input_plan.loop_hyper``). The field order is Numba's tuple layout, not a call order."""
@@ -98,3 +98,11 @@ class Hyper(NamedTuple):
     image_width: int = 1
     rotate_max: float = 0.0
     elastic_max: float = 0.0
+
+
+def activation_fields(activation):
+    """Hyper's four fields for the hidden ``activation`` (an activations.Activation), by name:
+    its code and parameter, and its compiled pair's addresses (0 for a built-in)."""
+    forward, backward = activation.addresses()
+    return dict(act_code=int(activation.code), act_param=float(activation.param),
+                act_forward=forward, act_backward=backward)
