@@ -3,8 +3,9 @@
     python benchmarks/profile_step.py [--sizes 784-100-10] [--batch 32 128 600] [--repeats 300]
 
 For each batch size: plain SGD on sigmoid as in ``runners.CONFIGS`` (the path the trainer picks,
-sparse or dense), one thread. The phases are the engine's own compiled functions called from
-Python in a loop on real MNIST batches (so the figures include one Python call each, ~1 us):
+sparse or dense), one thread. The phases are the engine's own compiled functions, called through
+a small jitted driver each (they have no Python entry point), from Python in a loop on real
+MNIST batches (so the figures include one Python call each, ~1 us):
 
     gather       uint8 rows -> the float batch (dense path only; the sparse path reads in place)
     phase 1      forward, loss and every layer's output gradient for all rows (_rows_forward,
@@ -22,12 +23,15 @@ import sys
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import runners as R  # noqa: E402
+
+from fastmlp import engine  # noqa: E402
 
 
 def median_us(fn, repeats):
@@ -41,8 +45,22 @@ def median_us(fn, repeats):
     return 1e6 * statistics.median(times)
 
 
+# the two phases of a step, one thread owning all rows (engine's pieces have no Python entry
+# point: only compiled code calls them)
+@numba.njit
+def _phase1(ws, params, layout, batch, hp, src):
+    last = engine._rows_forward(ws, params, layout, 0, batch, hp, 0, 0, src)
+    engine._rows_loss_backward(ws, params, layout, last, 0, batch, batch, hp)
+
+
+@numba.njit
+def _phase2(ws, params, layout, batch, rows, hp, ptr, cidx, cval, scale):
+    engine._update_block(0, 1, ws, params, layout, batch, rows, hp, 1e-9, 1, ptr, cidx, cval,
+                         scale)
+
+
 def profile(sizes, batch, repeats, threads):
-    from fastmlp import engine, kernels as K
+    from fastmlp import kernels as K
     from fastmlp.data import load_dataset
 
     ds = load_dataset("mnist")
@@ -63,14 +81,11 @@ def profile(sizes, batch, repeats, threads):
         out["gather"] = median_us(lambda: K._gather_batch(xview, X, rows, idx, scale, shift),
                                   repeats)
         K._gather_batch(xview, X, rows, idx, scale, shift)
-    def phase1():
-        last = engine._rows_forward(ws, model.params, model.layout, 0, batch, hp, 0, 0, src)
-        engine._rows_loss_backward(ws, model.params, model.layout, last, 0, batch, batch, hp)
-    out["phase 1"] = median_us(phase1, repeats)
+    out["phase 1"] = median_us(
+        lambda: _phase1(ws, model.params, model.layout, batch, hp, src), repeats)
     snapshot = model.params.copy()
-    out["phase 2"] = median_us(lambda: engine._update_block(
-        0, 1, ws, model.params, model.layout, batch, rows, hp, 1e-9, 1, ptr, cidx, cval, scale),
-        repeats)
+    out["phase 2"] = median_us(lambda: _phase2(
+        ws, model.params, model.layout, batch, rows, hp, ptr, cidx, cval, scale), repeats)
     model.params[:] = snapshot
     lrs = np.full(len(X) // batch + 1, 1e-9)
     n = max(1, min(len(X) // batch, 4 * repeats))

@@ -53,7 +53,7 @@ import numba
 import numpy as np
 
 from . import kernels as K
-from ._jit import jit
+from ._jit import jit, jit_inner
 from .gemm import _gemm_tn_cols
 from .sync import _barrier, new_state, run_workers
 from .threads import one_blas_thread
@@ -68,13 +68,13 @@ from .workspace import (  # noqa: F401
     make_workspace,
 )
 
-@jit
+@jit_inner
 def _view(buf, offset, rows, cols):
     # (rows, cols) C-contiguous view of the flat buffer starting at offset
     return buf[offset:offset + rows * cols].reshape((rows, cols))
 
 
-@jit
+@jit_inner
 def _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src):
     # Forward pass of batch rows r0 .. r1-1, already gathered into ws.x, or if hp.sparse read
     # through src = (rows, ptr, idx, val, scale, factor) for exactly these rows. Dropout masks
@@ -119,7 +119,7 @@ def _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src):
     return L - 1
 
 
-@jit
+@jit_inner
 def _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp):
     # Phase 1, after _rows_forward, for batch rows r0 .. r1-1 of a batch of b (labels in ws.y):
     # the loss and every layer's output gradient dz (the weights are not touched, so all threads
@@ -147,7 +147,7 @@ def _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp):
     return loss, ok
 
 
-@jit
+@jit_inner
 def _segment(ws, u, T, b, rows, csr_ptr, csr_idx, csr_val, scale, hp):
     # The sparse first layer's source for thread u's block of rows, with the block's bounds:
     # the data set's CSR read in place, or with input dropout or a shift the block's own copy
@@ -165,7 +165,7 @@ def _segment(ws, u, T, b, rows, csr_ptr, csr_idx, csr_val, scale, hp):
     return src, r0, r1
 
 
-@jit
+@jit_inner
 def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, csr_idx, csr_val,
                   scale):
     # Phase 2 of a step: thread t's share of every layer's update, from the dz of phase 1. It

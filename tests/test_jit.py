@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import numba
+import numpy as np
+import pytest
 import synthetic
 
 from fastmlp import _jit, engine, kernels
@@ -96,3 +98,13 @@ def test_a_new_process_loads_the_training_loop_from_the_cache(small_dir):
 
 def test_options_keep_nan_checks_meaningful():
     assert "nnan" not in _jit.FASTMATH and "ninf" not in _jit.FASTMATH
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="with the JIT off it is a plain function")
+def test_a_piece_without_a_python_entry_point_says_so_instead_of_crashing():
+    # engine's pieces have no Python wrapper (_jit.jit_inner); Numba would jump to a null one
+    with pytest.raises(TypeError, match=r"fastmlp\.engine\._view runs only inside compiled"):
+        engine._view(np.zeros(4, np.float32), 0, 2, 2)
+    # called from compiled code it works, and gives the view
+    view = numba.njit(lambda buf: engine._view(buf, 1, 1, 2))(np.arange(4, dtype=np.float32))
+    assert view.tolist() == [[1.0, 2.0]]
