@@ -4,34 +4,51 @@ loop into Numba's on-disk cache while this one compiles the rest.
 Numba compiles in one thread per process (it holds a global compiler lock), so a cold start
 (an empty cache: the first run, or after an edit to a kernel) used one core of two. When
 ``engine.compile_loop`` finds no cached training loop for its argument types, it starts
-``python -m fastmlp.compile_ahead``, which compiles the two largest pieces of a step,
-``engine._rows_loss_backward`` and ``engine._update_block``, for the very argument types the
-training loop calls them with (none of those types depends on a value, a size or the
-activation; they are rebuilt here from a tiny network). Meanwhile this process compiles the
-evaluation worker and with it the forward pass; then it waits for the helper and compiles the
-training worker, whose two big callees Numba now loads from the cache instead of compiling.
+``python -m fastmlp.compile_ahead``, which compiles, for the very argument types the loop calls
+them with (none of them depends on a value, a size or the activation; they are rebuilt here
+from a tiny network):
+
+1. the two largest pieces of a step, ``engine._rows_loss_backward`` and ``engine._update_block``,
+   then says so (a line on its stdout), while this process compiles the training worker's other
+   pieces (the gathers and the forward pass) and then waits for that line when Numba comes to
+   one of the two (:func:`pieces_from`), loading them from the cache instead of compiling them;
+2. the evaluation worker, while this process finishes the training worker (the worker's own
+   module: Numba links and optimises every callee into it). The forward pass they share is
+   compiled once: the helper waits for this process to put it in the cache (or to say, by
+   closing the helper's stdin, that it is done) before it comes to it. Last, the two small
+   kernels that turn the training images into CSR (``kernels.csr_inputs``).
 
 Nothing depends on the helper: if it fails, is slow or the types ever differ, this process
 compiles what is missing itself, as before. It is started only on a cold cache, with two or
 more cores, and with the JIT on.
 """
 
+import contextlib
 import os
+import select
 import subprocess
 import sys
+import time
 
 import numba
 import numpy as np
 
-from . import engine
+from . import engine, kernels
 
 # how long a cold start waits for the helper before compiling what is left itself
 WAIT_SECONDS = 120.0
+# the line the helper writes when the training worker's two pieces are in the cache
+READY = b"ready\n"
+# the helper's argument when a main process runs beside it (and talks to it through its pipes)
+BESIDE_MAIN = "--beside-main"
+# how often the helper looks whether the forward pass is in the cache yet
+POLL_SECONDS = 0.05
 
 
 def _ahead_calls():
-    """``[(dispatcher, args)]``: what the helper compiles, with arguments of the types
-    ``engine._train_worker`` passes (see its calls of these two functions)."""
+    """``([(dispatcher, args)], (dispatcher, args))``: the two pieces the helper compiles first,
+    with arguments of the types ``engine._train_worker`` passes (see its calls of these two
+    functions), and the evaluation worker with the arguments ``engine.compile_loop`` gives it."""
     from .activations import get_activation
     from .config import TrainConfig
     from .input_plan import loop_hyper
@@ -42,13 +59,15 @@ def _ahead_calls():
     hp = loop_hyper(TrainConfig(), model.activation, False, 1)
     rows = np.zeros(1, np.int64)[0:0]  # a slice of the epoch's order
     scale = np.zeros(model.sizes[0], np.float32)
+    images = np.zeros((0, model.sizes[0]), np.uint8)
+    transform = engine.transform_arrays(model, model.sizes[0])
     return [
         # (ws, params, layout, last, r0, r1, b, hp)
         (engine._rows_loss_backward, (ws, model.params, model.layout, 0, 0, 0, 0, hp)),
         # (t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, csr_idx, csr_val, scale)
         (engine._update_block, (0, 1, ws, model.params, model.layout, 0, rows, hp, 0.0, 0,
                                 *engine.NO_CSR, scale)),
-    ]
+    ], (engine._evaluate_worker, engine.evaluate_warmup_args(model, ws, images, transform))
 
 
 def _signature(args):
@@ -58,9 +77,13 @@ def _signature(args):
 def _cached(dispatcher, args):
     """Whether Numba's cache holds ``dispatcher`` compiled for ``args``' types, read from its
     index without loading anything. True when that cannot be told (then no helper starts)."""
+    return _cached_signature(dispatcher, _signature(args))
+
+
+def _cached_signature(dispatcher, signature):
     try:
         cache = dispatcher._cache
-        key = cache._index_key(_signature(args), dispatcher.targetctx.codegen())
+        key = cache._index_key(tuple(signature), dispatcher.targetctx.codegen())
         return key in cache._cache_file._load_index()
     except Exception:  # Numba's internals changed: behave as before
         return True
@@ -82,11 +105,57 @@ def start(train_args):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (parent, env.get("PYTHONPATH")) if p)
     try:
-        return subprocess.Popen([sys.executable, "-m", "fastmlp.compile_ahead"], env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        return subprocess.Popen([sys.executable, "-m", "fastmlp.compile_ahead", BESIDE_MAIN],
+                                env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
     except OSError:
         return None
+
+
+def _wait_ready(helper, timeout=WAIT_SECONDS):
+    # until the helper has written READY (or exited, or timeout passed: then it is stopped)
+    if select.select([helper.stdout], [], [], timeout)[0]:
+        helper.stdout.readline()
+    else:
+        stop(helper)
+
+
+@contextlib.contextmanager
+def pieces_from(helper):
+    """While the training worker compiles: the first time Numba comes to one of the helper's two
+    pieces, wait until the helper has them in the cache (Numba then loads them from it)."""
+    if helper is None:
+        yield
+        return
+    pieces = (engine._rows_loss_backward, engine._update_block)
+    waited = []
+
+    def hook(dispatcher):
+        def compile(sig):
+            if not waited:
+                waited.append(True)
+                _wait_ready(helper)
+            return type(dispatcher).compile(dispatcher, sig)
+        return compile
+
+    for piece in pieces:
+        piece.compile = hook(piece)
+    try:
+        yield
+    finally:
+        for piece in pieces:
+            del piece.compile
+
+
+def done_with_training_worker(helper):
+    """Tell the helper (by closing its stdin) that the training worker is compiled: whatever of
+    the forward pass is not in the cache by now, the helper compiles itself."""
+    if helper is not None and helper.stdin is not None and not helper.stdin.closed:
+        try:
+            helper.stdin.close()
+        except OSError:
+            pass
 
 
 def wait(helper, timeout=WAIT_SECONDS):
@@ -105,12 +174,48 @@ def stop(helper):
     if helper is not None and helper.poll() is None:
         helper.kill()
         helper.wait()
+    for pipe in (helper.stdin, helper.stdout) if helper is not None else ():
+        if pipe is not None and not pipe.closed:
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
 
-def main():
-    for dispatcher, args in _ahead_calls():
-        dispatcher.compile(_signature(args))
+def _hold_back(dispatcher, stdin):
+    """In the helper: hold back compiling ``dispatcher`` (the forward pass) until the main
+    process has put it in the cache (it compiles it for the training worker) or has closed
+    ``stdin`` (it is done with the training worker), or WAIT_SECONDS have passed."""
+
+    def compile(sig):
+        give_up = time.monotonic() + WAIT_SECONDS
+        while not _cached_signature(dispatcher, sig) and time.monotonic() < give_up:
+            if select.select([stdin], [], [], POLL_SECONDS)[0]:
+                break  # stdin closed: the main process is done with the training worker
+        return type(dispatcher).compile(dispatcher, sig)
+
+    dispatcher.compile = compile
+
+
+def main(argv):
+    """Compile the helper's pieces; ``[BESIDE_MAIN]``: as the helper of a main process (say
+    READY on stdout, take the forward pass from its cache), else all of it here."""
+    beside_main = argv == [BESIDE_MAIN]
+    pieces, (evaluate, args) = _ahead_calls()
+    for dispatcher, piece_args in pieces:
+        dispatcher.compile(_signature(piece_args))
+    if beside_main:
+        try:
+            sys.stdout.buffer.write(READY)
+            sys.stdout.flush()
+        except OSError:  # the main process has gone
+            return
+        _hold_back(engine._rows_forward, sys.stdin)
+    evaluate.compile(_signature(args))
+    # the training images' CSR (kernels.csr_inputs: two small kernels), which the main process
+    # builds once its loop is compiled
+    kernels.csr_inputs(np.zeros((1, 4), np.uint8), np.arange(4, dtype=np.int64))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

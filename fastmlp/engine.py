@@ -425,12 +425,23 @@ def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, fir
     return float(loss), int(correct), int(samples), int(bad)
 
 
+def evaluate_warmup_args(model, ws, images_flat, transform):
+    """The arguments of an ``_evaluate_worker`` call that compiles it (or loads it from the cache)
+    for evaluations of ``model`` on images like ``images_flat`` (N, P) uint8, without evaluating
+    anything: no images."""
+    idx, scale, shift = transform
+    return (0, 1, np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
+            model.layout, eval_hyper(model.activation), images_flat[:0], np.empty(0, np.int64),
+            idx, scale, shift, 1, False)
+
+
 def compile_loop(model, ws, hp, images_flat, labels, transform, lrs):
     """Compile (or load from Numba's cache) the training and evaluation workers for these
     argument types, without training: a call with no steps and one with no images. Argument
     types do not depend on values (nor on the activation), so a dense ``hp`` serves both paths.
-    On a cold cache a second process compiles part of the training loop meanwhile
-    (compile_ahead.py); the evaluation worker goes first, while it does."""
+    On a cold cache a second process compiles part of both meanwhile (compile_ahead.py: the
+    training worker's two largest pieces, then the evaluation worker, while this process
+    compiles the training worker's other pieces and then the worker itself)."""
     from . import compile_ahead  # it imports this module
 
     idx, scale, shift = transform
@@ -439,10 +450,10 @@ def compile_loop(model, ws, hp, images_flat, labels, transform, lrs):
                   order, idx, scale, shift, NO_PIXEL_MAP, *NO_CSR, 1, 0, 0, lrs, 0, 0)
     helper = compile_ahead.start(train_args)
     try:
-        _evaluate_worker(0, 1, np.empty(0, np.int64), np.empty((1, 1), np.float32),
-                         model.params, ws, model.layout, eval_hyper(model.activation),
-                         images_flat[:0], np.empty(0, np.int64), idx, scale, shift, 1, False)
+        with compile_ahead.pieces_from(helper):
+            _train_worker(*train_args)
+        compile_ahead.done_with_training_worker(helper)
         compile_ahead.wait(helper)
-        _train_worker(*train_args)
+        _evaluate_worker(*evaluate_warmup_args(model, ws, images_flat, transform))
     finally:
         compile_ahead.stop(helper)

@@ -224,9 +224,9 @@ def _plan(cfg, data):
     # Compile (or load from Numba's cache) everything, on empty inputs, before the clock for
     # training starts. Argument types do not depend on values, so dense warm-up serves both.
     t0 = time.perf_counter()
-    kernels.csr_inputs(train_x[:1], tr_arrays[0])
     engine.compile_loop(model, ws, _hyper(cfg, act, False, threads, width), train_x, train_y,
                         tr_arrays, lrs)
+    kernels.csr_inputs(train_x[:1], tr_arrays[0])  # on a cold start, compile_loop's helper did
     compile_seconds = time.perf_counter() - t0
     if act.user is not None:  # a user's pair compiles when the activation is made
         compile_seconds += act.user.take_compile_seconds()

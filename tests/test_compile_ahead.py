@@ -1,9 +1,12 @@
-"""A cold start's second process (compile_ahead.py): it compiles the two big pieces of a step for
-exactly the argument types the training loop calls them with, so the loop's own cold compile
-loads them from the cache; and it starts only when the cache is cold."""
+"""A cold start's second process (compile_ahead.py): it compiles the two big pieces of a step and
+the evaluation worker for exactly the argument types the loop calls them with, so the main
+process's cold compile loads them from the cache; it says when the two pieces are ready, the
+main process waits for that only when it comes to one of them; and it starts only when the
+cache is cold."""
 
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -15,17 +18,22 @@ from fastmlp import _jit, compile_ahead, engine
 from fastmlp.activations import get_activation
 from fastmlp.model import MLP
 
-# engine.compile_loop as trainer._plan calls it, its own helper kept out (the test started one
-# already), then the cache statistics of the two functions the helper compiles: [hits, misses].
+# engine.compile_loop as trainer._plan calls it (with argv[1] "alone", its own helper kept out:
+# the test ran one already), then the cache statistics of the workers and the pieces: [hits,
+# misses], and whether a helper is left running.
 PROBE = '''
-import json
+import json, sys
 import numpy as np
 from fastmlp import compile_ahead, engine, trainer
 from fastmlp.activations import get_activation
 from fastmlp.config import TrainConfig
 from fastmlp.model import MLP
 
-compile_ahead.start = lambda train_args: None
+helpers = []
+real_start = compile_ahead.start
+compile_ahead.start = lambda args: helpers.append(real_start(args)) or helpers[-1]
+if sys.argv[1] == "alone":
+    compile_ahead.start = lambda train_args: None
 act = get_activation("relu")
 model = MLP.create((16, 8, 3), act, seed=0, init="auto")
 ws = engine.make_workspace(model.sizes, 8, model.params.size)
@@ -35,7 +43,9 @@ engine.compile_loop(model, ws, hp, X, np.zeros(4, np.int64), engine.transform_ar
                     np.zeros(4))
 stats = lambda fn: [sum(fn.stats.cache_hits.values()), sum(fn.stats.cache_misses.values())]
 print(json.dumps(dict(loss_backward=stats(engine._rows_loss_backward),
-                      update=stats(engine._update_block))))
+                      update=stats(engine._update_block), forward=stats(engine._rows_forward),
+                      evaluate=stats(engine._evaluate_worker), train=stats(engine._train_worker),
+                      helpers=[h is not None and h.poll() for h in helpers])))
 '''
 
 
@@ -48,14 +58,27 @@ def _run(args, cache_dir):
     return run.stdout
 
 
-# Slow (about a minute): two cold compiles in fresh processes with an empty cache of their own;
-# CI runs it with -m slow.
+# Slow (about a minute each): cold compiles in fresh processes with an empty cache of their own;
+# CI runs them with -m slow.
 @pytest.mark.slow
 def test_the_loop_loads_what_the_helper_compiled(tmp_path):
-    _run(["-m", "fastmlp.compile_ahead"], tmp_path)
-    stats = json.loads(_run(["-c", PROBE], tmp_path).strip().splitlines()[-1])
-    # loaded from the helper's cache entries (one hit each), nothing compiled again
-    assert stats == {"loss_backward": [1, 0], "update": [1, 0]}
+    _run(["-m", "fastmlp.compile_ahead"], tmp_path)   # by hand: all of it, nothing beside it
+    stats = json.loads(_run(["-c", PROBE, "alone"], tmp_path).strip().splitlines()[-1])
+    # loaded from the helper's cache entries (one hit each), nothing compiled again but the
+    # training worker itself
+    assert stats == {"loss_backward": [1, 0], "update": [1, 0], "forward": [1, 0],
+                     "evaluate": [1, 0], "train": [0, 1], "helpers": []}
+
+
+@pytest.mark.slow
+def test_a_cold_start_shares_the_work_with_its_helper(tmp_path):
+    if compile_ahead._cores() < 2:
+        pytest.skip("the helper starts only with two or more cores")
+    stats = json.loads(_run(["-c", PROBE, "beside"], tmp_path).strip().splitlines()[-1])
+    # this process compiled the training worker and the forward pass; the two pieces and the
+    # evaluation worker came from the helper; the helper has exited (0)
+    assert stats == {"loss_backward": [1, 0], "update": [1, 0], "forward": [0, 1],
+                     "evaluate": [1, 0], "train": [0, 1], "helpers": [0]}
 
 
 def _compile_loop(monkeypatch):
@@ -85,3 +108,57 @@ def test_no_helper_starts_when_the_loop_is_cached(monkeypatch):
     assert not compile_ahead._cached(engine._train_worker, tuple(other))
     compile_ahead.start(tuple(other))
     assert len(started) == (1 if compile_ahead._cores() >= 2 else 0)
+
+
+# A stand-in helper: writes READY after a moment, then runs until its stdin is closed.
+FAKE_HELPER = ("import sys, time; time.sleep(0.3); sys.stdout.buffer.write(%r); "
+               "sys.stdout.flush(); sys.stdin.read()" % compile_ahead.READY)
+
+
+def test_the_main_process_waits_for_the_pieces_once_then_lets_the_helper_go(monkeypatch):
+    _compile_loop(monkeypatch)   # the loop and its pieces are compiled (or cached) here
+    helper = subprocess.Popen([sys.executable, "-c", FAKE_HELPER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+    try:
+        (piece, args), (update, update_args) = compile_ahead._ahead_calls()[0]
+        assert piece is engine._rows_loss_backward and update is engine._update_block
+        with compile_ahead.pieces_from(helper):
+            assert "compile" in vars(piece) and "compile" in vars(update)
+            assert helper.poll() is None
+            piece.compile(compile_ahead._signature(args))   # waits for READY, reading it
+            # READY was read, not left to come: nothing arrives on its stdout in the next second
+            assert not select.select([helper.stdout], [], [], 1.0)[0]
+            update.compile(compile_ahead._signature(update_args))   # no second wait
+        # the hooks are gone; closing stdin lets the helper end
+        assert "compile" not in vars(piece) and "compile" not in vars(update)
+        assert helper.poll() is None
+        compile_ahead.done_with_training_worker(helper)
+        compile_ahead.wait(helper, timeout=30)
+        assert helper.returncode == 0
+    finally:
+        compile_ahead.stop(helper)
+
+
+def test_the_helper_takes_the_forward_pass_from_the_main_process(monkeypatch):
+    # compile_ahead._hold_back on a stand-in for engine._rows_forward: its compile waits until
+    # the cache has it (here: the fourth look) while the main process keeps the pipe open...
+    import numba
+
+    fn = numba.njit(lambda x: x + 1)
+    looks = []
+    monkeypatch.setattr(compile_ahead, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(compile_ahead, "_cached_signature",
+                        lambda d, sig: d is fn and (looks.append(sig) or len(looks) >= 4))
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end) as stdin, os.fdopen(write_end, "w") as main_side:
+        compile_ahead._hold_back(fn, stdin)
+        try:
+            fn.compile((numba.int64,))
+            assert len(looks) == 4 and fn(1) == 2
+            # ...and not at all once the main process has closed it (done with the loop)
+            main_side.close()
+            looks.clear()
+            fn.compile((numba.float64,))
+            assert len(looks) == 1 and fn(1.5) == 2.5
+        finally:
+            del fn.compile
