@@ -107,6 +107,10 @@ class FastmlpRunner:
         self.input_path = "sparse" if self.hp.sparse else "dense"
         self.lrs = np.full(steps_in_epoch(len(X), cfg.batch), cfg.lr, dtype=np.float64)
         self.chunk = max(1, trainer.CHUNK_SAMPLES // cfg.batch)
+        # compiled (or loaded from Numba's cache) as trainer.train does it before the first
+        # step: on a cold cache with compile_ahead.py's helper process beside this one
+        engine.compile_loop(self.model, self.ws, self.hp, self.X, self.y, self.transform,
+                            self.lrs)
 
     def reset(self):
         self.model.params[:] = self.init
