@@ -35,7 +35,8 @@ import numpy as np
 
 from . import engine, kernels
 
-# how long a cold start waits for the helper before compiling what is left itself
+# how long a cold start waits for the helper, at each of its waits (for the two pieces, for the
+# evaluation worker; the helper for the forward pass), before compiling what is left itself
 WAIT_SECONDS = 120.0
 # the line the helper writes when the training worker's two pieces are in the cache
 READY = b"ready\n"
@@ -114,11 +115,16 @@ def start(train_args):
 
 
 def _wait_ready(helper, timeout=WAIT_SECONDS):
-    # until the helper has written READY (or exited, or timeout passed: then it is stopped)
-    if select.select([helper.stdout], [], [], timeout)[0]:
-        helper.stdout.readline()
-    else:
-        stop(helper)
+    # until the helper has written READY; if it exits, writes anything else, times out or its
+    # pipe cannot be waited on (select on a pipe: not on Windows), it is stopped and this
+    # process compiles what is missing itself
+    try:
+        if select.select([helper.stdout], [], [], timeout)[0]:
+            if helper.stdout.readline() == READY:
+                return
+    except (OSError, ValueError):
+        pass
+    stop(helper)
 
 
 @contextlib.contextmanager
@@ -139,13 +145,13 @@ def pieces_from(helper):
             return type(dispatcher).compile(dispatcher, sig)
         return compile
 
-    for piece in pieces:
-        piece.compile = hook(piece)
     try:
+        for piece in pieces:
+            piece.compile = hook(piece)
         yield
     finally:
         for piece in pieces:
-            del piece.compile
+            vars(piece).pop("compile", None)
 
 
 def done_with_training_worker(helper):
@@ -170,7 +176,8 @@ def wait(helper, timeout=WAIT_SECONDS):
 
 
 def stop(helper):
-    """Stop the helper if it is still running (the caller was interrupted)."""
+    """Stop the helper if it is still running (it was slow, or the caller was interrupted) and
+    close its pipes; every path through ``engine.compile_loop`` ends here."""
     if helper is not None and helper.poll() is None:
         helper.kill()
         helper.wait()
@@ -189,9 +196,12 @@ def _hold_back(dispatcher, stdin):
 
     def compile(sig):
         give_up = time.monotonic() + WAIT_SECONDS
-        while not _cached_signature(dispatcher, sig) and time.monotonic() < give_up:
-            if select.select([stdin], [], [], POLL_SECONDS)[0]:
-                break  # stdin closed: the main process is done with the training worker
+        try:
+            while not _cached_signature(dispatcher, sig) and time.monotonic() < give_up:
+                if select.select([stdin], [], [], POLL_SECONDS)[0]:
+                    break  # stdin closed: the main process is done with the training worker
+        except (OSError, ValueError):  # stdin cannot be waited on: compile it here
+            pass
         return type(dispatcher).compile(dispatcher, sig)
 
     dispatcher.compile = compile
@@ -201,13 +211,18 @@ def main(argv):
     """Compile the helper's pieces; ``[BESIDE_MAIN]``: as the helper of a main process (say
     READY on stdout, take the forward pass from its cache), else all of it here."""
     beside_main = argv == [BESIDE_MAIN]
+    if beside_main:
+        # stdout is the channel to the main process and carries READY alone: whatever else
+        # would print there (Numba's debug output, say) goes to stderr (which it discards)
+        channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     pieces, (evaluate, args) = _ahead_calls()
     for dispatcher, piece_args in pieces:
         dispatcher.compile(_signature(piece_args))
     if beside_main:
         try:
-            sys.stdout.buffer.write(READY)
-            sys.stdout.flush()
+            channel.write(READY)
+            channel.close()
         except OSError:  # the main process has gone
             return
         _hold_back(engine._rows_forward, sys.stdin)

@@ -14,9 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import numba
+
 from fastmlp import _jit, compile_ahead, engine
 from fastmlp.activations import get_activation
 from fastmlp.model import MLP
+
+# all of it is about compiling: with the JIT off there is no helper and nothing to compile
+pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the JIT is off")
 
 # engine.compile_loop as trainer._plan calls it (with argv[1] "alone", its own helper kept out:
 # the test ran one already), then the cache statistics of the workers and the pieces: [hits,
@@ -142,8 +147,6 @@ def test_the_main_process_waits_for_the_pieces_once_then_lets_the_helper_go(monk
 def test_the_helper_takes_the_forward_pass_from_the_main_process(monkeypatch):
     # compile_ahead._hold_back on a stand-in for engine._rows_forward: its compile waits until
     # the cache has it (here: the fourth look) while the main process keeps the pipe open...
-    import numba
-
     fn = numba.njit(lambda x: x + 1)
     looks = []
     monkeypatch.setattr(compile_ahead, "POLL_SECONDS", 0.01)
@@ -162,3 +165,16 @@ def test_the_helper_takes_the_forward_pass_from_the_main_process(monkeypatch):
             assert len(looks) == 1 and fn(1.5) == 2.5
         finally:
             del fn.compile
+
+
+def test_a_helper_that_says_anything_but_ready_is_stopped():
+    # READY is the only line the helper's stdout carries (it sends the rest to stderr); anything
+    # else means something went wrong there: stop it and compile here
+    helper = subprocess.Popen([sys.executable, "-c",
+                               "import sys; sys.stdout.write('[cache] x\\n'); sys.stdout.flush(); "
+                               "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        compile_ahead._wait_ready(helper, timeout=30)
+        assert helper.poll() is not None and helper.stdout.closed
+    finally:
+        compile_ahead.stop(helper)
