@@ -1,7 +1,8 @@
 """The one place where fastmlp decides how Numba compiles its kernels.
 
-Every jitted function in the package is made with :func:`jit` (or :func:`jit_uncached` for code
-built at run time that Numba cannot cache, such as a user's scalar functions), a user
+Every jitted function in the package is made with :func:`jit` (:func:`jit_inner` for one that
+only compiled code calls, :func:`jit_uncached` for code built at run time that Numba cannot
+cache, such as a user's scalar functions), a user
 activation's C callbacks with :func:`cfunc` (user_kernels.py), and compiled code that cannot run
 as Python (gemm.py's BLAS call, user_kernels.py's call through an address) is the
 :func:`overload` of a plain Python function, so that everything also runs with the JIT off
@@ -11,7 +12,12 @@ as Python (gemm.py's BLAS call, user_kernels.py's call through an address) is th
   loops vectorise. ``nnan`` and ``ninf`` are deliberately left out: the training loop checks
   for NaN/inf losses and that check must stay meaningful.
 - ``cache=True``: compiled machine code is stored next to the source (``__pycache__``), so only
-  the first run ever pays the compile time. Set ``NUMBA_CACHE_DIR`` to move it. Numba checks a
+  the first run ever pays the compile time. Set ``NUMBA_CACHE_DIR`` to move it. Two processes
+  fill one cache at once (a cold start's helper, compile_ahead.py; sweep workers), and Numba's
+  cache file is not safe for that: a save writes the index, then the data file it names, with
+  no lock, so two saves of one function can give a signature the other's code, and a load
+  between the two writes can read a data file left by an earlier version of the source. Loads
+  and saves of fastmlp's caches therefore hold a lock on the index (:func:`_locked`). Numba checks a
   cached function against its own file only, but a cached training loop (engine.py) holds
   compiled copies of the kernels it calls (kernels.py): after an edit to a kernel it would run
   the old one. So fastmlp's functions are validated against one stamp of every package module
@@ -32,9 +38,15 @@ as Python (gemm.py's BLAS call, user_kernels.py's call through an address) is th
 """
 
 import ast
+import contextlib
 import functools
 import hashlib
 import os
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: Numba's cache as it is
+    fcntl = None
 
 import numba
 import numba.extending
@@ -72,7 +84,7 @@ def jit_inner(func):
     JIT off it is the plain function."""
     if numba.config.DISABLE_JIT:
         return func
-    options = dict(_JIT_OPTIONS, no_cpython_wrapper=True)
+    options = dict(_JIT_OPTIONS, nopython=True, no_cpython_wrapper=True)
     dispatcher = _InnerDispatcher(py_func=func, locals={}, targetoptions=options)
     dispatcher.enable_caching()
     return dispatcher
@@ -176,3 +188,43 @@ class _UserWideLocator(_PackageStamp, _numba_class("UserWideCacheLocator")):
 _LOCATOR_LIST = _numba_class("CacheImpl")._locator_classes
 if _InTreeLocator.__qualname__ not in [c.__qualname__ for c in _LOCATOR_LIST]:
     _LOCATOR_LIST[:0] = [_UserProvidedLocator, _InTreeLocator, _UserWideLocator]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loads and saves of fastmlp's cache entries under a lock (see the module docstring)
+# ---------------------------------------------------------------------------------------------
+_CacheFile = _numba_class("IndexDataCacheFile")
+
+
+@contextlib.contextmanager
+def _locked(cache_file, exclusive):
+    """Hold ``<index>.lock`` (shared to load, exclusive to save) if the cache file is one of
+    fastmlp's (stamped with :func:`source_stamp`) and the lock can be had; else nothing."""
+    if fcntl is None or cache_file._source_stamp != source_stamp():
+        yield
+        return
+    try:
+        f = open(cache_file._index_path + ".lock", "a")
+    except OSError:  # no cache folder yet (nothing to load), or not writable
+        yield
+        return
+    with f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield  # closing the file releases the lock
+
+
+def _wrap_cache_file(name, exclusive):
+    real = getattr(_CacheFile, name)
+
+    @functools.wraps(real)
+    def method(self, *args):
+        with _locked(self, exclusive):
+            return real(self, *args)
+
+    method._fastmlp_locked = True
+    setattr(_CacheFile, name, method)
+
+
+if not getattr(_CacheFile.save, "_fastmlp_locked", False):
+    _wrap_cache_file("save", exclusive=True)
+    _wrap_cache_file("load", exclusive=False)

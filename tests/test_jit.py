@@ -108,3 +108,39 @@ def test_a_piece_without_a_python_entry_point_says_so_instead_of_crashing():
     # called from compiled code it works, and gives the view
     view = numba.njit(lambda buf: engine._view(buf, 1, 1, 2))(np.arange(4, dtype=np.float32))
     assert view.tolist() == [[1.0, 2.0]]
+
+
+@pytest.mark.skipif(_jit.fcntl is None, reason="the lock needs fcntl (POSIX)")
+def test_fastmlp_cache_loads_and_saves_wait_for_the_lock_and_other_caches_do_not(tmp_path):
+    # a cold start's helper and this process fill one cache at once: each save (index, then
+    # data) and each load of fastmlp's entries holds <index>.lock; other code's caches do not
+    import fcntl
+    import threading
+
+    ours = _jit._CacheFile(str(tmp_path), "ours-1", _jit.source_stamp())
+    other = _jit._CacheFile(str(tmp_path), "other-1", (0.0, 0))
+    holders = [open(f._index_path + ".lock", "a") for f in (ours, other)]
+    for h in holders:
+        fcntl.flock(h, fcntl.LOCK_EX)   # another process saving
+    saved, loaded = threading.Event(), []
+    writer = threading.Thread(target=lambda: (ours.save(("k",), "data"), saved.set()))
+    writer.start()
+    try:
+        assert not saved.wait(0.3)      # ours waits
+        other.save(("k",), "x")         # theirs does not
+        assert other.load(("k",)) == "x"
+    finally:
+        for h in holders:
+            h.close()                   # the other process is done
+    writer.join(10)
+    assert saved.is_set()
+    # a load waits for a save in progress as well
+    holder = open(ours._index_path + ".lock", "a")
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    reader = threading.Thread(target=lambda: loaded.append(ours.load(("k",))))
+    reader.start()
+    reader.join(0.3)
+    assert reader.is_alive()
+    holder.close()
+    reader.join(10)
+    assert loaded == ["data"]
