@@ -46,17 +46,18 @@ def median_us(fn, repeats):
 
 
 # the two phases of a step, one thread owning all rows (engine's pieces have no Python entry
-# point: only compiled code calls them)
+# point: only compiled code calls them). The integers come in as arguments: a constant would
+# make Numba compile a copy typed on its value, not the training loop's
 @numba.njit
-def _phase1(ws, params, layout, batch, hp, src):
-    last = engine._rows_forward(ws, params, layout, 0, batch, hp, 0, 0, src)
-    engine._rows_loss_backward(ws, params, layout, last, 0, batch, batch, hp)
+def _phase1(ws, params, layout, zero, batch, hp, src):
+    last = engine._rows_forward(ws, params, layout, zero, batch, hp, zero, zero, src)
+    engine._rows_loss_backward(ws, params, layout, last, zero, batch, batch, hp)
 
 
 @numba.njit
-def _phase2(ws, params, layout, batch, rows, hp, ptr, cidx, cval, scale):
-    engine._update_block(0, 1, ws, params, layout, batch, rows, hp, 1e-9, 1, ptr, cidx, cval,
-                         scale)
+def _phase2(ws, params, layout, zero, one, batch, rows, hp, lr, ptr, cidx, cval, scale):
+    engine._update_block(zero, one, ws, params, layout, batch, rows, hp, lr, one, ptr, cidx,
+                         cval, scale)
 
 
 def profile(sizes, batch, repeats, threads):
@@ -82,10 +83,11 @@ def profile(sizes, batch, repeats, threads):
                                   repeats)
         K._gather_batch(xview, X, rows, idx, scale, shift)
     out["phase 1"] = median_us(
-        lambda: _phase1(ws, model.params, model.layout, batch, hp, src), repeats)
+        lambda: _phase1(ws, model.params, model.layout, 0, batch, hp, src), repeats)
     snapshot = model.params.copy()
     out["phase 2"] = median_us(lambda: _phase2(
-        ws, model.params, model.layout, batch, rows, hp, ptr, cidx, cval, scale), repeats)
+        ws, model.params, model.layout, 0, 1, batch, rows, hp, 1e-9, ptr, cidx, cval, scale),
+        repeats)
     model.params[:] = snapshot
     lrs = np.full(len(X) // batch + 1, 1e-9)
     n = max(1, min(len(X) // batch, 4 * repeats))
