@@ -2,27 +2,27 @@
 
 Every jitted function in the package is made with :func:`jit` (:func:`jit_inner` for one that
 only compiled code calls, :func:`jit_uncached` for code built at run time that Numba cannot
-cache, such as a user's scalar functions), a user
-activation's C callbacks with :func:`cfunc` (user_kernels.py), and compiled code that cannot run
-as Python (gemm.py's BLAS call, user_kernels.py's call through an address) is the
-:func:`overload` of a plain Python function, so that everything also runs with the JIT off
-(``NUMBA_DISABLE_JIT=1``).
+cache, such as a user's scalar functions), a user activation's C callbacks with :func:`cfunc`
+(user_kernels.py), and compiled code that cannot run as Python (gemm.py's BLAS call,
+user_kernels.py's call through an address) is the :func:`overload` of a plain Python function,
+so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
 
 - ``fastmath``: reassociation, contraction (FMA), reciprocal and signed-zero freedom, so that
   loops vectorise. ``nnan`` and ``ninf`` are deliberately left out: the training loop checks
   for NaN/inf losses and that check must stay meaningful.
 - ``cache=True``: compiled machine code is stored next to the source (``__pycache__``), so only
-  the first run ever pays the compile time. Set ``NUMBA_CACHE_DIR`` to move it. Two processes
-  fill one cache at once (a cold start's helper, compile_ahead.py; sweep workers), and Numba's
-  cache file is not safe for that: a save writes the index, then the data file it names, with
-  no lock, so two saves of one function can give a signature the other's code, and a load
-  between the two writes can read a data file left by an earlier version of the source. Loads
-  and saves of fastmlp's caches therefore hold a lock on the index (:func:`_locked`). Numba checks a
+  the first run ever pays the compile time. Set ``NUMBA_CACHE_DIR`` to move it. Numba checks a
   cached function against its own file only, but a cached training loop (engine.py) holds
   compiled copies of the kernels it calls (kernels.py): after an edit to a kernel it would run
   the old one. So fastmlp's functions are validated against one stamp of every package module
   that compiled code can reach (:func:`source_stamp`: the modules that use Numba and what they
   import): edit any of them and everything recompiles once.
+- A lock on the cache (:func:`_locked`): two processes fill one cache at once (a cold start's
+  helper, compile_ahead.py; sweep workers), and Numba's cache file is not safe for that: a save
+  writes the index, then the data file it names, unlocked, so two saves of one function can
+  give one signature the other's code, and a load between the two writes can read a data file
+  left by an earlier version of the source. Loads and saves of fastmlp's entries hold
+  ``<index>.lock``.
 - ``error_model="numpy"``: division by zero gives inf/NaN instead of raising, as in NumPy, and
   saves the checks in inner loops.
 - No C entry point (``no_cfunc_wrapper``): Numba gives every jitted function a C-callable
@@ -206,6 +206,8 @@ def _locked(cache_file, exclusive):
     try:
         f = open(cache_file._index_path + ".lock", "a")
     except OSError:  # no cache folder yet (nothing to load), or not writable
+        f = None
+    if f is None:
         yield
         return
     with f:
