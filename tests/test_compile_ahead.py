@@ -178,3 +178,18 @@ def test_a_helper_that_says_anything_but_ready_is_stopped():
         assert helper.poll() is not None and helper.stdout.closed
     finally:
         compile_ahead.stop(helper)
+
+
+def test_the_hooks_go_even_when_the_training_workers_compile_fails():
+    helper = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        with pytest.raises(RuntimeError, match="a compile error"):
+            with compile_ahead.pieces_from(helper):
+                assert "compile" in vars(engine._rows_loss_backward)
+                raise RuntimeError("a compile error")
+        assert "compile" not in vars(engine._rows_loss_backward)
+        assert "compile" not in vars(engine._update_block)
+    finally:
+        compile_ahead.stop(helper)
+    assert helper.poll() is not None and helper.stdin.closed
