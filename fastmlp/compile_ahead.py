@@ -127,6 +127,18 @@ def _wait_ready(helper, timeout=WAIT_SECONDS):
     stop(helper)
 
 
+def _compile_after(dispatcher, wait):
+    """Make Numba call ``wait(sig)`` before it compiles ``dispatcher`` (or loads it from the
+    cache): Numba asks a dispatcher's own ``compile`` for every signature a caller needs, so an
+    instance attribute of that name comes first; remove it to undo."""
+
+    def compile(sig):
+        wait(sig)
+        return type(dispatcher).compile(dispatcher, sig)
+
+    dispatcher.compile = compile
+
+
 @contextlib.contextmanager
 def pieces_from(helper):
     """While the training worker compiles: the first time Numba comes to one of the helper's two
@@ -137,31 +149,33 @@ def pieces_from(helper):
     pieces = (engine._rows_loss_backward, engine._update_block)
     waited = []
 
-    def hook(dispatcher):
-        def compile(sig):
-            if not waited:
-                waited.append(True)
-                _wait_ready(helper)
-            return type(dispatcher).compile(dispatcher, sig)
-        return compile
+    def wait_once(sig):
+        if not waited:
+            waited.append(True)
+            _wait_ready(helper)
 
     try:
         for piece in pieces:
-            piece.compile = hook(piece)
+            _compile_after(piece, wait_once)
         yield
     finally:
         for piece in pieces:
             vars(piece).pop("compile", None)
 
 
+def _close(pipe):
+    if pipe is not None and not pipe.closed:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
 def done_with_training_worker(helper):
     """Tell the helper (by closing its stdin) that the training worker is compiled: whatever of
     the forward pass is not in the cache by now, the helper compiles itself."""
-    if helper is not None and helper.stdin is not None and not helper.stdin.closed:
-        try:
-            helper.stdin.close()
-        except OSError:
-            pass
+    if helper is not None:
+        _close(helper.stdin)
 
 
 def wait(helper, timeout=WAIT_SECONDS):
@@ -178,15 +192,13 @@ def wait(helper, timeout=WAIT_SECONDS):
 def stop(helper):
     """Stop the helper if it is still running (it was slow, or the caller was interrupted) and
     close its pipes; every path through ``engine.compile_loop`` ends here."""
-    if helper is not None and helper.poll() is None:
+    if helper is None:
+        return
+    if helper.poll() is None:
         helper.kill()
         helper.wait()
-    for pipe in (helper.stdin, helper.stdout) if helper is not None else ():
-        if pipe is not None and not pipe.closed:
-            try:
-                pipe.close()
-            except OSError:
-                pass
+    _close(helper.stdin)
+    _close(helper.stdout)
 
 
 def _hold_back(dispatcher, stdin):
@@ -194,7 +206,7 @@ def _hold_back(dispatcher, stdin):
     process has put it in the cache (it compiles it for the training worker) or has closed
     ``stdin`` (it is done with the training worker), or WAIT_SECONDS have passed."""
 
-    def compile(sig):
+    def until_cached(sig):
         give_up = time.monotonic() + WAIT_SECONDS
         try:
             while not _cached_signature(dispatcher, sig) and time.monotonic() < give_up:
@@ -202,9 +214,8 @@ def _hold_back(dispatcher, stdin):
                     break  # stdin closed: the main process is done with the training worker
         except (OSError, ValueError):  # stdin cannot be waited on: compile it here
             pass
-        return type(dispatcher).compile(dispatcher, sig)
 
-    dispatcher.compile = compile
+    _compile_after(dispatcher, until_cached)
 
 
 def main(argv):
