@@ -200,13 +200,12 @@ _CacheFile = _numba_class("IndexDataCacheFile")
 def _locked(cache_file, exclusive):
     """Hold ``<index>.lock`` (shared to load, exclusive to save) if the cache file is one of
     fastmlp's (stamped with :func:`source_stamp`) and the lock can be had; else nothing."""
-    if fcntl is None or cache_file._source_stamp != source_stamp():
-        yield
-        return
-    try:
-        f = open(cache_file._index_path + ".lock", "a")
-    except OSError:  # no cache folder yet (nothing to load), or not writable
-        f = None
+    f = None
+    if fcntl is not None and cache_file._source_stamp == source_stamp():
+        try:
+            f = open(cache_file._index_path + ".lock", "a")
+        except OSError:  # no cache folder yet (nothing to load), or not writable
+            pass
     if f is None:
         yield
         return
