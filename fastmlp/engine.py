@@ -398,7 +398,7 @@ def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, pr
     return float(ws.part[:T, 0].sum()) / N, int(ws.part[:T, 1].sum())
 
 
-NO_CSR = (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.uint8))
+NO_CSR = (np.zeros(1, np.int64), np.zeros(0, np.uint16), np.zeros(0, np.uint8))
 NO_PIXEL_MAP = np.zeros(0, np.int64)  # input_of_pixel when no image is shifted
 
 

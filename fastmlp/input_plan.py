@@ -73,6 +73,12 @@ def _input_csr(cfg, train_x, tr_arrays):
     smallest = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     if cfg.input_path == "auto" and not sparse_pays(smallest, cfg.hidden[0]):
         return NO_CSR
+    if idx.size > kernels.MAX_SPARSE_INPUTS:
+        if cfg.input_path == "sparse":
+            raise ConfigError(f"--input-path sparse reads at most {kernels.MAX_SPARSE_INPUTS:,} "
+                              f"inputs per image, these images have {idx.size:,}; use --crop "
+                              "or --input-path auto or dense")
+        return NO_CSR
     if np.any(shift != 0):
         if cfg.input_path == "sparse":
             raise ConfigError("--input-path sparse needs zero pixels to stay zero; "

@@ -46,7 +46,7 @@ def make_workspace(sizes, max_batch, n_params):
     return Workspace(
         x=np.zeros((max_batch, D0), f32), y=np.zeros(max_batch, np.int64),
         bptr=np.zeros(max_batch + MAX_THREADS, np.int64),
-        bidx=np.zeros(max_batch * D0, np.int32),
+        bidx=np.zeros(max_batch * D0, np.uint16),
         bval=np.zeros(max_batch * D0, np.uint8), iota=np.arange(max_batch, dtype=np.int64),
         xd=np.zeros((max_batch, D0), f32),
         xmask=np.zeros((max_batch, D0), f32),

@@ -178,7 +178,7 @@ def test_shift_sparse_is_the_dense_shifted_gather(mnist, kw, rate):
     seed, epoch, step, k = 5, 1, 3, 3
     state = np.uint64(K._stream_seed(seed, epoch, step, 0))
     aug = np.uint64(K._stream_seed(seed, epoch, step, K.AUGMENT_STREAM))
-    bptr, bidx, bval = np.zeros(B + 1, np.int64), np.zeros(B * D, np.int32), np.zeros(B * D,
+    bptr, bidx, bval = np.zeros(B + 1, np.int64), np.zeros(B * D, np.uint16), np.zeros(B * D,
                                                                                           np.uint8)
     K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, state, 0)
     unshifted = naive.csr_to_dense(bptr, bidx, bval, D)

@@ -187,7 +187,7 @@ def test_csr_inputs(N):
     images = np.ascontiguousarray(images[:N])
     ptr, idx, val = K.csr_inputs(images, pixel_index)
     ref_ptr, ref_idx, ref_val = naive.csr_inputs(images, pixel_index)
-    assert (ptr.dtype, idx.dtype, val.dtype) == (np.int64, np.int32, np.uint8)
+    assert (ptr.dtype, idx.dtype, val.dtype) == (np.int64, np.uint16, np.uint8)
     np.testing.assert_array_equal(ptr, ref_ptr)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(val, ref_val)
@@ -196,7 +196,7 @@ def test_csr_inputs(N):
 
 
 def gather_sparse_buffers(B, D):
-    return np.full(B + 1, -1, np.int64), np.full(B * D, -1, np.int32), np.zeros(B * D, np.uint8)
+    return np.full(B + 1, -1, np.int64), np.full(B * D, 65535, np.uint16), np.zeros(B * D, np.uint8)
 
 
 @pytest.mark.parametrize("row0", [0, 5])
@@ -230,7 +230,7 @@ def csr_batch(B, D, nnz_per_row, dtype, seed=16):
     rng = np.random.default_rng(seed)
     bptr = np.concatenate([[0], np.cumsum(nnz_per_row)]).astype(np.int64)
     bidx = np.concatenate([np.sort(rng.choice(D, k, replace=False)) for k in nnz_per_row]
-                          + [np.zeros(0)]).astype(np.int32)
+                          + [np.zeros(0)]).astype(np.uint16)
     bval = rng.normal(size=bptr[-1]).astype(dtype)
     return bptr, bidx, bval
 
@@ -291,7 +291,7 @@ def test_sparse_dense_backward_params(alpha, T, values, dtype):
     else:              # plain SGD fused: alpha = -lr, into the weight and bias themselves
         dweight, dbias = rng.normal(size=(D, H)).astype(dtype), rng.normal(size=H).astype(dtype)
     dense_ptr = np.arange(0, X.size + 1, D, dtype=np.int64)
-    dense_idx = np.tile(np.arange(D, dtype=np.int32), len(nnz))
+    dense_idx = np.tile(np.arange(D, dtype=np.uint16), len(nnz))
     ref_w, ref_b = naive.sparse_dense_backward_params(dweight, dbias, dout, dense_ptr, dense_idx,
                                                       X.ravel(), alpha)
     # T threads: thread t owns weight rows [D*t/T, D*(t+1)/T) and bias columns [H*t/T, ...)

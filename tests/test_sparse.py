@@ -42,7 +42,7 @@ def test_gather_sparse_keeps_every_entry_at_rate_zero(sparse_images):
     ptr, idx, val = K.csr_inputs(sparse_images, pix)
     rows = np.array([3, 7, 7, 0, 49], dtype=np.int64)
     bptr = np.zeros(6, np.int64)
-    bidx = np.zeros(5 * 36, np.int32)
+    bidx = np.zeros(5 * 36, np.uint16)
     bval = np.zeros(5 * 36, np.uint8)
     K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, 0.0, np.uint64(1), 0)
     np.testing.assert_array_equal(naive.csr_to_dense(bptr, bidx, bval, 36), sparse_images[rows])
@@ -53,7 +53,7 @@ def test_gather_sparse_input_dropout_drops_at_the_rate():
     ptr, idx, val = K.csr_inputs(imgs, np.arange(100, dtype=np.int64))
     rows = np.arange(200, dtype=np.int64)
     bptr = np.zeros(201, np.int64)
-    bidx = np.zeros(20000, np.int32)
+    bidx = np.zeros(20000, np.uint16)
     bval = np.zeros(20000, np.uint8)
     rate = 0.3
     K._gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, np.uint64(42), 0)
@@ -148,6 +148,31 @@ def test_auto_runs_a_narrow_first_layer_sparse_at_any_batch(mnist_data, hidden, 
     assert hyper_for(batch).sparse is sparse
 
 
+def test_images_with_more_inputs_than_a_uint16_index_names_go_dense():
+    # the CSR's input indices are uint16 (3 bytes per nonzero instead of 5): 65,536 inputs at
+    # most; auto then picks the dense path, and --input-path sparse is refused in one line
+    from fastmlp import engine, trainer
+    from fastmlp.activations import get_activation
+
+    act = get_activation("sigmoid")
+    cfg = TrainConfig(hidden=(8,), batch_size=32, batch_ramp=None, threads=1)
+    for n_inputs, sparse in ((K.MAX_SPARSE_INPUTS, True), (K.MAX_SPARSE_INPUTS + 1, False)):
+        X = np.zeros((4, n_inputs), np.uint8)
+        X[:, -1] = 9  # the last input: index 65535 must fit
+        tr = (np.arange(n_inputs, dtype=np.int64), np.full(n_inputs, 1 / 255, np.float32),
+              np.zeros(n_inputs, np.float32))
+        csr, hyper_for = trainer.input_plan(cfg, act, X, tr, 1)
+        assert hyper_for(32).sparse is sparse
+        if sparse:
+            assert csr[1].dtype == np.uint16 and csr[1].max() == K.MAX_SPARSE_INPUTS - 1
+        else:
+            assert csr is engine.NO_CSR
+            with pytest.raises(ConfigError, match="at most 65,536 inputs per image"):
+                trainer.input_plan(cfg.replace(input_path="sparse"), act, X, tr, 1)
+            with pytest.raises(ValueError, match="uint16"):
+                K.csr_inputs(X, tr[0])
+
+
 @pytest.fixture(scope="module")
 def mnist_data(mnist_slice_dir):
     return prepare_data(TrainConfig(data_dir=str(mnist_slice_dir)))
@@ -211,7 +236,7 @@ def test_sparse_input_dropout_step_is_the_dense_twin_on_the_same_mask(mnist_data
     assert n == B and bad == -1
 
     rows = order[step * B:(step + 1) * B]
-    bptr, bidx = np.zeros(B + 1, np.int64), np.zeros(B * 784, np.int32)
+    bptr, bidx = np.zeros(B + 1, np.int64), np.zeros(B * 784, np.uint16)
     bval = np.zeros(B * 784, np.uint8)
     seed = np.uint64(K._stream_seed(7, epoch, step, 0))
     K._gather_sparse(bptr, bidx, bval, *csr, rows, rate, seed, 0)
