@@ -91,3 +91,87 @@ def test_evaluation_splits_the_images_between_threads(arrays):
         np.testing.assert_allclose(probs[threads], probs[1], rtol=1e-5, atol=1e-7)
         assert results[threads][1] == results[1][1] == (results[1][2] == y).sum()
         assert results[threads][0] == pytest.approx(results[1][0], rel=1e-6)
+
+
+@pytest.mark.parametrize("hidden, batch, sparse, pays", [
+    ((1024, 1024), 128, False, True), ((1024, 1024), 32, False, True),
+    ((1024, 1024), 256, False, True), ((1024, 1024), 257, False, False),
+    ((1024, 1024), 600, False, False), ((2048, 2048), 128, False, True),
+    ((100, 1024, 1024), 64, False, True), ((1024, 1023), 128, False, False),
+    ((800, 800), 128, False, False), ((512, 512), 32, False, False),
+    ((1024,), 128, False, False), ((4096,), 32, False, False),
+    ((1024, 1024), 128, True, False)])
+def test_blas_pays_for_a_wide_hidden_to_hidden_layer_at_batches_up_to_256(hidden, batch, sparse,
+                                                                          pays):
+    # the measured rule (input_plan.blas_pays): a hidden-to-hidden weight of 1024 x 1024 or
+    # more on the dense path, batches up to 256; never one wide layer alone
+    assert trainer.blas_pays(hidden, batch, sparse) is pays
+
+
+def _blas_threads_seen(monkeypatch):
+    # the BLAS thread count in force each time train_steps starts its workers
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    start = engine.run_workers
+
+    def spy(fn, threads, *args):
+        if fn is engine._train_worker:
+            seen.append((threads, max(d["num_threads"] for d in threadpool_info()
+                                      if d["user_api"] == "blas")))
+        return start(fn, threads, *args)
+
+    monkeypatch.setattr(engine, "run_workers", spy)
+    return seen
+
+
+def test_a_wide_network_trains_on_one_thread_inside_blas_and_takes_the_same_steps(
+        arrays, monkeypatch):
+    seen = _blas_threads_seen(monkeypatch)
+    wide = dict(hidden=(1024, 1024), optimizer="momentum", dropout=0.0, input_path="auto")
+    one, loss1, correct1, hp1 = run(arrays, 1, steps=4, batch=32, **wide)
+    assert (hp1.threads, hp1.blas_threads) == (1, 1) and seen[-1] == (1, 1)
+    blas, loss, correct, hp = run(arrays, 2, steps=4, batch=32, **wide)
+    assert (hp.threads, hp.blas_threads, hp.sparse) == (1, 2, False)
+    assert seen[-1] == (1, 2)  # one training thread, BLAS at two inside it
+    np.testing.assert_allclose(blas.params, one.params, rtol=1e-5, atol=1e-6)
+    assert loss == pytest.approx(loss1, rel=1e-5) and correct == correct1
+    again, *_ = run(arrays, 2, steps=4, batch=32, **wide)  # same threads, same weights
+    np.testing.assert_array_equal(again.params, blas.params)
+    # beyond the batch that measured faster the threads share the steps again, BLAS at one
+    *_, hp600 = run(arrays, 2, steps=1, batch=600, **wide)
+    assert (hp600.threads, hp600.blas_threads) == (2, 1) and seen[-1] == (2, 1)
+
+
+def test_the_run_says_when_its_threads_ran_inside_blas(mnist_slice_dir, monkeypatch):
+    import dataclasses
+
+    from fastmlp import train
+    from fastmlp.train import _in_blas
+    from fastmlp.trainer import prepare_data
+
+    from threadpoolctl import threadpool_info
+
+    seen = _blas_threads_seen(monkeypatch)
+    between = set()  # BLAS's threads between chunks: held for the epoch, not set per chunk
+
+    def progress(epoch, done, total):
+        between.add((epoch, max(d["num_threads"] for d in threadpool_info()
+                                if d["user_api"] == "blas")))
+
+    cfg = TrainConfig(data_dir=str(mnist_slice_dir), hidden=(1024, 1024), batch_size=512,
+                      batch_ramp=128, epochs=3, threads=2, dropout=0.0)
+    data = prepare_data(cfg)
+    sp = data.splits
+    sp = dataclasses.replace(sp, train_x=sp.train_x[:1024], train_y=sp.train_y[:1024],
+                             val_x=sp.val_x[:500], val_y=sp.val_y[:500])
+    result = train(cfg, data=dataclasses.replace(data, splits=sp), on_progress=progress)
+    assert between == {(0, 2), (1, 2), (2, 1)}
+    # batches 128, 256, 512: the first two epochs inside BLAS, the third shared
+    assert [h["batch_size"] for h in result.history] == [128, 256, 512]
+    assert [h["parallel"] for h in result.history] == ["blas", "blas", "steps"]
+    assert {s for s in seen} == {(1, 2), (2, 1)} and seen[-1] == (2, 1)
+    assert result.summary["parallel"] == "steps+blas" and result.summary["threads"] == 2
+    assert _in_blas(result.summary) == " (inside BLAS in the epochs of the smaller batches)"
+    assert _in_blas({**result.summary, "parallel": "blas"}).startswith(" (inside BLAS: one")
+    assert _in_blas({**result.summary, "parallel": "steps"}) == ""
