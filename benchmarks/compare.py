@@ -109,7 +109,6 @@ def child_train(args):
         from fastmlp.threads import blas_info
         result["blas"] = blas_info()
         result["input_path"] = runner.input_path
-        result["parallel"] = runner.parallel
     elif args.framework == "torch":
         import torch
         result["torch_threads"] = torch.get_num_threads()
@@ -314,11 +313,9 @@ def report(meta, configs, frameworks, results, starts, book, markdown, stat="med
                         f"{meta['epochs']} timed epoch(s) of {meta['samples']:,} samples each"),
             ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)),
             ("BLAS (fastmlp)", meta.get("blas", "?")),
-            ("fastmlp input", ", ".join(sorted({
-                f"{r['config']}: {r['input_path']}"
-                + (", threads inside BLAS" if r.get("parallel") == "blas" else "")
-                for r in results if r.get("framework") == "fastmlp" and "input_path" in r}))
-             or "?"),
+            ("fastmlp input", ", ".join(sorted({f"{r['config']}: {r['input_path']}"
+                                               for r in results if r.get("framework") ==
+                                               "fastmlp" and "input_path" in r})) or "?"),
             ("load average", f"{meta['load_before']} before, {meta['load_after']} after")]
     for k, v in info:
         out.append(f"- {k}: {v}" if markdown else f"{k + ':':16s}{v}")

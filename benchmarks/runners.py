@@ -85,12 +85,12 @@ class FastmlpRunner:
         import numba
 
         from fastmlp import engine, trainer
-        from fastmlp.threads import blas_threads
+        from fastmlp.threads import one_blas_thread
         from fastmlp.config import TrainConfig
         from fastmlp.model import MLP
 
         self.engine = engine
-        self.blas_threads = blas_threads
+        self.one_blas_thread = one_blas_thread
         self.cfg, self.init = cfg, init_flat
         self.X, self.y = X, np.ascontiguousarray(y, dtype=np.int64)
         self.model = MLP(cfg.sizes, "sigmoid", init_flat.copy())
@@ -105,9 +105,6 @@ class FastmlpRunner:
                                                  numba.get_num_threads())
         self.hp = hyper_for(cfg.batch)
         self.input_path = "sparse" if self.hp.sparse else "dense"
-        # the threads share each step, or one training thread runs BLAS on them (wide layers)
-        self.parallel = ("blas" if self.hp.threads == 1 and self.hp.blas_threads > 1
-                         else "steps")
         self.lrs = np.full(steps_in_epoch(len(X), cfg.batch), cfg.lr, dtype=np.float64)
         self.chunk = max(1, trainer.CHUNK_SAMPLES // cfg.batch)
         # compiled (or loaded from Numba's cache) as trainer.train does it before the first
@@ -125,8 +122,7 @@ class FastmlpRunner:
             steps = min(steps, n_steps)
         extra = {"csr": self.csr}
         loss_sum, samples = 0.0, 0
-        hp = self.hp  # BLAS held for the whole epoch, as fastmlp.trainer holds it
-        with self.blas_threads(hp.blas_threads if hp.threads == 1 else 1):
+        with self.one_blas_thread():  # for the whole epoch, as fastmlp.trainer.train holds it
             for s0 in range(0, steps, self.chunk):
                 n = min(self.chunk, steps - s0)
                 loss, _, done, bad = self.engine.train_steps(

@@ -78,7 +78,6 @@ def test_runner_matches_trainer(mnist, quick, threads):
     runner = FastmlpRunner(cfg, initial_params(cfg.sizes), X, y)
     loss, samples = runner.train_epoch(epoch_order(n, 0))
     assert result.summary.get("input_path", "dense") == runner.input_path
-    assert result.summary["parallel"] == runner.parallel
     assert samples == n
     np.testing.assert_allclose(loss / samples, result.history[0]["loss"], rtol=1e-6)
     np.testing.assert_allclose(runner.params_flat(), result.model.params, rtol=0, atol=1e-6)

@@ -18,9 +18,6 @@ So each thread's GEMMs are single-threaded BLAS calls on its own blocks, the ele
 split too, no two threads write the same value, and the results do not depend on how the rows
 were split (each row's dropout mask has its own seed). One fork per chunk of steps instead of
 several per step, and no spinning BLAS or OpenMP workers competing with the threads doing work.
-The exception, where it measured faster (``input_plan.blas_pays``: a dense network with a
-hidden-to-hidden weight of a million or more, batches up to 256): one training thread, and
-BLAS at ``Hyper.blas_threads`` threads inside it.
 
 Buffers (allocated once by :class:`Workspace`, sized for the largest batch):
 
@@ -59,7 +56,7 @@ from . import kernels as K
 from ._jit import jit, jit_inner
 from .gemm import _gemm_tn_cols
 from .sync import _barrier, new_state, run_workers
-from .threads import blas_threads, one_blas_thread
+from .threads import one_blas_thread
 from .workspace import (  # noqa: F401
     ADAM,
     MAX_THREADS,
@@ -420,9 +417,7 @@ def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, fir
             hp.sparse or images_flat.shape[1] % hp.image_width):
         raise ValueError("a rotation or elastic distortion needs the dense first layer and "
                          "image_width dividing P")
-    # BLAS at one thread inside threads that share the work, at hp.blas_threads around a lone
-    # one (input_plan.blas_pays)
-    with blas_threads(hp.blas_threads if T == 1 else 1):
+    with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
         loss, correct, samples, bad = run_workers(
             _train_worker, T, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
             order, idx, scale, shift, input_of_pixel, *csr, batch, first_step, n_steps, lrs,

@@ -40,27 +40,6 @@ def sparse_pays(batch, width):
                                                and batch <= SPARSE_MAX_BATCH)
 
 
-# Two cores inside BLAS instead of two training threads: for a dense network with a wide
-# hidden-to-hidden layer (a weight of at least BLAS_MIN_WEIGHTS) at batches up to
-# BLAS_MAX_BATCH, one training thread calling BLAS at all the run's threads measured faster
-# than the threads sharing each step (each thread's GEMMs then have only half the batch's rows
-# against the whole weight). Measured on the Zen 4 machine of 2026-12-02 (AVX-512, OpenBLAS's
-# SkylakeX kernels), fresh processes interleaved, medians of the paired ratios BLAS/shared:
-# 784-1024-1024-10 at batch 32 1.4x (9 pairs), 64 1.10x, 128 1.25x (5 pairs), 256 1.13x;
-# 784-1024-1024-1024-10 at 128 1.30x, 784-2048-2048-10 1.10x; below the threshold or beyond
-# the batch not: 784-800-800-10 at 128 0.9x (6 pairs), 784-512-512-10 1.04x, 784-256-256-10
-# 0.95x, one wide layer (784-1024-10) 0.6-1.0x, 784-1024-1024-10 at 600 0.95x (4 pairs).
-BLAS_MIN_WEIGHTS = 1024 * 1024
-BLAS_MAX_BATCH = 256
-
-
-def blas_pays(hidden, batch, sparse):
-    """Whether one training thread with BLAS at all the run's threads measured faster than the
-    threads sharing each step, for these hidden sizes and batch (dense first layer only)."""
-    return (not sparse and batch <= BLAS_MAX_BATCH
-            and any(a * b >= BLAS_MIN_WEIGHTS for a, b in zip(hidden, hidden[1:])))
-
-
 def loop_hyper(cfg, act, sparse, threads, image_width=None):
     """The engine's :class:`~fastmlp.workspace.Hyper` for config ``cfg`` and activation
     ``act``, with the first layer ``sparse`` or dense, on ``threads`` threads; ``image_width``
@@ -134,18 +113,17 @@ def _shift_stays_sparse(train_x, idx):
 def input_plan(cfg, act, train_x, tr_arrays, threads, image_width=None):
     """How the first layer reads its inputs: ``(csr, hyper_for)``, the CSR of ``train_x`` (or
     ``engine.NO_CSR``) and ``hyper_for(batch) -> Hyper`` for an epoch's batch size, sparse or
-    dense as SPARSE_MAX_* decide, its threads sharing each step or inside BLAS as blas_pays
-    decides (``image_width``: pixels per image row, which ``--augment shift`` needs)."""
+    dense as SPARSE_MAX_* decide (``image_width``: pixels per image row, which ``--augment
+    shift`` needs)."""
     csr = _input_csr(cfg, train_x, tr_arrays)
     hp_dense = loop_hyper(cfg, act, sparse=False, threads=threads, image_width=image_width)
     hp_sparse = loop_hyper(cfg, act, sparse=True, threads=threads, image_width=image_width)
 
     def hyper_for(batch):
-        if csr is not NO_CSR and (cfg.input_path == "sparse"
-                                  or sparse_pays(batch, cfg.hidden[0])):
+        if csr is NO_CSR:
+            return hp_dense
+        if cfg.input_path == "sparse" or sparse_pays(batch, cfg.hidden[0]):
             return hp_sparse
-        if threads > 1 and blas_pays(cfg.hidden, batch, False):
-            return hp_dense._replace(threads=1, blas_threads=int(threads))
         return hp_dense
 
     return csr, hyper_for

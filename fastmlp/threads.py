@@ -52,15 +52,9 @@ def one_blas_thread():
     cores those threads need (with the former OpenMP sparse kernels, a second hidden layer at
     batch 64 fell from 230k to 6k samples/s on 2 cores). So training and evaluation run with
     every BLAS at one thread; BLAS keeps the caller's setting outside."""
-    return blas_threads(1)
-
-
-def blas_threads(n):
-    """Context manager: every BLAS at ``n`` threads inside, restored after. More than one only
-    around a single training thread (``Hyper.blas_threads``, see input_plan.blas_pays)."""
     global _CONTROLLER
     if _CONTROLLER is None:
         import scipy.linalg.cython_blas  # noqa: F401  (loaded, so the controller sees it)
 
         _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=n, user_api="blas")
+    return _CONTROLLER.limit(limits=1, user_api="blas")

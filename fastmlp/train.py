@@ -160,7 +160,7 @@ def main(argv=None):
           f"{s['epochs']} epochs in {s['train_seconds']:.1f} s "
           f"({s['samples_per_second'] / 1000:.0f}k samples/s median), compile/cache "
           f"{s['compile_seconds']:.2f} s, peak memory {s['peak_rss_mb']:.0f} MB, "
-          f"{s['threads']} threads{_in_blas(s)}", flush=True)
+          f"{s['threads']} threads", flush=True)
     if s["split"] == "stratified":
         print("(split: stratified; validation and test are a seeded class-balanced halving)")
     if s["threads"] != (cfg.threads or s["threads"]):
@@ -170,15 +170,6 @@ def main(argv=None):
     if result.stopped == "interrupted":
         return 128 + (result.signal or signal.SIGINT)
     return 0
-
-
-def _in_blas(s):
-    """What follows the thread count when one training thread ran BLAS on them (a wide
-    network: input_plan.blas_pays), in every epoch or in some."""
-    parallel = s.get("parallel", "steps")
-    if parallel == "blas":
-        return " (inside BLAS: one training thread, wide layers)"
-    return " (inside BLAS in the epochs of the smaller batches)" if "blas" in parallel else ""
 
 
 def _accuracy_lines(s):

@@ -36,7 +36,6 @@ from .input_plan import (  # noqa: F401  (re-exported: benchmarks and tests call
     SPARSE_MAX_DENSITY,
     SPARSE_MAX_WIDTH,
     _input_csr,
-    blas_pays,
     input_plan,
     sparse_pays,
 )
@@ -45,7 +44,7 @@ from .memory import peak_rss_mb
 from .model import MLP, check_memory
 from .outputs import write_history_csv, write_metrics_json  # noqa: F401  (re-exported)
 from .schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
-from .threads import blas_threads, one_blas_thread, set_threads
+from .threads import one_blas_thread, set_threads
 
 # Samples per call into compiled code: small enough for a lively progress bar and a prompt
 # Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.
@@ -335,33 +334,30 @@ def _epoch(plan, state, interrupt, on_progress, checkpoints):
     chunk = max(1, CHUNK_SAMPLES // B)
     hp = plan.hyper_for(B)
     t_epoch = time.perf_counter()
-    # BLAS held for the whole epoch, as train() holds it at one thread for the run: at
-    # hp.blas_threads when one training thread calls it (input_plan.blas_pays)
-    with blas_threads(hp.blas_threads if hp.threads == 1 else 1):
-        while state.step < steps:
-            if interrupt.requested(e, state.step):
-                break
-            s0 = state.step
-            n = min(chunk, steps - s0)
-            loss, correct, samples, bad = engine.train_steps(
-                model, plan.ws, hp, plan.train_x, plan.train_y, plan.order, plan.tr_arrays, B, s0,
-                n, plan.lrs, e, state.t, plan.csr, plan.pixel_map)
-            state.loss_sum += loss
-            state.correct += correct
-            state.samples += samples
-            done = n if bad < 0 else bad - s0
-            state.t += done
-            state.step += done
-            if bad >= 0:
-                last = (state.history[-1]["loss"] if state.history and state.samples == 0 else
-                        state.loss_sum / max(1, state.samples))
-                raise DivergenceError(
-                    f"training diverged: the loss became NaN or infinite at epoch {e + 1}, "
-                    f"step {bad + 1} (learning rate {plan.lrs[bad]:.4g}); the last finite mean "
-                    f"loss was {last:.4g}. Lower the learning rate (--lr) or use a "
-                    "schedule with warm-up" + checkpoints.last_good())
-            if on_progress is not None:
-                on_progress(e, min(state.step * B, N), N)
+    while state.step < steps:
+        if interrupt.requested(e, state.step):
+            break
+        s0 = state.step
+        n = min(chunk, steps - s0)
+        loss, correct, samples, bad = engine.train_steps(
+            model, plan.ws, hp, plan.train_x, plan.train_y, plan.order, plan.tr_arrays, B, s0,
+            n, plan.lrs, e, state.t, plan.csr, plan.pixel_map)
+        state.loss_sum += loss
+        state.correct += correct
+        state.samples += samples
+        done = n if bad < 0 else bad - s0
+        state.t += done
+        state.step += done
+        if bad >= 0:
+            last = (state.history[-1]["loss"] if state.history and state.samples == 0 else
+                    state.loss_sum / max(1, state.samples))
+            raise DivergenceError(
+                f"training diverged: the loss became NaN or infinite at epoch {e + 1}, "
+                f"step {bad + 1} (learning rate {plan.lrs[bad]:.4g}); the last finite mean "
+                f"loss was {last:.4g}. Lower the learning rate (--lr) or use a "
+                "schedule with warm-up" + checkpoints.last_good())
+        if on_progress is not None:
+            on_progress(e, min(state.step * B, N), N)
     state.seconds += time.perf_counter() - t_epoch
     if state.step < steps:
         return None
@@ -371,8 +367,7 @@ def _epoch(plan, state, interrupt, on_progress, checkpoints):
                   val_loss=val_loss, val_accuracy=val_acc, seconds=state.seconds,
                   samples_per_second=state.samples / max(1e-9, state.seconds),
                   batch_size=B, lr=float(plan.lrs[0]), weight_rms=model.weight_rms(),
-                  input_path="sparse" if hp.sparse else "dense",
-                  parallel="blas" if hp.threads == 1 and hp.blas_threads > 1 else "steps")
+                  input_path="sparse" if hp.sparse else "dense")
     state.history.append(record)
     state.epoch, state.step = e + 1, 0
     state.loss_sum, state.correct, state.samples, state.seconds = 0.0, 0, 0, 0.0
@@ -409,9 +404,6 @@ def _finish(plan, state, stopped, checkpoints, interrupt_save, signum, t_start):
     summary["stopped"] = stopped
     paths = sorted({h["input_path"] for h in state.history if "input_path" in h}, reverse=True)
     summary["input_path"] = "+".join(paths) or "dense"
-    # how the threads shared the work: each step's rows and weights, or inside BLAS
-    summary["parallel"] = "+".join(sorted({h.get("parallel", "steps") for h in state.history},
-                                          reverse=True)) or "steps"
     return TrainResult(plan.model, state.history, summary, stopped, checkpoint_path, signum)
 
 

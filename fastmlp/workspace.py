@@ -87,13 +87,10 @@ class Hyper(NamedTuple):
     seed: int = 0
     # how the loop runs (same results either way, but for input dropout's masks): the sparse
     # first layer (input_plan.py); the optimizer step fused into the weight-gradient GEMM
-    # (plain SGD without weight decay); threads sharing each step, and BLAS's own threads
-    # inside each of them (more than 1 only with threads == 1: input_plan.blas_pays; the
-    # compiled loop does not read it)
+    # (plain SGD without weight decay); threads sharing each step
     sparse: bool = False
     fused: bool = False
     threads: int = 1
-    blas_threads: int = 1
     # augmentation: each training image moved up to shift_max pixels, rotated up to rotate_max
     # radians and distorted by an elastic field of up to elastic_max pixels (the last two on the
     # dense path only); image_width is pixels per image row
