@@ -227,8 +227,9 @@ def _plan(cfg, data):
     engine.compile_loop(model, ws, _hyper(cfg, act, False, threads, width), train_x, train_y,
                         tr_arrays, lrs)
     # the CSR kernels: on a cold start compile_loop's helper has put them in the cache (on one
-    # core, or without it, they compile here)
-    kernels.csr_inputs(train_x[:1], tr_arrays[0])
+    # core, or without it, they compile here); one input, so that images with more inputs
+    # than the sparse path takes still go dense (input_plan)
+    kernels.csr_inputs(train_x[:1], tr_arrays[0][:1])
     compile_seconds = time.perf_counter() - t0
     if act.user is not None:  # a user's pair compiles when the activation is made
         compile_seconds += act.user.take_compile_seconds()

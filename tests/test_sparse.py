@@ -173,6 +173,23 @@ def test_images_with_more_inputs_than_a_uint16_index_names_go_dense():
                 K.csr_inputs(X, tr[0])
 
 
+def test_a_run_on_images_with_more_inputs_than_the_sparse_path_takes_goes_dense():
+    # 257 x 256 = 65,792 mostly-zero inputs: sparse would pay, but its uint16 index cannot name
+    # them all; the run trains dense, and --input-path sparse is refused before any work
+    from fastmlp import Data
+
+    rng = np.random.default_rng(2)
+
+    def images(n):
+        return ((rng.random((n, 257, 256)) < 0.1) * 200).astype(np.uint8)
+
+    data = Data.from_arrays(images(16), np.arange(16) % 2, images(8), np.arange(8) % 2)
+    cfg = TrainConfig(hidden=(4,), epochs=1, batch_size=8, batch_ramp=None, threads=1)
+    assert train(cfg, data=data).summary["input_path"] == "dense"
+    with pytest.raises(ConfigError, match="at most 65,536 inputs per image"):
+        train(cfg.replace(input_path="sparse"), data=data)
+
+
 @pytest.fixture(scope="module")
 def mnist_data(mnist_slice_dir):
     return prepare_data(TrainConfig(data_dir=str(mnist_slice_dir)))
