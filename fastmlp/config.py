@@ -149,8 +149,9 @@ class TrainConfig:
         None, "run", "threads for Numba and BLAS", shown="all cores")
     input_path: str = _setting(
         "auto", "run", "first layer over nonzero inputs only (sparse) or all (dense); auto "
-        "picks sparse for mostly-zero images. Same results either way, except that input "
-        "dropout draws its masks differently on the two paths", choices=INPUT_PATHS)
+        "picks sparse for mostly-zero images (of up to 65,536 inputs). Same results either "
+        "way, except that input dropout draws its masks differently on the two paths",
+        choices=INPUT_PATHS)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -40,12 +40,12 @@ def _gb(n_bytes):
 def training_memory_bytes(sizes, max_batch):
     """Bytes training allocates for layer ``sizes`` and batches of ``max_batch``: parameters,
     gradients, two optimizer states and the best weights (5 x float32 each), plus the batch
-    buffers of ``engine.make_workspace`` (inputs three times over, their sparse copy,
-    pre-activations, activations, masks and two delta buffers)."""
+    buffers of ``engine.make_workspace`` (inputs three times over, their sparse copy as uint16
+    indices and uint8 values, pre-activations, activations, masks and two delta buffers)."""
     sizes = [int(s) for s in sizes]
     n_params = sum(D * H + H for D, H in zip(sizes[:-1], sizes[1:]))
     D0, widest, hidden = sizes[0], max(sizes), sum(sizes[1:])
-    batch = max_batch * (3 * 4 * D0 + 5 * D0 + 4 * 4 * hidden + 2 * 4 * widest)
+    batch = max_batch * (3 * 4 * D0 + 3 * D0 + 4 * 4 * hidden + 2 * 4 * widest)
     return 5 * 4 * n_params + batch
 
 

@@ -186,7 +186,7 @@ def test_shift_sparse_is_the_dense_shifted_gather(mnist, kw, rate):
                     k, aug, 0)
     n = bptr[-1]
     for b in range(B):  # still ascending within each row, as the sparse kernels need
-        assert np.all(np.diff(bidx[bptr[b]:bptr[b + 1]]) > 0)
+        assert np.all(np.diff(bidx[bptr[b]:bptr[b + 1]].astype(np.int64)) > 0)  # no wrap
     got = naive.csr_to_dense(bptr, bidx, bval[:n], D)
     offsets = K.shift_offsets(seed, epoch, step, B, k)
     # reference: the kept (undropped) pixels of each image, as a full image, moved
