@@ -1,6 +1,7 @@
 """``fastmlp.sweep(base, grid, ...)``: plan the runs, skip those already in results.jsonl,
 run the rest in a pool, append each record as it arrives, then write the summaries and plots."""
 
+import contextlib
 import os
 import signal
 import threading
@@ -62,24 +63,39 @@ def _by_data_setting(jobs):
 
 
 class _Signals:
-    """SIGTERM raises KeyboardInterrupt like Ctrl-C (``ignore=False``), or both are ignored
-    (``ignore=True``, while the workers are being stopped)."""
+    """SIGTERM and Ctrl-C raise KeyboardInterrupt (``ignore=False``), or both are ignored
+    (``ignore=True``, while the workers are being stopped). Within :meth:`held` a signal waits
+    until the block is done, so that a run is both in results.jsonl and counted, or neither."""
 
     def __init__(self, ignore=False):
         self.ignore = ignore
         self.previous = {}
+        self.holding = False
+        self.pending = False
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            sigs = (signal.SIGINT, signal.SIGTERM) if self.ignore else (signal.SIGTERM,)
-            for sig in sigs:
+            for sig in (signal.SIGINT, signal.SIGTERM):
                 self.previous[sig] = signal.signal(
                     sig, signal.SIG_IGN if self.ignore else self._raise)
         return self
 
-    @staticmethod
-    def _raise(signum, frame):
+    def _raise(self, signum, frame):
+        if self.holding:
+            self.pending = True
+            return
         raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def held(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending:
+            self.pending = False
+            raise KeyboardInterrupt
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
@@ -190,9 +206,10 @@ def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
 
     def record(rec, ran=True):
         rec.pop("interrupted", None)
-        if path is not None:
-            store.append_record(path, rec)
-        records[rec["id"]] = rec
+        with signals.held():  # in the file and in the rows, or in neither
+            if path is not None:
+                store.append_record(path, rec)
+            records[rec["id"]] = rec
         state["done"] += 1
         state["ran"] += ran
         if on_result is not None:
@@ -206,8 +223,9 @@ def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
     if own:  # first, so that an unreachable cluster is refused before anything is printed
         pool = make_pool(workers, dask)
     interrupted = None
+    signals = _Signals()
     try:
-        with _Signals():
+        with signals:
             if on_start is not None:
                 on_start(dict(total=total, pending=len(pending), done=done_before,
                               invalid=len(invalid), workers=workers, threads=threads,
