@@ -410,6 +410,10 @@ def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, fir
     ``hp.shift_max > 0``. Returns ``(loss sum, correct, samples, bad_step)``."""
     idx, scale, shift = transform
     T = max(1, min(int(hp.threads), MAX_THREADS))
+    if images_flat.shape[0] != labels.shape[0] and not hp.sparse:
+        raise ValueError(f"the dense first layer reads the images: {images_flat.shape[0]} "
+                         f"images for {labels.shape[0]} labels (a run that freed them, "
+                         "release_train_images, trains on the sparse path only)")
     if hp.shift_max > 0 and (input_of_pixel.shape[0] != images_flat.shape[1]
                              or images_flat.shape[1] % hp.image_width):
         raise ValueError("a shift needs input_of_pixel (P,) and image_width dividing P")

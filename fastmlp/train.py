@@ -126,10 +126,7 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     data = prepare_data(cfg)
-    sp = data.splits
-    log(f"data: {data.dataset.name} from {data.dataset.source}: {len(sp.train_x)} train, "
-        f"{len(sp.val_x)} validation, {len(sp.test_x)} test ({len(sp.test_full_x)} full test), "
-        f"{data.transform.description} ({time.perf_counter() - t0:.2f} s)")
+    log(_data_line(data, time.perf_counter() - t0))
     log(f"network: {'-'.join(map(str, (data.transform.n_inputs, *cfg.hidden, data.n_classes)))}"
         f" {cfg.activation}, {cfg.optimizer} lr {cfg.lr:g} {cfg.schedule}, batch "
         f"{cfg.batch_ramp or cfg.batch_size}->{cfg.batch_size}, dropout {cfg.dropout:g} "
@@ -146,7 +143,7 @@ def main(argv=None):
     result = train(cfg, data=data, save=getattr(args, "save", None), resume=resume,
                    on_epoch=on_epoch, on_progress=bar.update,
                    interrupt_save="fastmlp-interrupted.npz",
-                   overwrite=getattr(args, "overwrite", False))
+                   overwrite=getattr(args, "overwrite", False), release_train_images=True)
     bar.clear()
     s = result.summary
     if result.stopped == "interrupted":
@@ -170,6 +167,13 @@ def main(argv=None):
     if result.stopped == "interrupted":
         return 128 + (result.signal or signal.SIGINT)
     return 0
+
+
+def _data_line(data, seconds):
+    sp = data.splits
+    return (f"data: {data.dataset.name} from {data.dataset.source}: {len(sp.train_x)} train, "
+            f"{len(sp.val_x)} validation, {len(sp.test_x)} test ({len(sp.test_full_x)} full "
+            f"test), {data.transform.description} ({seconds:.2f} s)")
 
 
 def _accuracy_lines(s):

@@ -56,11 +56,13 @@ class Data:
     """What training reads: the splits (uint8) and the input transform fitted on train.
 
     ``splits`` and ``transform`` may be None (as :meth:`from_arrays` leaves them): ``train``
-    then splits and fits them as its config says."""
+    then splits and fits them as its config says. ``released``: a run given this data with
+    ``release_train_images=True`` freed its training images (it cannot train another run)."""
 
     dataset: object
     splits: object = None
     transform: object = None
+    released: bool = False
 
     @property
     def n_classes(self):
@@ -181,16 +183,21 @@ class _Plan:
         return loss, correct / max(1, len(x))
 
 
-def _plan(cfg, data):
+def _plan(cfg, data, release):
     """Threads, data, network, buffers and input plan of a run; compiles (or loads from
-    Numba's cache) the loop before the clock for training starts."""
+    Numba's cache) the loop before the clock for training starts. ``release``: the dense
+    training images may be freed when no epoch reads them (see :func:`train`)."""
     threads = set_threads(cfg.threads)
-    if data is None:
-        data = prepare_data(cfg)
+    if data is None:  # the run's own data: nothing else reads its training images
+        data, release = prepare_data(cfg), True
     if not isinstance(data, Data):
         raise ConfigError(f"data must be a fastmlp.Data (Data.from_arrays(...) or "
                           f"prepare_data(config)), got {type(data).__name__}")
-    data = data.fitted(cfg)
+    if data.released:
+        raise ConfigError("this Data's training images were freed by the run it was given to "
+                          "with release_train_images=True; prepare the data again for "
+                          "another run")
+    caller_data, data = data, data.fitted(cfg)
     sp, transform = data.splits, data.transform
     height, width = transform.image_shape
     shift_max = parse_augment(cfg.augment).shift
@@ -221,26 +228,50 @@ def _plan(cfg, data):
     min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
     lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
 
-    # Compile (or load from Numba's cache) everything, on empty inputs, before the clock for
-    # training starts. Argument types do not depend on values, so dense warm-up serves both.
+    # How the first layer reads its inputs, before the loop compiles: then, when every epoch
+    # reads the sparse copy and the run may let them go, the dense training images are freed
+    # before the compiler's memory comes on top (MNIST: 47 MB off a cold start's peak). The
+    # CSR kernels compile (or load) first, on one input, so that images with more inputs than
+    # the sparse path takes still go dense (input_plan); that is compile time too.
     t0 = time.perf_counter()
-    engine.compile_loop(model, ws, _hyper(cfg, act, False, threads, width), train_x, train_y,
-                        tr_arrays, lrs)
-    # the CSR kernels: on a cold start compile_loop's helper has put them in the cache (on one
-    # core, or without it, they compile here); one input, so that images with more inputs
-    # than the sparse path takes still go dense (input_plan)
     kernels.csr_inputs(train_x[:1], tr_arrays[0][:1])
     compile_seconds = time.perf_counter() - t0
-    if act.user is not None:  # a user's pair compiles when the activation is made
-        compile_seconds += act.user.take_compile_seconds()
-
     csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
     pixel_map = (kernels.input_of_pixel(tr_arrays[0], train_x.shape[1]) if shift_max
                  else engine.NO_PIXEL_MAP)
+    if release and all(hyper_for(min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp),
+                                     N)).sparse for e in range(cfg.epochs)):
+        train_x = np.empty((0, train_x.shape[1]), np.uint8)  # the loop's type, no pixels
+        sp = _release_train_images(caller_data, data)
+
+    # Compile (or load from Numba's cache) everything, on empty inputs, before the clock for
+    # training starts. Argument types do not depend on values, so dense warm-up serves both.
+    t0 = time.perf_counter()
+    engine.compile_loop(model, ws, _hyper(cfg, act, False, threads, width), train_x[:0],
+                        train_y, tr_arrays, lrs)
+    compile_seconds += time.perf_counter() - t0
+    if act.user is not None:  # a user's pair compiles when the activation is made
+        compile_seconds += act.user.take_compile_seconds()
+
     return _Plan(cfg, sp, act, model, ws, train_x, train_y, tr_arrays, csr, hyper_for,
                  pixel_map, np.arange(N, dtype=np.int64), lrs,
                  np.empty_like(model.params) if cfg.early_stop else None, threads,
                  compile_seconds)
+
+
+def _release_train_images(*datas):
+    """Free the dense training images of these Data objects (the caller's and its fitted copy,
+    which share them): in their dataset and splits the training images become an empty
+    (0, H, W) array, everything else stays. Returns the fitted copy's new splits."""
+    from dataclasses import replace
+
+    for d in datas:
+        empty = np.empty((0, *d.dataset.train_images.shape[1:]), np.uint8)
+        d.dataset = replace(d.dataset, train_images=empty)
+        if d.splits is not None:
+            d.splits = replace(d.splits, train_x=empty)
+        d.released = True
+    return datas[-1].splits
 
 
 class _Checkpoints:
@@ -279,7 +310,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
           resume: Optional[str] = None, on_epoch: Optional[Callable] = None,
           on_progress: Optional[Callable] = None,
           should_stop: Optional[Callable] = None,
-          interrupt_save: Optional[str] = None, overwrite: bool = False) -> TrainResult:
+          interrupt_save: Optional[str] = None, overwrite: bool = False,
+          release_train_images: bool = False) -> TrainResult:
     """Train an MLP as ``cfg`` says and return a :class:`TrainResult`.
 
     data: prepared data (default: ``prepare_data(cfg)``). save: checkpoint path, written
@@ -290,13 +322,17 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     interrupt_save: where an interrupted run saves its checkpoint when ``save`` is not given
     (by default it then saves nothing; the command line passes a path). overwrite: let ``save``
     replace an existing file that is not a fastmlp checkpoint (refused otherwise).
+    release_train_images: when every epoch reads the sparse copy of the training images (the
+    default network on MNIST does), free ``data``'s dense ones before the loop compiles (47 MB
+    of MNIST, for a machine with little memory); ``data`` then cannot train another run
+    (``data.released``). A run that prepares its own data (``data=None``) always may.
     """
     t_start = time.perf_counter()
     if not isinstance(cfg, TrainConfig):
         raise ConfigError(f"train needs a TrainConfig, got {type(cfg).__name__}")
     if save:
         checkpoint.check_target(save, overwrite=overwrite)
-    plan = _plan(cfg, data)
+    plan = _plan(cfg, data, release_train_images)
     state = (checkpoint.load_run(resume, plan.model, plan.ws, plan.best_params, cfg.epochs)
              if resume else RunState())
     checkpoints = _Checkpoints(plan, save, resume)
@@ -324,7 +360,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
 def _epoch(plan, state, interrupt, on_progress, checkpoints):
     """Run epoch ``state.epoch`` from step ``state.step`` on, in chunks of steps; returns the
     epoch's record (appended to ``state.history``), or None when interrupted."""
-    cfg, model, N = plan.cfg, plan.model, len(plan.train_x)
+    cfg, model, N = plan.cfg, plan.model, len(plan.train_y)
     e = state.epoch
     B = min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp), N)
     steps = steps_in_epoch(N, B)
@@ -424,6 +460,6 @@ def _summary(plan, state, wall):
         samples_per_second=float(np.median(rates)) if rates else 0.0,
         compile_seconds=plan.compile_seconds, peak_rss_mb=peak_rss_mb(),
         n_inputs=int(model.sizes[0]), hidden=list(cfg.hidden), activation=str(model.activation),
-        n_classes=int(model.sizes[-1]), n_train=len(sp.train_x), n_val=len(sp.val_x),
+        n_classes=int(model.sizes[-1]), n_train=len(plan.train_y), n_val=len(sp.val_x),
         n_test=len(sp.test_x), n_test_full=len(sp.test_full_x), split=sp.mode,
         seed=cfg.seed, threads=plan.threads, config=cfg.to_dict(), history=history)

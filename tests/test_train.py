@@ -22,6 +22,8 @@ from fastmlp.errors import CheckpointError, ConfigError, DivergenceError, Output
 from fastmlp.train import main as train_main
 from fastmlp.trainer import load_model, prepare_data
 
+from conftest import SLICE_TRAIN
+
 SMALL = dict(hidden=(32,), epochs=2, threads=1)
 
 
@@ -276,3 +278,39 @@ def test_the_default_run_reaches_its_promise(data):
     r = train(TrainConfig(), data=data)
     assert r.summary["epochs"] == TrainConfig().epochs
     assert r.summary["test_accuracy"] >= 0.975
+
+
+def test_a_run_may_free_the_dense_training_images_when_every_epoch_reads_the_sparse_copy(
+        mnist_slice_dir):
+    import gc
+    import weakref
+
+    cfg = TrainConfig(hidden=(24,), epochs=2, batch_ramp=16, batch_size=64, threads=1,
+                      dropout=0.1, data_dir=str(mnist_slice_dir))
+    kept = prepare_data(cfg)
+    a = train(cfg, data=kept)
+    assert not kept.released and len(kept.splits.train_x) == SLICE_TRAIN
+    given = prepare_data(cfg)
+    images = weakref.ref(given.dataset.train_images)
+    alive = []
+    b = train(cfg, data=given, release_train_images=True,
+              on_epoch=lambda r: (gc.collect(), alive.append(images() is not None)))
+    assert alive == [False, False]  # gone while the run trained, not only after it
+    assert given.released and given.splits.train_x.shape == (0, 28, 28)
+    assert given.dataset.train_images.shape == (0, 28, 28)
+    assert {h["input_path"] for h in b.history} == {"sparse"}
+    np.testing.assert_array_equal(a.model.params, b.model.params)
+    assert b.summary["n_train"] == a.summary["n_train"] == SLICE_TRAIN
+    assert b.summary["test_accuracy"] == a.summary["test_accuracy"]
+    with pytest.raises(ConfigError, match="freed by the run it was given to.*prepare the data"):
+        train(cfg, data=given)
+
+
+def test_the_dense_training_images_stay_when_an_epoch_reads_them(mnist_slice_dir):
+    # 784-200-10: sparse at batch 64, dense at 128 (input_plan.sparse_pays)
+    cfg = TrainConfig(hidden=(200,), epochs=2, batch_ramp=64, batch_size=128, threads=1,
+                      data_dir=str(mnist_slice_dir))
+    data = prepare_data(cfg)
+    r = train(cfg, data=data, release_train_images=True)
+    assert [h["input_path"] for h in r.history] == ["sparse", "dense"]
+    assert not data.released and len(data.splits.train_x) == SLICE_TRAIN
