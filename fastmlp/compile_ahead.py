@@ -15,8 +15,9 @@ from a tiny network):
 2. the evaluation worker, while this process finishes the training worker (the worker's own
    module: Numba links and optimises every callee into it). The forward pass they share is
    compiled once: the helper waits for this process to put it in the cache (or to say, by
-   closing the helper's stdin, that it is done) before it comes to it. Last, the two small
-   kernels that turn the training images into CSR (``kernels.csr_inputs``).
+   closing the helper's stdin, that it is done) before it comes to it. (The two small kernels
+   that turn the training images into CSR, ``kernels.csr_inputs``, the trainer compiles
+   before the loop, so that the CSR is built before the compiler's memory comes on top.)
 
 Nothing depends on the helper: if it fails, is slow or the types ever differ, this process
 compiles what is missing itself, as before. It is started only on a cold cache, with two or
@@ -33,7 +34,7 @@ import time
 import numba
 import numpy as np
 
-from . import engine, kernels
+from . import engine
 
 # how long a cold start waits for the helper, at each of its waits (for the two pieces, for the
 # evaluation worker; the helper for the forward pass), before compiling what is left itself
@@ -238,9 +239,6 @@ def main(argv):
             return
         _hold_back(engine._rows_forward, sys.stdin)
     evaluate.compile(_signature(args))
-    # the training images' CSR (kernels.csr_inputs: two small kernels), which the main process
-    # builds once its loop is compiled
-    kernels.csr_inputs(np.zeros((1, 4), np.uint8), np.arange(4, dtype=np.int64))
 
 
 if __name__ == "__main__":

@@ -232,7 +232,8 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
     # the sparse path the images come as CSR (csr_ptr, csr_idx, csr_val), `images` unread.
     # With hp.shift_max > 0 each image is moved by its random offset while it is gathered
     # (augment_kernels.py; input_of_pixel is the transform's inverse map), with
-    # hp.rotate_max > 0 also rotated, with hp.elastic_max > 0 also distorted (dense path only).
+    # hp.rotate_max > 0 also rotated, with hp.elastic_max > 0 also distorted (dense path only);
+    # input_of_pixel is None when none of them is on (moves_images(hp) is False).
     # Each step: phase 1 on this thread's block of the batch's rows (gather, forward, loss,
     # output gradients), barrier, phase 2 on its block of the parameters, barrier (sync is the
     # barrier's state, see sync.py). Returns (loss sum, correct, samples, bad_step), the same in
@@ -256,11 +257,14 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
             for i in range(r0, r1):
                 ws.y[i] = labels[rows[i]]
             xb = _view(ws.x.ravel(), r0 * D0, r1 - r0, D0)
-            if not hp.sparse and (hp.rotate_max > 0.0 or hp.elastic_max > 0.0):
+            # input_of_pixel is None in a run that moves no image: Numba then prunes the
+            # augmentation branches and never compiles their kernels (2 s of a cold start)
+            if input_of_pixel is not None and not hp.sparse and (hp.rotate_max > 0.0
+                                                                 or hp.elastic_max > 0.0):
                 K._gather_warped(xb, images, rows[r0:r1], pixel_index, scale, shift,
                                  hp.image_width, hp.shift_max, hp.rotate_max, hp.elastic_max,
                                  K._stream_seed(hp.seed, epoch, s, K.AUGMENT_STREAM), r0)
-            elif not hp.sparse and hp.shift_max > 0:
+            elif input_of_pixel is not None and not hp.sparse and hp.shift_max > 0:
                 K._gather_shifted(xb, images, rows[r0:r1], pixel_index, scale, shift,
                                   hp.image_width, hp.shift_max,
                                   K._stream_seed(hp.seed, epoch, s, K.AUGMENT_STREAM), r0)
@@ -270,7 +274,7 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
                 _, ptr, idx, val, _, _ = src
                 K._gather_sparse(ptr, idx, val, csr_ptr, csr_idx, csr_val, rows[r0:r1],
                                  hp.dropout_input, K._stream_seed(hp.seed, epoch, s, 0), r0)
-                if hp.shift_max > 0:
+                if input_of_pixel is not None and hp.shift_max > 0:
                     K._shift_sparse(ptr, idx, val, pixel_index, input_of_pixel, hp.image_width,
                                     hp.shift_max,
                                     K._stream_seed(hp.seed, epoch, s, K.AUGMENT_STREAM), r0)
@@ -399,21 +403,38 @@ def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, pr
 
 
 NO_CSR = (np.zeros(1, np.int64), np.zeros(0, np.uint16), np.zeros(0, np.uint8))
-NO_PIXEL_MAP = np.zeros(0, np.int64)  # input_of_pixel when no image is shifted
+NO_PIXEL_MAP = np.zeros(0, np.int64)  # input_of_pixel when images rotate or bend, unshifted
+
+
+def moves_images(hp):
+    """Whether ``hp`` augments (shifts, rotates or distorts the images): only then does the
+    loop take an ``input_of_pixel`` array (else None, and it compiles without those kernels)."""
+    return hp.shift_max > 0 or hp.rotate_max > 0.0 or hp.elastic_max > 0.0
+
+
+def pixel_map_arg(hp, pixel_index, n_pixels):
+    """The loop's ``input_of_pixel`` for ``hp``: the transform's inverse map when it shifts,
+    NO_PIXEL_MAP when it only rotates or distorts, None when it moves no image."""
+    if hp.shift_max > 0:
+        return K.input_of_pixel(pixel_index, n_pixels)
+    return NO_PIXEL_MAP if moves_images(hp) else None
 
 
 def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, first_step,
-                n_steps, lrs, epoch, t0, csr=NO_CSR, input_of_pixel=NO_PIXEL_MAP):
+                n_steps, lrs, epoch, t0, csr=NO_CSR, input_of_pixel=None):
     """Run ``n_steps`` training steps inside compiled code on ``hp.threads`` threads; see
     ``_train_worker``. ``csr`` is ``kernels.csr_inputs(images_flat, pixel_index)`` when
-    ``hp.sparse``; ``input_of_pixel`` is ``kernels.input_of_pixel(pixel_index, P)`` when
-    ``hp.shift_max > 0``. Returns ``(loss sum, correct, samples, bad_step)``."""
+    ``hp.sparse``; ``input_of_pixel`` is :func:`pixel_map_arg` (None unless ``hp`` moves the
+    images). Returns ``(loss sum, correct, samples, bad_step)``."""
     idx, scale, shift = transform
     T = max(1, min(int(hp.threads), MAX_THREADS))
     if images_flat.shape[0] != labels.shape[0] and not hp.sparse:
         raise ValueError(f"the dense first layer reads the images: {images_flat.shape[0]} "
                          f"images for {labels.shape[0]} labels (a run that freed them, "
                          "release_train_images, trains on the sparse path only)")
+    if (input_of_pixel is None) == moves_images(hp):
+        raise ValueError("input_of_pixel must be pixel_map_arg(hp, ...): an array exactly when "
+                         "hp shifts, rotates or distorts the images, else None")
     if hp.shift_max > 0 and (input_of_pixel.shape[0] != images_flat.shape[1]
                              or images_flat.shape[1] % hp.image_width):
         raise ValueError("a shift needs input_of_pixel (P,) and image_width dividing P")
@@ -451,7 +472,8 @@ def compile_loop(model, ws, hp, images_flat, labels, transform, lrs):
     idx, scale, shift = transform
     order = np.zeros(1, np.int64)
     train_args = (0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
-                  order, idx, scale, shift, NO_PIXEL_MAP, *NO_CSR, 1, 0, 0, lrs, 0, 0)
+                  order, idx, scale, shift, NO_PIXEL_MAP if moves_images(hp) else None,
+                  *NO_CSR, 1, 0, 0, lrs, 0, 0)
     helper = compile_ahead.start(train_args)
     try:
         with compile_ahead.pieces_from(helper):

@@ -170,7 +170,7 @@ class _Plan:
     tr_arrays: tuple               # the input transform as (pixel_index, scale, shift)
     csr: tuple                     # the training inputs as CSR, or engine.NO_CSR
     hyper_for: Callable            # batch size -> engine.Hyper (input_plan.input_plan)
-    pixel_map: np.ndarray          # input of each pixel, for --augment shift
+    pixel_map: Optional[np.ndarray]  # engine.pixel_map_arg: None unless --augment
     order: np.ndarray              # the epoch's sample order (N,), reshuffled in place
     lrs: np.ndarray                # the epoch's learning rate per step
     best_params: Optional[np.ndarray]  # the best weights so far, when early stopping
@@ -237,8 +237,8 @@ def _plan(cfg, data, release):
     kernels.csr_inputs(train_x[:1], tr_arrays[0][:1])
     compile_seconds = time.perf_counter() - t0
     csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
-    pixel_map = (kernels.input_of_pixel(tr_arrays[0], train_x.shape[1]) if shift_max
-                 else engine.NO_PIXEL_MAP)
+    pixel_map = engine.pixel_map_arg(_hyper(cfg, act, False, threads, width), tr_arrays[0],
+                                     train_x.shape[1])
     if release and all(hyper_for(min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp),
                                      N)).sparse for e in range(cfg.epochs)):
         train_x = np.empty((0, train_x.shape[1]), np.uint8)  # the loop's type, no pixels

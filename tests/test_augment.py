@@ -363,6 +363,15 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     h0 = naive.activation_forward("sigmoid", naive.dense_forward(x0, W1, b1))
     assert naive.softmax_xent_forward(naive.dense_forward(h0, W2, b2), y[rows])[0] != \
         pytest.approx(want, rel=1e-4)
+    # the map must come exactly when the images move: without it this loop is compiled with no
+    # augmentation kernels (engine.py), so a moving hp with None would train on still images
+    with pytest.raises(ValueError, match="input_of_pixel must be pixel_map_arg"):
+        engine.train_steps(model, ws, hp, X, y, order, tr, B, step, 1, np.zeros(step + 1),
+                           epoch, 0, csr=csr)
+    still = hp._replace(shift_max=0, rotate_max=0.0, elastic_max=0.0)
+    with pytest.raises(ValueError, match="input_of_pixel must be pixel_map_arg"):
+        engine.train_steps(model, ws, still, X, y, order, tr, B, step, 1, np.zeros(step + 1),
+                           epoch, 0, csr=csr, input_of_pixel=engine.NO_PIXEL_MAP)
 
 
 def test_every_preset_has_its_help_line_and_shifted_trains_on_shifts():

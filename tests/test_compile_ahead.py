@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the JIT is off
 PROBE = '''
 import json, sys
 import numpy as np
-from fastmlp import compile_ahead, engine, trainer
+from fastmlp import compile_ahead, engine, kernels, trainer
 from fastmlp.activations import get_activation
 from fastmlp.config import TrainConfig
 from fastmlp.model import MLP
@@ -50,7 +50,9 @@ stats = lambda fn: [sum(fn.stats.cache_hits.values()), sum(fn.stats.cache_misses
 print(json.dumps(dict(loss_backward=stats(engine._rows_loss_backward),
                       update=stats(engine._update_block), forward=stats(engine._rows_forward),
                       evaluate=stats(engine._evaluate_worker), train=stats(engine._train_worker),
-                      helpers=[h is not None and h.poll() for h in helpers])))
+                      helpers=[h is not None and h.poll() for h in helpers],
+                      augment=[len(f.signatures) for f in (kernels._gather_warped,
+                               kernels._gather_shifted, kernels._shift_sparse)])))
 '''
 
 
@@ -71,8 +73,9 @@ def test_the_loop_loads_what_the_helper_compiled(tmp_path):
     stats = json.loads(_run(["-c", PROBE, "alone"], tmp_path).strip().splitlines()[-1])
     # loaded from the helper's cache entries (one hit each), nothing compiled again but the
     # training worker itself
+    # a loop that moves no image has no augmentation kernel compiled into it (engine.py)
     assert stats == {"loss_backward": [1, 0], "update": [1, 0], "forward": [1, 0],
-                     "evaluate": [1, 0], "train": [0, 1], "helpers": []}
+                     "evaluate": [1, 0], "train": [0, 1], "helpers": [], "augment": [0, 0, 0]}
 
 
 @pytest.mark.slow
@@ -83,7 +86,7 @@ def test_a_cold_start_shares_the_work_with_its_helper(tmp_path):
     # this process compiled the training worker and the forward pass; the two pieces and the
     # evaluation worker came from the helper; the helper has exited (0)
     assert stats == {"loss_backward": [1, 0], "update": [1, 0], "forward": [0, 1],
-                     "evaluate": [1, 0], "train": [0, 1], "helpers": [0]}
+                     "evaluate": [1, 0], "train": [0, 1], "helpers": [0], "augment": [0, 0, 0]}
 
 
 def _compile_loop(monkeypatch):
