@@ -3,10 +3,11 @@ loop into Numba's on-disk cache while this one compiles the rest.
 
 Numba compiles in one thread per process (it holds a global compiler lock), so a cold start
 (an empty cache: the first run, or after an edit to a kernel) used one core of two. When
-``engine.compile_loop`` finds no cached training loop for its argument types, it starts
-``python -m fastmlp.compile_ahead``, which compiles, for the very argument types the loop calls
-them with (none of them depends on a value, a size or the activation; they are rebuilt here
-from a tiny network):
+no training loop is cached for a run's argument types, the trainer starts
+``python -m fastmlp.compile_ahead`` (:func:`start_for`, before it builds the network and the
+CSR, so that the helper's imports overlap them; ``engine.compile_loop`` starts it itself when
+not given one), which compiles, for the very argument types the loop calls them with (none of
+them depends on a value, a size or the activation; they are rebuilt here from a tiny network):
 
 1. the two largest pieces of a step, ``engine._rows_loss_backward`` and ``engine._update_block``,
    then says so (a line on its stdout), while this process compiles the training worker's other
@@ -51,14 +52,7 @@ def _ahead_calls():
     """``([(dispatcher, args)], (dispatcher, args))``: the two pieces the helper compiles first,
     with arguments of the types ``engine._train_worker`` passes (see its calls of these two
     functions), and the evaluation worker with the arguments ``engine.compile_loop`` gives it."""
-    from .activations import get_activation
-    from .config import TrainConfig
-    from .input_plan import loop_hyper
-    from .model import MLP
-
-    model = MLP.create((4, 3, 2), get_activation("relu"), seed=0, init="auto")
-    ws = engine.make_workspace(model.sizes, 2, model.params.size)
-    hp = loop_hyper(TrainConfig(), model.activation, False, 1)
+    model, ws, hp = _tiny_run()
     rows = np.zeros(1, np.int64)[0:0]  # a slice of the epoch's order
     scale = np.zeros(model.sizes[0], np.float32)
     images = np.zeros((0, model.sizes[0]), np.uint8)
@@ -70,6 +64,40 @@ def _ahead_calls():
         (engine._update_block, (0, 1, ws, model.params, model.layout, 0, rows, hp, 0.0, 0,
                                 *engine.NO_CSR, scale)),
     ], (engine._evaluate_worker, engine.evaluate_warmup_args(model, ws, images, transform))
+
+
+def _tiny_run(moves_images=False):
+    """A tiny network, workspace and plain-SGD Hyper (moving the images or not): the argument
+    types of every run's loop, without its data or its size."""
+    from .activations import get_activation
+    from .config import TrainConfig
+    from .input_plan import loop_hyper
+    from .model import MLP
+
+    model = MLP.create((4, 3, 2), get_activation("relu"), seed=0, init="auto")
+    ws = engine.make_workspace(model.sizes, 2, model.params.size)
+    hp = loop_hyper(TrainConfig(), model.activation, False, 1)
+    if moves_images:
+        hp = hp._replace(shift_max=1)
+    return model, ws, hp
+
+
+def start_for(moves_images):
+    """:func:`start` for the training worker of a run whose loop moves its images or not (the
+    only thing about a run its argument types depend on; ``engine.moves_images``), before that
+    run has its network and inputs: the helper's own start-up (imports, about a second) then
+    overlaps this process's preparations. Returns the helper or None; hand it to
+    ``engine.compile_loop``, or :func:`stop` it."""
+    return start(tiny_train_args(moves_images))
+
+
+def tiny_train_args(moves_images):
+    """``engine.warmup_args`` of :func:`_tiny_run`: of the types of every run's training worker
+    that moves its images or not."""
+    model, ws, hp = _tiny_run(moves_images)
+    images = np.zeros((0, model.sizes[0]), np.uint8)
+    return engine.warmup_args(model, ws, hp, images, np.zeros(0, np.int64),
+                              engine.transform_arrays(model, model.sizes[0]), np.zeros(1))
 
 
 def _signature(args):

@@ -460,21 +460,33 @@ def evaluate_warmup_args(model, ws, images_flat, transform):
             idx, scale, shift, 1, False)
 
 
-def compile_loop(model, ws, hp, images_flat, labels, transform, lrs):
+def warmup_args(model, ws, hp, images_flat, labels, transform, lrs):
+    """The arguments of a ``_train_worker`` call that compiles it (or loads it from the cache)
+    for training ``model`` with ``hp`` on images like ``images_flat``, without a step. Their
+    types depend only on whether ``hp`` moves the images (:func:`moves_images`)."""
+    idx, scale, shift = transform
+    return (0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
+            np.zeros(1, np.int64), idx, scale, shift,
+            NO_PIXEL_MAP if moves_images(hp) else None, *NO_CSR, 1, 0, 0, lrs, 0, 0)
+
+
+_START_HELPER = object()  # compile_loop's default: start the helper there if it is needed
+
+
+def compile_loop(model, ws, hp, images_flat, labels, transform, lrs, helper=_START_HELPER):
     """Compile (or load from Numba's cache) the training and evaluation workers for these
     argument types, without training: a call with no steps and one with no images. Argument
     types do not depend on values (nor on the activation), so a dense ``hp`` serves both paths.
     On a cold cache a second process compiles part of both meanwhile (compile_ahead.py: the
     training worker's two largest pieces, then the evaluation worker, while this process
-    compiles the training worker's other pieces and then the worker itself)."""
+    compiles the training worker's other pieces and then the worker itself). ``helper``: that
+    process, when the caller started it earlier (``compile_ahead.start_for``; None: there is
+    none), else it is started here if the cache is cold; either way it is stopped here."""
     from . import compile_ahead  # it imports this module
 
-    idx, scale, shift = transform
-    order = np.zeros(1, np.int64)
-    train_args = (0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
-                  order, idx, scale, shift, NO_PIXEL_MAP if moves_images(hp) else None,
-                  *NO_CSR, 1, 0, 0, lrs, 0, 0)
-    helper = compile_ahead.start(train_args)
+    train_args = warmup_args(model, ws, hp, images_flat, labels, transform, lrs)
+    if helper is _START_HELPER:
+        helper = compile_ahead.start(train_args)
     try:
         with compile_ahead.pieces_from(helper):
             _train_worker(*train_args)

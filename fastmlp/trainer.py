@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from . import checkpoint, engine, kernels
+from . import checkpoint, compile_ahead, engine, kernels
 from .activations import get_activation
 from .augment import parse_augment
 # load_model and transform_meta are re-exported: the API has them here
@@ -214,9 +214,53 @@ def _plan(cfg, data, release):
                     for e in range(cfg.epochs))
     max_batch = min(max_batch, N)
     check_memory(sizes, max_batch)
+    # On a cold cache the helper that compiles half of the loop (compile_ahead.py) starts now,
+    # so that its start-up (imports, a second) overlaps the network and the CSR being built
+    hp0 = _hyper(cfg, act, False, threads, width)
+    helper = compile_ahead.start_for(engine.moves_images(hp0))
+    try:
+        model, ws = _network(cfg, act, sizes, transform, max_batch)
+        tr_arrays = engine.transform_arrays(model, train_x.shape[1])
+        min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
+        lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
+
+        # How the first layer reads its inputs, before the loop compiles: then, when every
+        # epoch reads the sparse copy and the run may let them go, the dense training images
+        # are freed before the compiler's memory comes on top (MNIST: 47 MB off a cold start's
+        # peak). The CSR kernels compile (or load) first, on one input, so that images with
+        # more inputs than the sparse path takes still go dense (input_plan); compile time too.
+        t0 = time.perf_counter()
+        kernels.csr_inputs(train_x[:1], tr_arrays[0][:1])
+        compile_seconds = time.perf_counter() - t0
+        csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
+        pixel_map = engine.pixel_map_arg(hp0, tr_arrays[0], train_x.shape[1])
+        batches = [min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp), N)
+                   for e in range(cfg.epochs)]
+        if release and all(hyper_for(b).sparse for b in batches):
+            train_x = np.empty((0, train_x.shape[1]), np.uint8)  # the loop's type, no pixels
+            sp = _release_train_images(caller_data, data)
+
+        # Compile (or load from Numba's cache) everything, on empty inputs, before the clock
+        # for training starts. Argument types do not depend on values: dense serves both.
+        t0 = time.perf_counter()
+        engine.compile_loop(model, ws, hp0, train_x[:0], train_y, tr_arrays, lrs, helper)
+        compile_seconds += time.perf_counter() - t0
+        if act.user is not None:  # a user's pair compiles when the activation is made
+            compile_seconds += act.user.take_compile_seconds()
+    except BaseException:
+        compile_ahead.stop(helper)  # compile_loop stops it on every path through it
+        raise
+    return _Plan(cfg, sp, act, model, ws, train_x, train_y, tr_arrays, csr, hyper_for,
+                 pixel_map, np.arange(N, dtype=np.int64), lrs,
+                 np.empty_like(model.params) if cfg.early_stop else None, threads,
+                 compile_seconds)
+
+
+def _network(cfg, act, sizes, transform, max_batch):
+    """The run's MLP and its workspace for batches of up to ``max_batch`` rows."""
     try:
         model = MLP.create(sizes, act, seed=cfg.seed, init=cfg.init, transform=transform)
-        ws = engine.make_workspace(model.sizes, max_batch, model.params.size)
+        return model, engine.make_workspace(model.sizes, max_batch, model.params.size)
     except MemoryError:
         from .model import training_memory_bytes
 
@@ -224,39 +268,6 @@ def _plan(cfg, data, release):
                           f"at batch {max_batch} (about "
                           f"{training_memory_bytes(sizes, max_batch) / 2**30:,.1f} GB asked); "
                           "use smaller --hidden sizes or --batch-size") from None
-    tr_arrays = engine.transform_arrays(model, train_x.shape[1])
-    min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
-    lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
-
-    # How the first layer reads its inputs, before the loop compiles: then, when every epoch
-    # reads the sparse copy and the run may let them go, the dense training images are freed
-    # before the compiler's memory comes on top (MNIST: 47 MB off a cold start's peak). The
-    # CSR kernels compile (or load) first, on one input, so that images with more inputs than
-    # the sparse path takes still go dense (input_plan); that is compile time too.
-    t0 = time.perf_counter()
-    kernels.csr_inputs(train_x[:1], tr_arrays[0][:1])
-    compile_seconds = time.perf_counter() - t0
-    csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
-    pixel_map = engine.pixel_map_arg(_hyper(cfg, act, False, threads, width), tr_arrays[0],
-                                     train_x.shape[1])
-    if release and all(hyper_for(min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp),
-                                     N)).sparse for e in range(cfg.epochs)):
-        train_x = np.empty((0, train_x.shape[1]), np.uint8)  # the loop's type, no pixels
-        sp = _release_train_images(caller_data, data)
-
-    # Compile (or load from Numba's cache) everything, on empty inputs, before the clock for
-    # training starts. Argument types do not depend on values, so dense warm-up serves both.
-    t0 = time.perf_counter()
-    engine.compile_loop(model, ws, _hyper(cfg, act, False, threads, width), train_x[:0],
-                        train_y, tr_arrays, lrs)
-    compile_seconds += time.perf_counter() - t0
-    if act.user is not None:  # a user's pair compiles when the activation is made
-        compile_seconds += act.user.take_compile_seconds()
-
-    return _Plan(cfg, sp, act, model, ws, train_x, train_y, tr_arrays, csr, hyper_for,
-                 pixel_map, np.arange(N, dtype=np.int64), lrs,
-                 np.empty_like(model.params) if cfg.early_stop else None, threads,
-                 compile_seconds)
 
 
 def _release_train_images(*datas):

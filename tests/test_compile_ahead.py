@@ -196,3 +196,48 @@ def test_the_hooks_go_even_when_the_training_workers_compile_fails():
     finally:
         compile_ahead.stop(helper)
     assert helper.poll() is not None and helper.stdin.closed
+
+
+@pytest.mark.parametrize("augment", ["none", "shift:2", "rotate:10"])
+def test_the_helper_started_before_a_run_has_its_network_asks_about_that_runs_loop(augment):
+    # trainer._plan starts the helper from a tiny stand-in (compile_ahead.start_for): its
+    # argument types must be those compile_loop then compiles the real run's loop for
+    from fastmlp import trainer
+    from fastmlp.config import TrainConfig
+
+    cfg = TrainConfig(hidden=(100, 30), dropout=0.2, optimizer="adam", augment=augment)
+    act = get_activation(cfg.activation)
+    model = MLP.create((784, 100, 30, 10), act, seed=0, init="auto")
+    ws = engine.make_workspace(model.sizes, 128, model.params.size)
+    hp = trainer._hyper(cfg, act, False, 2, 28)
+    real = engine.warmup_args(model, ws, hp, np.zeros((0, 784), np.uint8),
+                              np.zeros(60000, np.int64), engine.transform_arrays(model, 784),
+                              np.zeros(1875))
+    tiny = compile_ahead.tiny_train_args(engine.moves_images(hp))
+    assert compile_ahead._signature(tiny) == compile_ahead._signature(real)
+    assert compile_ahead._signature(compile_ahead.tiny_train_args(not engine.moves_images(hp))) \
+        != compile_ahead._signature(real)
+
+
+def test_a_run_refused_after_its_helper_started_stops_the_helper(monkeypatch, mnist):
+    from fastmlp import trainer
+    from fastmlp.config import TrainConfig
+    from fastmlp.errors import ConfigError
+
+    helpers = []
+
+    def start_for(moves_images):  # a stand-in helper that would run for a minute
+        helpers.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        return helpers[-1]
+
+    monkeypatch.setattr(compile_ahead, "start_for", start_for)
+    # images of more inputs than the sparse path reads: refused by input_plan, after the start
+    big = np.zeros((64, 257, 256), np.uint8)
+    big[:, :28, :28] = mnist.train_images[:64]
+    data = trainer.Data.from_arrays(big, mnist.train_labels[:64], big[:20],
+                                    mnist.train_labels[:20])
+    with pytest.raises(ConfigError, match="reads at most 65,536 inputs"):
+        trainer.train(TrainConfig(hidden=(8,), epochs=1, input_path="sparse", threads=1),
+                      data=data)
+    assert len(helpers) == 1 and helpers[0].poll() is not None  # stopped, not left running
