@@ -198,20 +198,26 @@ def test_a_sweep_through_a_dask_cluster_records_and_resumes_like_a_local_one(das
     assert ran == [] and len(lines(tmp_path / "results.jsonl")) == 2  # resumed: nothing to do
 
 
-def test_a_signal_while_a_run_is_being_recorded_waits_until_it_is_counted(tmp_path, monkeypatch):
-    # SIGTERM right after a record reaches results.jsonl (where the test above can land when
-    # the machine is busy): the run must be counted as finished too, not only be in the file
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_while_a_run_is_being_recorded_waits_until_it_is_counted(tmp_path, monkeypatch,
+                                                                          sig):
+    # a signal right after a record reaches results.jsonl (where the test above can land when
+    # the machine is busy): the run must be counted and reported as finished too, not only be
+    # in the file
     from fastmlp.sweep.api import SweepInterrupted
 
     written = store.append_record
 
     def append_then_signal(path, record):
         written(path, record)
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), sig)
 
     monkeypatch.setattr(store, "append_record", append_then_signal)
+    reported = []
     with pytest.raises(SweepInterrupted) as stop:
         fastmlp.sweep(TrainConfig(**{**TINY, "epochs": 1}), {"seed": SEEDS[:2]},
-                      out=str(tmp_path), workers=0, threads_per_run=1, plots=False)
+                      out=str(tmp_path), workers=0, threads_per_run=1, plots=False,
+                      on_result=lambda rec, progress: reported.append(progress["done"]))
     assert len(lines(tmp_path / "results.jsonl")) == 1
     assert [r["config"]["seed"] for r in stop.value.rows] == SEEDS[:1]
+    assert reported == [1]

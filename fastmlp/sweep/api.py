@@ -76,6 +76,9 @@ class _Signals:
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
+                if sig == signal.SIGINT and not self.ignore and \
+                        signal.getsignal(sig) is not signal.default_int_handler:
+                    continue  # Ctrl-C ignored (a background job) or the host's own: left so
                 self.previous[sig] = signal.signal(
                     sig, signal.SIG_IGN if self.ignore else self._raise)
         return self
@@ -206,18 +209,18 @@ def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
 
     def record(rec, ran=True):
         rec.pop("interrupted", None)
-        with signals.held():  # in the file and in the rows, or in neither
+        with signals.held():  # in the file, the rows and the progress, or in none of them
             if path is not None:
                 store.append_record(path, rec)
             records[rec["id"]] = rec
-        state["done"] += 1
-        state["ran"] += ran
-        if on_result is not None:
-            left = total - state["done"]
-            eta = ((time.monotonic() - state["t0"]) / state["ran"] * left) if state["ran"] \
-                else None
-            on_result(rec, dict(done=state["done"], total=total, changes=changes[rec["id"]],
-                                eta=eta))
+            state["done"] += 1
+            state["ran"] += ran
+            if on_result is not None:
+                left = total - state["done"]
+                eta = ((time.monotonic() - state["t0"]) / state["ran"] * left) \
+                    if state["ran"] else None
+                on_result(rec, dict(done=state["done"], total=total,
+                                    changes=changes[rec["id"]], eta=eta))
 
     own = pool is None
     if own:  # first, so that an unreachable cluster is refused before anything is printed
