@@ -93,7 +93,7 @@ class Data:
         sp = self.splits or split(self.dataset, mode=cfg.split, seed=cfg.seed)
         tr = self.transform or make_transform(sp.train_x, crop=cfg.crop, center=cfg.center,
                                               auto_crop=cfg.auto_crop, normalize=cfg.normalize)
-        return Data(self.dataset, sp, tr)
+        return Data(self.dataset, sp, tr, self.released)
 
 
 def prepare_data(cfg: TrainConfig) -> Data:
@@ -193,12 +193,12 @@ def _plan(cfg, data, release):
     if not isinstance(data, Data):
         raise ConfigError(f"data must be a fastmlp.Data (Data.from_arrays(...) or "
                           f"prepare_data(config)), got {type(data).__name__}")
-    if data.released:
+    caller_data, data = data, data.fitted(cfg)
+    sp, transform = data.splits, data.transform
+    if data.released or len(sp.train_x) != len(sp.train_y):
         raise ConfigError("this Data's training images were freed by the run it was given to "
                           "with release_train_images=True; prepare the data again for "
                           "another run")
-    caller_data, data = data, data.fitted(cfg)
-    sp, transform = data.splits, data.transform
     height, width = transform.image_shape
     shift_max = parse_augment(cfg.augment).shift
     if shift_max >= min(height, width):
@@ -336,7 +336,8 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
     release_train_images: when every epoch reads the sparse copy of the training images (the
     default network on MNIST does), free ``data``'s dense ones before the loop compiles (47 MB
     of MNIST, for a machine with little memory); ``data`` then cannot train another run
-    (``data.released``). A run that prepares its own data (``data=None``) always may.
+    (``data.released``), even if this one fails after it started (a ``resume`` checkpoint that
+    does not fit, say). A run that prepares its own data (``data=None``) always may.
     """
     t_start = time.perf_counter()
     if not isinstance(cfg, TrainConfig):

@@ -23,9 +23,11 @@ from fastmlp.model import MLP
 # all of it is about compiling: with the JIT off there is no helper and nothing to compile
 pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the JIT is off")
 
-# engine.compile_loop as trainer._plan calls it (with argv[1] "alone", its own helper kept out:
-# the test ran one already), then the cache statistics of the workers and the pieces: [hits,
-# misses], and whether a helper is left running.
+# engine.compile_loop on a tiny run, starting its helper itself as the benchmark runner does
+# (trainer._plan starts it earlier, compile_ahead.start_for, and passes it in; with argv[1]
+# "alone" no helper: the test ran one already), then the cache statistics of the workers and
+# the pieces: [hits, misses], whether a helper is left running, and which augmentation kernels
+# were compiled.
 PROBE = '''
 import json, sys
 import numpy as np

@@ -20,7 +20,7 @@ from fastmlp import TrainConfig, custom_activation, train
 from fastmlp.cli import run_main
 from fastmlp.errors import CheckpointError, ConfigError, DivergenceError, OutputError
 from fastmlp.train import main as train_main
-from fastmlp.trainer import load_model, prepare_data
+from fastmlp.trainer import Data, load_model, prepare_data
 
 from conftest import SLICE_TRAIN
 
@@ -302,8 +302,9 @@ def test_a_run_may_free_the_dense_training_images_when_every_epoch_reads_the_spa
     np.testing.assert_array_equal(a.model.params, b.model.params)
     assert b.summary["n_train"] == a.summary["n_train"] == SLICE_TRAIN
     assert b.summary["test_accuracy"] == a.summary["test_accuracy"]
-    with pytest.raises(ConfigError, match="freed by the run it was given to.*prepare the data"):
-        train(cfg, data=given)
+    for again in (given, given.fitted(cfg), Data(given.dataset, given.splits, given.transform)):
+        with pytest.raises(ConfigError, match="freed by the run it was given to.*prepare the"):
+            train(cfg, data=again)
 
 
 def test_the_dense_training_images_stay_when_an_epoch_reads_them(mnist_slice_dir):
@@ -314,3 +315,16 @@ def test_the_dense_training_images_stay_when_an_epoch_reads_them(mnist_slice_dir
     r = train(cfg, data=data, release_train_images=True)
     assert [h["input_path"] for h in r.history] == ["sparse", "dense"]
     assert not data.released and len(data.splits.train_x) == SLICE_TRAIN
+
+
+def test_the_command_line_lets_its_run_free_the_training_images(mnist_slice_dir, monkeypatch,
+                                                                capsys):
+    import fastmlp.trainer as T
+
+    given = []
+    real = T.train
+    monkeypatch.setattr(T, "train", lambda cfg, **kw: given.append(kw["data"]) or real(cfg, **kw))
+    code, out, _ = cli(["--data-dir", str(mnist_slice_dir), "--hidden", "16", "--epochs", "1",
+                        "--threads", "1"], capsys)
+    assert code == 0 and "test accuracy" in out
+    assert len(given) == 1 and given[0].released and len(given[0].splits.train_x) == 0
