@@ -210,9 +210,9 @@ def _plan(cfg, data, release):
     train_x = np.ascontiguousarray(sp.train_x.reshape(len(sp.train_x), -1))
     train_y = np.ascontiguousarray(sp.train_y, dtype=np.int64)
     N = len(train_x)
-    max_batch = max(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp)
-                    for e in range(cfg.epochs))
-    max_batch = min(max_batch, N)
+    batches = [min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp), N)
+               for e in range(cfg.epochs)]  # each epoch's batch size, as _epoch takes it
+    max_batch = max(batches)
     check_memory(sizes, max_batch)
     # On a cold cache the helper that compiles half of the loop (compile_ahead.py) starts now,
     # so that its start-up (imports, a second) overlaps the network and the CSR being built
@@ -234,8 +234,6 @@ def _plan(cfg, data, release):
         compile_seconds = time.perf_counter() - t0
         csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
         pixel_map = engine.pixel_map_arg(hp0, tr_arrays[0], train_x.shape[1])
-        batches = [min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp), N)
-                   for e in range(cfg.epochs)]
         if release and all(hyper_for(b).sparse for b in batches):
             train_x = np.empty((0, train_x.shape[1]), np.uint8)  # the loop's type, no pixels
             sp = _release_train_images(caller_data, data)
