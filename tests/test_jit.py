@@ -100,6 +100,46 @@ def test_options_keep_nan_checks_meaningful():
     assert "nnan" not in _jit.FASTMATH and "ninf" not in _jit.FASTMATH
 
 
+def _opt_levels_seen(monkeypatch):
+    # the optimisation level of every LLVM pass builder Numba makes from here on, but the
+    # inlining "cheap" pass (always -O0 in Numba)
+    from numba.core import codegen
+    seen, real = [], codegen.JITCPUCodegen._pass_builder
+
+    def pass_builder(self, **kwargs):
+        level = int(kwargs.get("opt", numba.config.OPT))
+        if level:
+            seen.append(level)
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(codegen.JITCPUCodegen, "_pass_builder", pass_builder)
+    return seen
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+def test_fastmlp_compiles_at_its_llvm_level_and_the_rest_of_the_process_does_not(monkeypatch):
+    monkeypatch.delenv("NUMBA_OPT", raising=False)
+    process_level = int(numba.config.OPT)
+    assert _jit.OPT_LEVEL != process_level == 3
+    seen = _opt_levels_seen(monkeypatch)
+    inner = _jit.jit_inner(lambda x: x * 3.0)
+    outer = _jit.jit_uncached(lambda x: inner(x) + 1.0)
+    assert outer(2.0) == 7.0
+    callback = _jit.cfunc("float64(float64)", cache=False)(lambda x: x - 1.0)
+    assert callback.ctypes(2.0) == 1.0
+    assert seen and set(seen) == {_jit.OPT_LEVEL}
+    # the process's own level is untouched, and a user's function compiles at it
+    assert int(numba.config.OPT) == process_level
+    seen.clear()
+    assert numba.njit(lambda x: x * 5.0)(2.0) == 10.0
+    assert seen and set(seen) == {process_level}
+    # a NUMBA_OPT the user set wins over fastmlp's level
+    monkeypatch.setenv("NUMBA_OPT", "3")
+    seen.clear()
+    assert _jit.jit_uncached(lambda x: x * 7.0)(2.0) == 14.0
+    assert seen and set(seen) == {process_level}
+
+
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="with the JIT off it is a plain function")
 def test_a_piece_without_a_python_entry_point_says_so_instead_of_crashing():
     # engine's pieces have no Python wrapper (_jit.jit_inner); Numba would jump to a null one
