@@ -31,11 +31,14 @@ so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
   :func:`jit_inner` also leaves out the Python entry point, for the training loop's pieces that
   only compiled code calls (engine.py): their Python wrappers (unboxing the Workspace's 18
   arrays and the Hyper, say) were 15% of a cold compile's IR.
-- LLVM at ``-O1`` (:data:`OPT_LEVEL`, Numba's ``NUMBA_OPT`` is 3): measured on the default run,
-  a cold compile 0.7-1 s shorter (about 11 s), the loop's steps as fast (the hot loops are
-  simple enough that ``-O1``'s passes and the loop vectoriser, which Numba runs at every level,
-  make the same code of them). It applies while fastmlp compiles (:func:`_opt_level`), not to
-  the rest of the process; a ``NUMBA_OPT`` in the environment wins.
+- LLVM at ``-O1`` (:data:`OPT_LEVEL`; Numba's default ``NUMBA_OPT`` is 3): measured on the
+  default run, a cold compile about 0.8 s shorter (median 10.6 s against 11.4), the loop's
+  steps as fast (Numba runs the loop vectoriser at every level; benchmarks/README). It applies
+  while fastmlp compiles (:func:`_opt_level`), so also to a user's function first compiled
+  inside that compile (a user activation's), not to the rest of the process. A ``NUMBA_OPT`` in
+  the environment wins for what is compiled then (a cache entry keeps the level it was compiled
+  at: Numba's cache index does not record it; an ``opt`` in ``.numba_config.yaml`` is not
+  looked at).
 - No ``parallel=True``: the training loop runs its own threads (sync.py, engine.py), BLAS runs
   on one thread inside each, and the element-wise kernels are cheaper than a parallel region's
   start-up at these batch sizes (loading a cached parallel function also costs seconds,
@@ -101,7 +104,9 @@ def _dispatcher(func, options, cls=None):
     cls = cls or _Dispatcher
     if numba.config.DISABLE_JIT:
         return func
-    dispatcher = cls(py_func=func, locals={}, targetoptions=dict(options, nopython=True))
+    # as numba.njit makes it (boundscheck=None: no bounds checks even under NUMBA_DEBUGINFO)
+    targetoptions = dict(options, nopython=True, boundscheck=None)
+    dispatcher = cls(py_func=func, locals={}, targetoptions=targetoptions)
     if cache:
         dispatcher.enable_caching()
     return dispatcher

@@ -1,6 +1,7 @@
 """The Numba set-up: one place for options, and a cache that cannot go stale across files."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -117,12 +118,14 @@ def _opt_levels_seen(monkeypatch):
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+@pytest.mark.skipif("NUMBA_OPT" in os.environ, reason="NUMBA_OPT set: fastmlp follows it")
 def test_fastmlp_compiles_at_its_llvm_level_and_the_rest_of_the_process_does_not(monkeypatch):
-    monkeypatch.delenv("NUMBA_OPT", raising=False)
     process_level = int(numba.config.OPT)
     assert _jit.OPT_LEVEL != process_level == 3
     seen = _opt_levels_seen(monkeypatch)
-    inner = _jit.jit_inner(lambda x: x * 3.0)
+    # (uncached, so that every run of the test compiles them)
+    inner = _jit._dispatcher(lambda x: x * 3.0, dict(_jit._JIT_OPTIONS, no_cpython_wrapper=True),
+                             _jit._InnerDispatcher)
     outer = _jit.jit_uncached(lambda x: inner(x) + 1.0)
     assert outer(2.0) == 7.0
     callback = _jit.cfunc("float64(float64)", cache=False)(lambda x: x - 1.0)
@@ -134,10 +137,16 @@ def test_fastmlp_compiles_at_its_llvm_level_and_the_rest_of_the_process_does_not
     assert numba.njit(lambda x: x * 5.0)(2.0) == 10.0
     assert seen and set(seen) == {process_level}
     # a NUMBA_OPT the user set wins over fastmlp's level
-    monkeypatch.setenv("NUMBA_OPT", "3")
-    seen.clear()
-    assert _jit.jit_uncached(lambda x: x * 7.0)(2.0) == 14.0
-    assert seen and set(seen) == {process_level}
+    monkeypatch.setenv("NUMBA_OPT", "2")
+    try:
+        numba.core.config.reload_config()
+        seen.clear()
+        assert _jit.jit_uncached(lambda x: x * 7.0)(2.0) == 14.0
+        assert seen and set(seen) == {2}
+    finally:
+        monkeypatch.delenv("NUMBA_OPT")
+        numba.core.config.reload_config()
+    assert int(numba.config.OPT) == process_level
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="with the JIT off it is a plain function")
