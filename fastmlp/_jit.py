@@ -99,9 +99,8 @@ class _Dispatcher(CPUDispatcher):
             return super().compile(sig)
 
 
-def _dispatcher(func, options, cls=None):
+def _dispatcher(func, options, cls=_Dispatcher):
     cache = options.pop("cache", False)
-    cls = cls or _Dispatcher
     if numba.config.DISABLE_JIT:
         return func
     # as numba.njit makes it (boundscheck=None: no bounds checks even under NUMBA_DEBUGINFO)
