@@ -11,8 +11,9 @@ them depends on a value, a size or the activation; they are rebuilt here from a 
 
 1. the two largest pieces of a step, ``engine._rows_loss_backward`` and ``engine._update_block``,
    then says so (a line on its stdout), while this process compiles the training worker's other
-   pieces (the gathers and the forward pass) and then waits for that line when Numba comes to
-   one of the two (:func:`pieces_from`), loading them from the cache instead of compiling them;
+   pieces (the momentum and Adam steps that ``_update_block`` calls, first, :func:`_main_calls`;
+   the gathers; the forward pass) and then waits for that line when Numba comes to one of the
+   two (:func:`pieces_from`), loading them from the cache instead of compiling them;
 2. the evaluation worker, while this process finishes the training worker (the worker's own
    module: Numba links and optimises every callee into it). The forward pass they share is
    compiled once: the helper waits for this process to put it in the cache (or to say, by
@@ -36,6 +37,7 @@ import numba
 import numpy as np
 
 from . import engine
+from .update_kernels import _adam_update, _momentum_update
 
 # how long a cold start waits for the helper, at each of its waits (for the two pieces, for the
 # evaluation worker; the helper for the forward pass), before compiling what is left itself
@@ -64,6 +66,33 @@ def _ahead_calls():
         (engine._update_block, (0, 1, ws, model.params, model.layout, 0, rows, hp, 0.0, 0,
                                 *engine.NO_CSR, scale)),
     ], (engine._evaluate_worker, engine.evaluate_warmup_args(model, ws, images, transform))
+
+
+def _main_calls():
+    """``[(dispatcher, args)]``: what this process compiles first on a cold start, before the
+    training worker (:func:`compile_main_share`): the momentum and Adam steps, with arguments
+    of the types ``engine._update_block`` passes them (see its optimizer branches; every loop
+    compiles all of them). The helper comes to them late, inside ``_update_block``, and loads
+    them from the cache; without them its two pieces took longer than this process's share."""
+    model, ws, hp = _tiny_run()
+    p, g = model.params[0:1], ws.grads[0:1]  # parameter and gradient blocks
+    lr, step_t = 0.0, 0
+    return [
+        # (params, velocity, grads, lr, mu, nesterov)
+        (_momentum_update, (p, ws.opt1[0:1], g, lr, hp.momentum, hp.nesterov)),
+        # (params, m, v, grads, lr, beta1, beta2, eps, t)
+        (_adam_update, (p, ws.opt1[0:1], ws.opt2[0:1], g, lr, hp.beta1, hp.beta2, hp.eps,
+                        step_t)),
+    ]
+
+
+def compile_main_share(helper):
+    """On a cold start (``helper`` not None), compile this process's share of the helper's
+    pieces (:func:`_main_calls`) before the training worker."""
+    if helper is None:
+        return
+    for dispatcher, args in _main_calls():
+        dispatcher.compile(_signature(args))
 
 
 def _tiny_run(moves_images=False):

@@ -488,6 +488,7 @@ def compile_loop(model, ws, hp, images_flat, labels, transform, lrs, helper=_STA
     if helper is _START_HELPER:
         helper = compile_ahead.start(train_args)
     try:
+        compile_ahead.compile_main_share(helper)
         with compile_ahead.pieces_from(helper):
             _train_worker(*train_args)
         compile_ahead.done_with_training_worker(helper)

@@ -4,6 +4,7 @@ process's cold compile loads them from the cache; it says when the two pieces ar
 main process waits for that only when it comes to one of them; and it starts only when the
 cache is cold."""
 
+import contextlib
 import json
 import os
 import select
@@ -89,6 +90,47 @@ def test_a_cold_start_shares_the_work_with_its_helper(tmp_path):
     # evaluation worker came from the helper; the helper has exited (0)
     assert stats == {"loss_backward": [1, 0], "update": [1, 0], "forward": [0, 1],
                      "evaluate": [1, 0], "train": [0, 1], "helpers": [0], "augment": [0, 0, 0]}
+
+
+# _update_block compiled alone (its optimizer steps among what Numba compiles for it), then
+# whether each of the main process's share (compile_ahead._main_calls) is of the very types
+# _update_block called it with: else the helper would compile it again
+SHARE_PROBE = '''
+import json
+from fastmlp import compile_ahead
+update, args = compile_ahead._ahead_calls()[0][1]
+update.compile(compile_ahead._signature(args))
+print(json.dumps([[d.__name__, compile_ahead._signature(a) in d.signatures]
+                  for d, a in compile_ahead._main_calls()]))
+'''
+
+
+@pytest.mark.slow
+def test_the_main_processs_share_is_what_the_helpers_piece_calls(tmp_path):
+    share = json.loads(_run(["-c", SHARE_PROBE], tmp_path).strip().splitlines()[-1])
+    assert share == [["_momentum_update", True], ["_adam_update", True]]
+
+
+def test_the_main_process_compiles_its_share_first_only_beside_a_helper(monkeypatch):
+    # compile_loop: the share (the optimizer steps the helper's _update_block calls), then the
+    # training worker; with no helper (a warm cache) the share is left to the worker
+    calls = []
+    for d, _ in compile_ahead._main_calls():
+        monkeypatch.setattr(d, "compile", lambda sig, d=d: calls.append((d, sig)), raising=False)
+    monkeypatch.setattr(engine, "_train_worker", lambda *a: calls.append("train worker"))
+    monkeypatch.setattr(engine, "_evaluate_worker", lambda *a: None)
+    for helper in (None, object()):
+        monkeypatch.setattr(compile_ahead, "pieces_from", lambda h: contextlib.nullcontext())
+        for name in ("done_with_training_worker", "wait", "stop"):
+            monkeypatch.setattr(compile_ahead, name, lambda h: None)
+        calls.clear()
+        model = MLP.create((16, 8, 3), get_activation("relu"), seed=0, init="auto")
+        ws = engine.make_workspace(model.sizes, 8, model.params.size)
+        engine.compile_loop(model, ws, engine.eval_hyper(model.activation),
+                            np.zeros((4, 16), np.uint8), np.zeros(4, np.int64),
+                            engine.transform_arrays(model, 16), np.zeros(4), helper)
+        share = [(d, compile_ahead._signature(a)) for d, a in compile_ahead._main_calls()]
+        assert calls == (["train worker"] if helper is None else share + ["train worker"])
 
 
 def _compile_loop(monkeypatch):
