@@ -68,6 +68,12 @@ from .workspace import (  # noqa: F401
     make_workspace,
 )
 
+# A constant int argument of a jitted call is typed Literal[int] and compiles that function once
+# more (Numba compiles callees for the argument types as it infers them): 0.1-0.3 s of a cold
+# start each time. So constants passed to jitted functions are np.int64 values.
+INPUT_STREAM = np.int64(0)  # the stream of input dropout's masks (layer l's dropout: l + 1)
+
+
 @jit_inner
 def _view(buf, offset, rows, cols):
     # (rows, cols) C-contiguous view of the flat buffer starting at offset
@@ -88,7 +94,7 @@ def _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src):
     if hp.dropout_input > 0.0 and not hp.sparse:
         xd = _view(ws.xd.ravel(), r0 * D0, n, D0)
         xmask = _view(ws.xmask.ravel(), r0 * D0, n, D0)
-        state = K._stream_seed(hp.seed, epoch, step, 0)
+        state = K._stream_seed(hp.seed, epoch, step, INPUT_STREAM)
         for i in range(n):
             K._dropout_forward(xd[i], xmask[i], inp[i], hp.dropout_input,
                                K._row_seed(state, r0 + i))
@@ -181,7 +187,7 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
         h0, h1 = H * t // T, H * (t + 1) // T
         dout = _view(ws.dz, ws.act_offsets[l], b, H)
         if l == 0:
-            inp = _view((ws.xd if hp.dropout_input > 0.0 else ws.x).ravel(), 0, b, D)
+            inp = _view((ws.xd if hp.dropout_input > 0.0 else ws.x).ravel(), np.int64(0), b, D)
         else:
             prev = ws.act_offsets[l - 1]
             inp = _view(ws.a if hp.dropout > 0.0 else ws.h, prev, b, D)
@@ -244,7 +250,7 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
     loss_sum = 0.0
     correct = 0
     samples = 0
-    sense = 0
+    sense = np.int64(0)  # not a literal 0: see INPUT_STREAM
     for s in range(first_step, first_step + n_steps):
         start = s * batch
         b = min(batch, N - start)
@@ -273,7 +279,8 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
             elif hp.dropout_input > 0.0 or hp.shift_max > 0:
                 _, ptr, idx, val, _, _ = src
                 K._gather_sparse(ptr, idx, val, csr_ptr, csr_idx, csr_val, rows[r0:r1],
-                                 hp.dropout_input, K._stream_seed(hp.seed, epoch, s, 0), r0)
+                                 hp.dropout_input,
+                                 K._stream_seed(hp.seed, epoch, s, INPUT_STREAM), r0)
                 if input_of_pixel is not None and hp.shift_max > 0:
                     K._shift_sparse(ptr, idx, val, pixel_index, input_of_pixel, hp.image_width,
                                     hp.shift_max,

@@ -111,6 +111,37 @@ def test_the_main_processs_share_is_what_the_helpers_piece_calls(tmp_path):
     assert share == [["_momentum_update", True], ["_adam_update", True]]
 
 
+# everything a loop compiles, in one process with an empty cache (the helper's share by hand,
+# then the training worker), and fastmlp's jitted functions that Numba compiled more than once
+ONCE_PROBE = '''
+import gc, json
+import numpy as np
+from numba.core.registry import CPUDispatcher
+from fastmlp import compile_ahead, engine, trainer
+from fastmlp.activations import get_activation
+from fastmlp.config import TrainConfig
+from fastmlp.model import MLP
+
+compile_ahead.main([])
+act = get_activation("relu")
+model = MLP.create((16, 8, 3), act, seed=0, init="auto")
+ws = engine.make_workspace(model.sizes, 8, model.params.size)
+hp = trainer._hyper(TrainConfig(hidden=(8,)), act, False, 1)
+engine.compile_loop(model, ws, hp, np.zeros((4, 16), np.uint8), np.zeros(4, np.int64),
+                    engine.transform_arrays(model, 16), np.zeros(4), helper=None)
+print(json.dumps(sorted(f"{d.py_func.__name__}: {len(d.overloads)}" for d in gc.get_objects()
+                        if isinstance(d, CPUDispatcher) and len(d.overloads) > 1
+                        and d.py_func.__module__.startswith("fastmlp"))))
+'''
+
+
+@pytest.mark.slow
+def test_a_cold_compile_compiles_every_function_once(tmp_path):
+    # a constant int passed to a jitted function is typed Literal[int] and compiles it again
+    # (engine.INPUT_STREAM): 0.1-0.3 s of a cold start each
+    assert json.loads(_run(["-c", ONCE_PROBE], tmp_path).strip().splitlines()[-1]) == []
+
+
 def test_the_main_process_compiles_its_share_first_only_beside_a_helper(monkeypatch):
     # compile_loop: the share (the optimizer steps the helper's _update_block calls), then the
     # training worker; with no helper (a warm cache) the share is left to the worker
