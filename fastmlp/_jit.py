@@ -39,6 +39,17 @@ so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
   the environment wins for what is compiled then (a cache entry keeps the level it was compiled
   at: Numba's cache index does not record it; an ``opt`` in ``.numba_config.yaml`` is not
   looked at).
+- The training and evaluation workers' own module at LLVM ``-O0`` (:func:`jit_worker`,
+  :data:`WORKER_MODULE_OPT_LEVEL`). Numba links the code of every function a jitted function
+  calls into that function's own module and runs LLVM's module passes over all of it again;
+  for a worker that is every kernel of the loop, each already optimised at ``-O1`` in its own
+  library. The worker's module is left at ``-O0`` (its own code still gets the function passes
+  at ``-O1``, and everything is emitted at the target machine's level): on the default run a
+  cold compile about a second shorter (median 9.9 s against 10.8, 5 pairs), the steps as fast
+  (benchmarks/README). Numba has no option for it, so the module passes of a
+  library named after the worker are run at that level by a wrapper around Numba's
+  ``CPUCodeLibrary._optimize_final_module`` while the worker compiles (:func:`_worker_level`);
+  if Numba's internals change, the worker compiles as any other function.
 - No ``parallel=True``: the training loop runs its own threads (sync.py, engine.py), BLAS runs
   on one thread inside each, and the element-wise kernels are cheaper than a parallel region's
   start-up at these batch sizes (loading a cached parallel function also costs seconds,
@@ -91,6 +102,51 @@ def _opt_level():
             numba.config.OPT = saved
 
 
+WORKER_MODULE_OPT_LEVEL = 0
+_WORKER_LIBRARIES = set()  # the libraries (named as the workers) compiling now
+
+
+def _optimize_final_module_at_worker_level(original):
+    # Numba's CPUCodeLibrary._optimize_final_module, at WORKER_MODULE_OPT_LEVEL for a worker's
+    # library: the module pass manager reads numba.config.OPT when it is made, here
+    @functools.wraps(original)
+    def optimize(library):
+        if library.name not in _WORKER_LIBRARIES:
+            return original(library)
+        saved = numba.config.OPT
+        numba.config.OPT = type(saved)(WORKER_MODULE_OPT_LEVEL)
+        try:
+            return original(library)
+        finally:
+            numba.config.OPT = saved
+
+    optimize.fastmlp_wrapper = True
+    return optimize
+
+
+@contextlib.contextmanager
+def _worker_level(name):
+    """While the enclosed compile runs, the library named ``name`` (a worker's: Numba names a
+    function's library after its ``__qualname__``) gets its module passes at
+    :data:`WORKER_MODULE_OPT_LEVEL`; no change if ``NUMBA_OPT`` is set or Numba's library class
+    has no such method."""
+    from numba.core.codegen import CPUCodeLibrary
+
+    original = getattr(CPUCodeLibrary, "_optimize_final_module", None)
+    if "NUMBA_OPT" in os.environ or not callable(original):
+        yield
+        return
+    with global_compiler_lock:
+        if not getattr(original, "fastmlp_wrapper", False):
+            CPUCodeLibrary._optimize_final_module = _optimize_final_module_at_worker_level(
+                original)
+        _WORKER_LIBRARIES.add(name)
+        try:
+            yield
+        finally:
+            _WORKER_LIBRARIES.discard(name)
+
+
 class _Dispatcher(CPUDispatcher):
     """Numba's dispatcher, compiling at fastmlp's LLVM level (:func:`_opt_level`)."""
 
@@ -120,6 +176,20 @@ def _decorator(options, func):
 def jit(func=None, **overrides):
     """``numba.njit`` with fastmlp's options and on-disk caching."""
     return _decorator(dict(_JIT_OPTIONS, cache=True, **overrides), func)
+
+
+class _WorkerDispatcher(_Dispatcher):
+    """A worker's dispatcher: its own module's passes at WORKER_MODULE_OPT_LEVEL."""
+
+    def compile(self, sig):
+        with _worker_level(self.py_func.__qualname__):
+            return super().compile(sig)
+
+
+def jit_worker(func):
+    """Like :func:`jit`, for a worker that calls the loop's kernels (engine.py): its own module
+    is not optimised again (see the docstring)."""
+    return _dispatcher(func, dict(_JIT_OPTIONS, cache=True), _WorkerDispatcher)
 
 
 class _InnerDispatcher(_Dispatcher):

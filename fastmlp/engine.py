@@ -53,7 +53,7 @@ import numba
 import numpy as np
 
 from . import kernels as K
-from ._jit import jit, jit_inner
+from ._jit import jit_inner, jit_worker
 from .gemm import _gemm_tn_cols
 from .sync import _barrier, new_state, run_workers
 from .threads import one_blas_thread
@@ -228,7 +228,7 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
                                    hp.eps, step_t)
 
 
-@jit
+@jit_worker
 def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pixel_index, scale,
                   shift, input_of_pixel, csr_ptr, csr_idx, csr_val, batch, first_step, n_steps,
                   lrs, epoch, t0):
@@ -306,7 +306,7 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
     return loss_sum, correct, samples, -1
 
 
-@jit
+@jit_worker
 def _evaluate_worker(t, T, pred, probs_out, params, ws, layout, hp, images, labels, pixel_index,
                      scale, shift, batch, want_probs):
     # Thread t of T: the forward pass over its share [N*t/T, N*(t+1)/T) of the N images (N, P)

@@ -149,6 +149,72 @@ def test_fastmlp_compiles_at_its_llvm_level_and_the_rest_of_the_process_does_not
     assert int(numba.config.OPT) == process_level
 
 
+def _pass_levels_per_library(monkeypatch):
+    # (library, "module" or "function", level) of every LLVM pass manager Numba makes for a
+    # library's module or functions from here on, but the inlining "cheap" pass (-O0 always)
+    from numba.core import codegen
+    seen, inside = [], []
+
+    def within(method):
+        real = getattr(codegen.CPUCodeLibrary, method)
+
+        def run(library, *args):
+            inside.append(library.name)
+            try:
+                return real(library, *args)
+            finally:
+                inside.pop()
+        monkeypatch.setattr(codegen.CPUCodeLibrary, method, run)
+
+    def recorded(method, kind):
+        real = getattr(codegen.JITCPUCodegen, method)
+
+        def make(self, **kwargs):
+            if kwargs.get("cost") != "cheap" and inside:
+                seen.append((inside[-1], kind, int(kwargs.get("opt", numba.config.OPT))))
+            return real(self, **kwargs)
+        monkeypatch.setattr(codegen.JITCPUCodegen, method, make)
+
+    within("_optimize_final_module")
+    within("_optimize_functions")
+    recorded("_module_pass_manager", "module")
+    recorded("_function_pass_manager", "function")
+    return seen
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+@pytest.mark.skipif("NUMBA_OPT" in os.environ, reason="NUMBA_OPT set: fastmlp follows it")
+def test_a_workers_own_module_is_not_optimised_again_and_everything_else_is(monkeypatch):
+    seen = _pass_levels_per_library(monkeypatch)
+    # (uncached, so that every run of the test compiles them)
+    inner = _jit._dispatcher(lambda x: x * 3.0, dict(_jit._JIT_OPTIONS, no_cpython_wrapper=True),
+                             _jit._InnerDispatcher)
+
+    def a_worker(x):
+        return inner(x) + 1.0
+
+    worker = _jit._dispatcher(a_worker, dict(_jit._JIT_OPTIONS), _jit._WorkerDispatcher)
+    assert worker(2.0) == 7.0
+
+    def levels(fn, kind):  # Numba names a function's library after its __qualname__
+        return {level for name, k, level in seen if name == fn.__qualname__ and k == kind}
+
+    # the worker's module (its callee linked in) at the worker level; its own functions and
+    # its callee's module and functions at fastmlp's level
+    assert levels(a_worker, "module") == {_jit.WORKER_MODULE_OPT_LEVEL} != {_jit.OPT_LEVEL}
+    assert levels(a_worker, "function") == {_jit.OPT_LEVEL}
+    assert levels(inner.py_func, "module") == levels(inner.py_func, "function") == {
+        _jit.OPT_LEVEL}
+    # nothing left behind: a plain function of the same name compiles at the process's level
+    assert int(numba.config.OPT) == 3 and not _jit._WORKER_LIBRARIES
+    seen.clear()
+    assert numba.njit(a_worker)(2.0) == 7.0
+    assert levels(a_worker, "module") == levels(a_worker, "function") == {3}
+    # the training and evaluation workers are made this way
+    assert isinstance(engine._train_worker, _jit._WorkerDispatcher)
+    assert isinstance(engine._evaluate_worker, _jit._WorkerDispatcher)
+
+
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="with the JIT off it is a plain function")
 def test_a_piece_without_a_python_entry_point_says_so_instead_of_crashing():
     # engine's pieces have no Python wrapper (_jit.jit_inner); Numba would jump to a null one
