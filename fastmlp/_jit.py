@@ -45,11 +45,14 @@ so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
   for a worker that is every kernel of the loop, each already optimised at ``-O1`` in its own
   library. The worker's module is left at ``-O0`` (its own code still gets the function passes
   at ``-O1``, and everything is emitted at the target machine's level): on the default run a
-  cold compile about a second shorter (median 9.9 s against 10.8, 5 pairs), the steps as fast
-  (benchmarks/README). Numba has no option for it, so the module passes of a
-  library named after the worker are run at that level by a wrapper around Numba's
-  ``CPUCodeLibrary._optimize_final_module`` while the worker compiles (:func:`_worker_level`);
-  if Numba's internals change, the worker compiles as any other function.
+  cold compile about a second shorter (median 9.9 s against 10.8, 5 pairs), no slowdown of the
+  steps resolved on this machine (the fastest chunks the same; benchmarks/README). Numba has
+  no option for it, so the module passes of a library named after the worker are run at that
+  level by a wrapper around Numba's ``CPUCodeLibrary._optimize_final_module`` while the worker
+  compiles (:func:`_worker_level`); the wrapper stays installed and passes every other library
+  on unchanged; if Numba has no such method, the worker compiles as any other function. At
+  ``-O0`` the module also skips the loop-rotate, instcombine and jump-threading passes Numba
+  adds to its inlining pass.
 - No ``parallel=True``: the training loop runs its own threads (sync.py, engine.py), BLAS runs
   on one thread inside each, and the element-wise kernels are cheaper than a parallel region's
   start-up at these batch sizes (loading a cached parallel function also costs seconds,
@@ -57,6 +60,7 @@ so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
 """
 
 import ast
+import collections
 import contextlib
 import functools
 import hashlib
@@ -103,20 +107,20 @@ def _opt_level():
 
 
 WORKER_MODULE_OPT_LEVEL = 0
-_WORKER_LIBRARIES = set()  # the libraries (named as the workers) compiling now
+_WORKER_LIBRARIES = collections.Counter()  # the libraries (named as the workers) compiling now
 
 
 def _optimize_final_module_at_worker_level(original):
     # Numba's CPUCodeLibrary._optimize_final_module, at WORKER_MODULE_OPT_LEVEL for a worker's
     # library: the module pass manager reads numba.config.OPT when it is made, here
     @functools.wraps(original)
-    def optimize(library):
-        if library.name not in _WORKER_LIBRARIES:
-            return original(library)
+    def optimize(library, *args, **kwargs):
+        if not _WORKER_LIBRARIES[library.name]:
+            return original(library, *args, **kwargs)
         saved = numba.config.OPT
         numba.config.OPT = type(saved)(WORKER_MODULE_OPT_LEVEL)
         try:
-            return original(library)
+            return original(library, *args, **kwargs)
         finally:
             numba.config.OPT = saved
 
@@ -140,11 +144,13 @@ def _worker_level(name):
         if not getattr(original, "fastmlp_wrapper", False):
             CPUCodeLibrary._optimize_final_module = _optimize_final_module_at_worker_level(
                 original)
-        _WORKER_LIBRARIES.add(name)
+        _WORKER_LIBRARIES[name] += 1
         try:
             yield
         finally:
-            _WORKER_LIBRARIES.discard(name)
+            _WORKER_LIBRARIES[name] -= 1
+            if not _WORKER_LIBRARIES[name]:
+                del _WORKER_LIBRARIES[name]
 
 
 class _Dispatcher(CPUDispatcher):
