@@ -97,9 +97,16 @@ def _opt_level():
         yield
         return
     _ = cpu_target.target_context  # sets up the CPU target at the process's level
+    with _numba_opt(OPT_LEVEL):
+        yield
+
+
+@contextlib.contextmanager
+def _numba_opt(level):
+    # numba.config.OPT at `level` for the enclosed code and back, under Numba's compiler lock
     with global_compiler_lock:
         saved = numba.config.OPT
-        numba.config.OPT = type(saved)(OPT_LEVEL)
+        numba.config.OPT = type(saved)(level)
         try:
             yield
         finally:
@@ -117,12 +124,8 @@ def _optimize_final_module_at_worker_level(original):
     def optimize(library, *args, **kwargs):
         if not _WORKER_LIBRARIES[library.name]:
             return original(library, *args, **kwargs)
-        saved = numba.config.OPT
-        numba.config.OPT = type(saved)(WORKER_MODULE_OPT_LEVEL)
-        try:
+        with _numba_opt(WORKER_MODULE_OPT_LEVEL):
             return original(library, *args, **kwargs)
-        finally:
-            numba.config.OPT = saved
 
     optimize.fastmlp_wrapper = True
     return optimize
