@@ -11,6 +11,10 @@ from .kernel_checks import _check_elementwise
 # whatever ran before it, so runs repeat exactly and a resumed run draws the same masks.
 # ---------------------------------------------------------------------------------------------
 _U64 = np.uint64
+# the stream of input dropout's masks (layer l's dropout: l + 1). An np.int64, not a literal 0:
+# Numba types a constant int argument of a jitted call as Literal[int] and compiles the callee
+# once more for it (0.1-0.3 s of a cold start each time)
+INPUT_STREAM = np.int64(0)
 
 
 @jit

@@ -68,12 +68,6 @@ from .workspace import (  # noqa: F401
     make_workspace,
 )
 
-# A constant int argument of a jitted call is typed Literal[int] and compiles that function once
-# more (Numba compiles callees for the argument types as it infers them): 0.1-0.3 s of a cold
-# start each time. So constants passed to jitted functions are np.int64 values.
-INPUT_STREAM = np.int64(0)  # the stream of input dropout's masks (layer l's dropout: l + 1)
-
-
 @jit_inner
 def _view(buf, offset, rows, cols):
     # (rows, cols) C-contiguous view of the flat buffer starting at offset
@@ -94,7 +88,7 @@ def _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src):
     if hp.dropout_input > 0.0 and not hp.sparse:
         xd = _view(ws.xd.ravel(), r0 * D0, n, D0)
         xmask = _view(ws.xmask.ravel(), r0 * D0, n, D0)
-        state = K._stream_seed(hp.seed, epoch, step, INPUT_STREAM)
+        state = K._stream_seed(hp.seed, epoch, step, K.INPUT_STREAM)
         for i in range(n):
             K._dropout_forward(xd[i], xmask[i], inp[i], hp.dropout_input,
                                K._row_seed(state, r0 + i))
@@ -250,7 +244,7 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
     loss_sum = 0.0
     correct = 0
     samples = 0
-    sense = np.int64(0)  # not a literal 0: see INPUT_STREAM
+    sense = np.int64(0)  # not a literal 0: see K.INPUT_STREAM
     for s in range(first_step, first_step + n_steps):
         start = s * batch
         b = min(batch, N - start)
@@ -280,7 +274,7 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
                 _, ptr, idx, val, _, _ = src
                 K._gather_sparse(ptr, idx, val, csr_ptr, csr_idx, csr_val, rows[r0:r1],
                                  hp.dropout_input,
-                                 K._stream_seed(hp.seed, epoch, s, INPUT_STREAM), r0)
+                                 K._stream_seed(hp.seed, epoch, s, K.INPUT_STREAM), r0)
                 if input_of_pixel is not None and hp.shift_max > 0:
                     K._shift_sparse(ptr, idx, val, pixel_index, input_of_pixel, hp.image_width,
                                     hp.shift_max,

@@ -61,6 +61,7 @@ from .augment_kernels import (  # noqa: F401
     shift_offsets,
 )
 from .dropout_kernels import (  # noqa: F401
+    INPUT_STREAM,
     _U64,
     _dropout_backward,
     _dropout_forward,

@@ -138,7 +138,7 @@ print(json.dumps(sorted(f"{d.py_func.__name__}: {len(d.overloads)}" for d in gc.
 @pytest.mark.slow
 def test_a_cold_compile_compiles_every_function_once(tmp_path):
     # a constant int passed to a jitted function is typed Literal[int] and compiles it again
-    # (engine.INPUT_STREAM): 0.1-0.3 s of a cold start each
+    # (dropout_kernels.INPUT_STREAM): 0.1-0.3 s of a cold start each
     assert json.loads(_run(["-c", ONCE_PROBE], tmp_path).strip().splitlines()[-1]) == []
 
 
