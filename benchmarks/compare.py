@@ -229,13 +229,37 @@ def child_book(args):
 
 
 def cpu_model():
+    """The CPU as a reader can place it: the model name, and on x86 Linux the family and model
+    numbers, LLVM's name for the host (what Numba compiles for: znver3, znver5, ...) and
+    whether it has AVX-512; the model name alone reads "AMD EPYC" on every Zen generation."""
+    name, extra = platform.processor() or platform.machine(), []
     try:
+        fields = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+        name = fields.get("model name", name)
+        if "cpu family" in fields:
+            extra.append(f"family {fields['cpu family']} model {fields.get('model', '?')}")
+        flags = fields.get("flags", "").split()
+        if flags:
+            extra.append("AVX-512" if "avx512f" in flags else
+                         "AVX2, no AVX-512" if "avx2" in flags else "no AVX2")
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    try:
+        import llvmlite.binding as llvm
+        extra.append(f"LLVM host CPU {llvm.get_host_cpu_name()}")
+    except Exception:  # pragma: no cover - llvmlite comes with Numba
+        pass
+    return f"{name} ({', '.join(extra)})" if extra else name
+
+
+def blas_environment():
+    """The OpenBLAS variables in this environment (passed through to every child): on the
+    project's machines OPENBLAS_CORETYPE picks the kernels whatever the CPU is."""
+    return " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                    if k.startswith("OPENBLAS_") and k != "OPENBLAS_NUM_THREADS") or "none set"
 
 
 def versions():
@@ -311,13 +335,14 @@ def report(meta, configs, frameworks, results, starts, book, markdown, stat="med
     h = "## " if markdown else ""
     out.append(f"{h}fastmlp benchmark: {meta['date']}")
     out.append("")
-    info = [("CPU", f"{meta['cpu']} ({meta['cores']} cores available)"),
+    info = [("CPU", f"{meta['cpu']}, {meta['cores']} cores available"),
             ("threads", str(meta["threads"])),
             ("repeats", f"{meta['repeats']} ({'median' if stat == 'median' else 'fastest'} "
                         "repeat shown; +-: half the range relative to the median), "
                         f"{meta['epochs']} timed epoch(s) of {meta['samples']:,} samples each"),
             ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)),
             ("BLAS (fastmlp)", meta.get("blas", "?")),
+            ("BLAS environment", meta.get("blas_env", "?")),
             ("fastmlp input", ", ".join(sorted({f"{r['config']}: {r['input_path']}"
                                                for r in results if r.get("framework") ==
                                                "fastmlp" and "input_path" in r})) or "?"),
@@ -462,6 +487,7 @@ def main(argv=None):
     try:
         meta = dict(date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                     cpu=cpu_model(), cores=len(os.sched_getaffinity(0)), threads=args.threads,
+                    blas_env=blas_environment(),
                     repeats=args.repeats, epochs=args.epochs, versions=versions(),
                     load_before=_loadavg())
         data = prepare_data(work)
