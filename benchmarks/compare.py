@@ -12,12 +12,13 @@ peak memory never touch another's. Each child:
 1. loads the same uint8 MNIST arrays (written once by the parent) and the same initial weights;
 2. validates: one SGD step from the initial weights must match ``numpy_mlp.reference_step``
    (float64) to 1e-4 in the loss and in every parameter, else the child fails;
-3. warms up: one whole epoch by default (``--warmup-samples``; compiles fastmlp, or loads it
-   from Numba's cache; wakes BLAS threads), then resets the weights. A whole epoch, not a few
-   steps: on the Zen 5 machine of 2026-12-02 (epochs of 0.1 s) the 2-thread fastmlp children
-   timed their first epoch after 8,192 samples of warm-up at 0.55-0.87x of their second in 8 of
-   9 runs (1-thread children and JAX, which compiles for 0.6 s first, did not); after a whole
-   epoch, 0.77-1.07x in 6 runs. The issue's own figures were medians of epochs 2-3;
+3. warms up (fastmlp and JAX have compiled, or loaded from Numba's cache, when their runner
+   was made): trains one whole epoch by default (``--warmup-samples``, at most one epoch;
+   wakes BLAS threads, touches every buffer), then resets the weights. A whole epoch, not a
+   few steps: on the Zen 5 machine of 2026-12-02 (epochs of 0.1 s), after the 8,192 samples of
+   warm-up used before, the 2-thread fastmlp children ran their first timed epoch at 0.55-0.87x
+   the samples/s of their second in 8 of 9 runs (1-thread children and JAX did not); after a
+   whole epoch, 0.77-1.07x in 6 runs. Issue 11's own figures were medians of epochs 2-3;
 4. times ``--epochs`` full epochs of 60,000 samples, then checks the test accuracy on the
    10,000 test images clears the configuration's sanity bar;
 5. reports samples/s, test accuracy and its peak RSS (VmHWM; see :func:`peak_rss_mb`).
@@ -85,7 +86,9 @@ def child_train(args):
 
     t0 = time.monotonic()
     check = R.validate_first_step(runner, X, y, R.epoch_order(n, 0))
-    warm_steps = max(1, args.warmup_samples // cfg.batch)
+    # the steps of min(warmup_samples, n) samples, the ragged last batch included: with the
+    # default that is exactly one epoch, so JAX's warm-up runs the very program it times
+    warm_steps = max(1, R.steps_in_epoch(min(args.warmup_samples, n), cfg.batch))
     runner.train_epoch(R.epoch_order(n, 0), n_steps=warm_steps)
     runner.reset()
     warmup_seconds = time.monotonic() - t0
@@ -229,9 +232,10 @@ def child_book(args):
 
 
 def cpu_model():
-    """The CPU as a reader can place it: the model name, and on x86 Linux the family and model
-    numbers, LLVM's name for the host (what Numba compiles for: znver3, znver5, ...) and
-    whether it has AVX-512; the model name alone reads "AMD EPYC" on every Zen generation."""
+    """The CPU as a reader can place it: the model name, on x86 Linux the family and model
+    numbers and whether it has AVX-512, and LLVM's name for the host (what Numba compiles for
+    unless NUMBA_CPU_NAME says otherwise: znver3, znver5, ...); the model name alone reads
+    "AMD EPYC" on every Zen generation."""
     name, extra = platform.processor() or platform.machine(), []
     try:
         fields = {}
@@ -342,7 +346,7 @@ def report(meta, configs, frameworks, results, starts, book, markdown, stat="med
                         f"{meta['epochs']} timed epoch(s) of {meta['samples']:,} samples each"),
             ("versions", ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if v)),
             ("BLAS (fastmlp)", meta.get("blas", "?")),
-            ("BLAS environment", meta.get("blas_env", "?")),
+            ("BLAS environment", meta.get("blas_env", "not recorded")),
             ("fastmlp input", ", ".join(sorted({f"{r['config']}: {r['input_path']}"
                                                for r in results if r.get("framework") ==
                                                "fastmlp" and "input_path" in r})) or "?"),
@@ -447,7 +451,8 @@ def main(argv=None):
                         "thread; torch and jax only when installed")
     p.add_argument("--epochs", type=int, default=1, help="timed epochs per child")
     p.add_argument("--warmup-samples", type=int, default=WARMUP_SAMPLES,
-                   help="samples trained (then undone) before timing (default: one epoch)")
+                   help="samples trained (then undone) before timing, at most one epoch "
+                        "(default: one epoch)")
     p.add_argument("--samples", type=int, default=0,
                    help="train on the first N images only (0: all 60,000; the accuracy bar is "
                         "checked only for all)")
@@ -492,7 +497,7 @@ def main(argv=None):
                     load_before=_loadavg())
         data = prepare_data(work)
         meta["samples"] = args.samples or 60000
-        # fastmlp children share one private Numba cache: the first compiles (during its
+        # fastmlp children share one private Numba cache: the first compiles (before its
         # warm-up, never timed), the rest load; the repo's __pycache__ is left alone.
         child = Child(work, args.threads, {"NUMBA_CACHE_DIR": str(work / "numba-cache")})
         if "fastmlp" in frameworks:

@@ -254,8 +254,11 @@ def csr_source(nnz_per_row, D, dtype, value_dtype):
     return (rows, ptr, idx, val, scale, factor), X
 
 
-# rows of 0..9 entries: the kernel's 4-at-a-time loop and its tail
-SPARSE_ROWS = {"mixed": [0, 1, 3, 4, 5, 8, 9, 12], "one-row": [6], "B=0": []}
+# rows of 0..23 entries: the forward kernel's 8-at-a-time loop once and twice, with tails of 0,
+# 1 and 7 entries (each long row twice: csr_source repeats one row in place of another), and
+# the update kernel's 2-at-a-time loop and its tail
+SPARSE_ROWS = {"mixed": [0, 1, 3, 4, 5, 8, 9, 12], "long": [16, 16, 17, 17, 23, 23],
+               "one-row": [6], "B=0": []}
 VALUE_DTYPES = {"uint8 values": np.uint8, "float values": None}
 
 
@@ -263,7 +266,7 @@ VALUE_DTYPES = {"uint8 values": np.uint8, "float values": None}
 @pytest.mark.parametrize("values", VALUE_DTYPES)
 @pytest.mark.parametrize("case", SPARSE_ROWS)
 def test_sparse_dense_forward(case, values, dtype):
-    D, H = 12, 5
+    D, H = 24, 5
     nnz = SPARSE_ROWS[case]
     src, X = csr_source(nnz, D, dtype, VALUE_DTYPES[values] or dtype)
     rng = np.random.default_rng(17)
