@@ -101,54 +101,6 @@ def test_options_keep_nan_checks_meaningful():
     assert "nnan" not in _jit.FASTMATH and "ninf" not in _jit.FASTMATH
 
 
-def _opt_levels_seen(monkeypatch):
-    # the optimisation level of every LLVM pass builder Numba makes from here on, but the
-    # inlining "cheap" pass (always -O0 in Numba)
-    from numba.core import codegen
-    seen, real = [], codegen.JITCPUCodegen._pass_builder
-
-    def pass_builder(self, **kwargs):
-        level = int(kwargs.get("opt", numba.config.OPT))
-        if level:
-            seen.append(level)
-        return real(self, **kwargs)
-
-    monkeypatch.setattr(codegen.JITCPUCodegen, "_pass_builder", pass_builder)
-    return seen
-
-
-@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
-@pytest.mark.skipif("NUMBA_OPT" in os.environ, reason="NUMBA_OPT set: fastmlp follows it")
-def test_fastmlp_compiles_at_its_llvm_level_and_the_rest_of_the_process_does_not(monkeypatch):
-    process_level = int(numba.config.OPT)
-    assert _jit.OPT_LEVEL != process_level == 3
-    seen = _opt_levels_seen(monkeypatch)
-    # (uncached, so that every run of the test compiles them)
-    inner = _jit._dispatcher(lambda x: x * 3.0, dict(_jit._JIT_OPTIONS, no_cpython_wrapper=True),
-                             _jit._InnerDispatcher)
-    outer = _jit.jit_uncached(lambda x: inner(x) + 1.0)
-    assert outer(2.0) == 7.0
-    callback = _jit.cfunc("float64(float64)", cache=False)(lambda x: x - 1.0)
-    assert callback.ctypes(2.0) == 1.0
-    assert seen and set(seen) == {_jit.OPT_LEVEL}
-    # the process's own level is untouched, and a user's function compiles at it
-    assert int(numba.config.OPT) == process_level
-    seen.clear()
-    assert numba.njit(lambda x: x * 5.0)(2.0) == 10.0
-    assert seen and set(seen) == {process_level}
-    # a NUMBA_OPT the user set wins over fastmlp's level
-    monkeypatch.setenv("NUMBA_OPT", "2")
-    try:
-        numba.core.config.reload_config()
-        seen.clear()
-        assert _jit.jit_uncached(lambda x: x * 7.0)(2.0) == 14.0
-        assert seen and set(seen) == {2}
-    finally:
-        monkeypatch.delenv("NUMBA_OPT")
-        numba.core.config.reload_config()
-    assert int(numba.config.OPT) == process_level
-
-
 def _pass_levels_per_library(monkeypatch):
     # (library, "module" or "function", level) of every LLVM pass manager Numba makes for a
     # library's module or functions from here on, but the inlining "cheap" pass (-O0 always)
@@ -180,6 +132,42 @@ def _pass_levels_per_library(monkeypatch):
     recorded("_module_pass_manager", "module")
     recorded("_function_pass_manager", "function")
     return seen
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+@pytest.mark.skipif("NUMBA_OPT" in os.environ, reason="NUMBA_OPT set: fastmlp follows it")
+def test_fastmlp_compiles_at_its_llvm_level_and_the_rest_of_the_process_does_not(monkeypatch):
+    process_level = int(numba.config.OPT)
+    assert _jit.OPT_LEVEL != process_level == 3
+    seen = _pass_levels_per_library(monkeypatch)
+
+    def levels():
+        return {level for _, _, level in seen}
+
+    # (uncached, so that every run of the test compiles them)
+    inner = _jit._dispatcher(lambda x: x * 3.0, dict(_jit._JIT_OPTIONS, no_cpython_wrapper=True),
+                             _jit._InnerDispatcher)
+    outer = _jit.jit_uncached(lambda x: inner(x) + 1.0)
+    assert outer(2.0) == 7.0
+    callback = _jit.cfunc("float64(float64)", cache=False)(lambda x: x - 1.0)
+    assert callback.ctypes(2.0) == 1.0
+    assert seen and levels() == {_jit.OPT_LEVEL}
+    # the process's own level is untouched, and a user's function compiles at it
+    assert int(numba.config.OPT) == process_level
+    seen.clear()
+    assert numba.njit(lambda x: x * 5.0)(2.0) == 10.0
+    assert seen and levels() == {process_level}
+    # a NUMBA_OPT the user set wins over fastmlp's level
+    monkeypatch.setenv("NUMBA_OPT", "2")
+    try:
+        numba.core.config.reload_config()
+        seen.clear()
+        assert _jit.jit_uncached(lambda x: x * 7.0)(2.0) == 14.0
+        assert seen and levels() == {2}
+    finally:
+        monkeypatch.delenv("NUMBA_OPT")
+        numba.core.config.reload_config()
+    assert int(numba.config.OPT) == process_level
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
