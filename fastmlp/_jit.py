@@ -252,14 +252,12 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 @functools.lru_cache(maxsize=None)
 def source_stamp(package_dir=PACKAGE_DIR):
-    """SHA-256 over the source of every module in ``package_dir`` that compiled code can reach:
-    the modules that mention ``jit``, and every package module they import, transitively (a
-    constant or a NamedTuple that jitted code reads is frozen into the compiled code too)."""
-    sources = {}
-    for name in sorted(os.listdir(package_dir)):
-        if name.endswith(".py"):
-            with open(os.path.join(package_dir, name), "rb") as f:
-                sources[name[:-3]] = f.read()
+    """SHA-256 over the source of every module in ``package_dir`` (at any depth: subpackages
+    too) that compiled code can reach: the modules that mention ``jit``, every package module
+    they import, transitively, relative or absolute (a constant or a NamedTuple that jitted
+    code reads is frozen into the compiled code too), and the ``__init__`` of every package
+    above a module reached (Python runs it first)."""
+    sources, packages = _package_sources(package_dir)
     todo = [m for m, data in sources.items() if b"jit" in data]
     reached = set()
     while todo:
@@ -267,23 +265,65 @@ def source_stamp(package_dir=PACKAGE_DIR):
         if module in reached:
             continue
         reached.add(module)
-        todo.extend(m for m in _relative_imports(sources[module]) if m in sources)
+        imported = _imported_modules(sources[module], module, module in packages)
+        todo.extend(m for m in imported if m in sources)
     digest = hashlib.sha256()
     for module in sorted(reached):
-        digest.update(module.encode() + b".py\0" + sources[module])
+        digest.update(module.encode() + b"\0" + sources[module])
     return digest.hexdigest()
 
 
-def _relative_imports(source):
-    # the package's top-level modules that ``from . import x`` / ``from .x import y`` name
-    names = set()
+def _package_sources(package_dir):
+    # ({dotted name below the package ("" for its __init__, "kernels._gemm", ...): source
+    # bytes}, {the names that are packages}) for every .py file under package_dir
+    sources, packages = {}, set()
+    for folder, subfolders, files in os.walk(package_dir):
+        subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+        rel = os.path.relpath(folder, package_dir)
+        parts = [] if rel == os.curdir else rel.split(os.sep)
+        for name in sorted(files):
+            if name.endswith(".py"):
+                module = ".".join(parts if name == "__init__.py" else parts + [name[:-3]])
+                if name == "__init__.py":
+                    packages.add(module)
+                with open(os.path.join(folder, name), "rb") as f:
+                    sources[module] = f.read()
+    return sources, packages
+
+
+def _imported_modules(source, module, is_package):
+    """The names (below the package) of what ``source``, the module ``module``, imports from
+    the package: ``from .x import y``, ``from ..x import y``, ``from . import x``, ``import
+    fastmlp.x``; ``x.y`` as well as ``x`` (``y`` may be a module), and the ``__init__`` of each
+    package on the way."""
+    here = module.split(".") if module else []
+    package = here if is_package else here[:-1]
+    top = __name__.split(".")[0]
+    found = set()
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                names.add(node.module.split(".")[0])
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+            elif (node.module or "").split(".")[0] == top:
+                base = []
             else:
-                names.update(alias.name for alias in node.names)
-    return names
+                continue
+            rest = node.module.split(".") if node.module else []
+            if not node.level:
+                rest = rest[1:]  # "fastmlp.x.y" -> "x.y"
+            target = base + rest
+            found.add(".".join(target))
+            found.update(".".join(target + [alias.name]) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == top:
+                    found.add(".".join(parts[1:]))
+    with_parents = set()
+    for name in found:
+        parts = name.split(".") if name else []
+        with_parents.update(".".join(parts[:i]) for i in range(len(parts) + 1))
+    return with_parents
 
 
 class _PackageStamp:
@@ -292,8 +332,8 @@ class _PackageStamp:
 
     @classmethod
     def from_function(cls, py_func, py_file):
-        if os.path.dirname(os.path.abspath(py_file)) != PACKAGE_DIR:
-            return None
+        if os.path.commonpath([os.path.abspath(py_file), PACKAGE_DIR]) != PACKAGE_DIR:
+            return None  # not one of fastmlp's files (in any of its subpackages)
         return super().from_function(py_func, py_file)
 
     def get_source_stamp(self):

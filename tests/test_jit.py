@@ -54,6 +54,50 @@ def test_editing_any_numba_module_changes_the_package_stamp(tmp_path):
     assert _jit.source_stamp(str(a)) == _jit.source_stamp(str(c))
 
 
+def _write_package(root, files):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_the_stamp_follows_imports_into_subpackages_at_any_depth(tmp_path):
+    # a layout of subpackages: the stamp must see every module compiled code reaches there,
+    # by relative imports of any level and by absolute ones, and the packages' __init__
+    files = {
+        "__init__.py": "",
+        "_jit.py": "def jit(f):\n    return f\n",
+        "loop/__init__.py": "",
+        "loop/steps.py": "from .._jit import jit\nfrom ..kernels import _dense as D\n"
+                         "from .buffers import WIDTH\n@jit\ndef step(x):\n"
+                         "    return D.forward(x) + WIDTH\n",
+        "loop/buffers.py": "WIDTH = 3\n",
+        "kernels/__init__.py": "from ._dense import forward\n",
+        "kernels/_dense.py": "from fastmlp.kernels.deep.consts import SCALE\n"
+                             "def forward(x):\n    return x * SCALE\n",
+        "kernels/deep/__init__.py": "",
+        "kernels/deep/consts.py": "SCALE = 2\n",
+        "commands/__init__.py": "",
+        "commands/train.py": "from ..loop import steps\nprint(steps.step(1))\n",
+    }
+    base = tmp_path / "base"
+    _write_package(base, files)
+    stamp = _jit.source_stamp(str(base))
+    for name, old, new in [("kernels/_dense.py", "x * SCALE", "x * SCALE + 1"),  # a kernel
+                           ("kernels/deep/consts.py", "= 2", "= 4"),  # absolute, two down
+                           ("loop/buffers.py", "= 3", "= 5"),  # a constant, relative
+                           ("kernels/__init__.py", "forward", "forward  # x"),  # an __init__
+                           ("kernels/deep/__init__.py", "", "X = 1\n")]:
+        edited = tmp_path / name.replace("/", "-")
+        _write_package(edited, {**files, name: files[name].replace(old, new, 1)
+                                if old else new})
+        assert _jit.source_stamp(str(edited)) != stamp, name
+    # a module that compiled code does not reach (a command above the loop) is not stamped
+    other = tmp_path / "command"
+    _write_package(other, {**files, "commands/train.py": files["commands/train.py"] + "#\n"})
+    assert _jit.source_stamp(str(other)) == stamp
+
+
 def test_fastmlp_functions_use_the_package_stamp_and_others_do_not(tmp_path):
     for fn in (engine._train_worker, engine._evaluate_worker, kernels._dense_forward):
         locator = fn._cache._impl._locator
