@@ -19,7 +19,7 @@ step before timing anything.
 
 import numpy as np
 
-from fastmlp.schedules import steps_in_epoch
+from fastmlp.choices.schedules import steps_in_epoch
 
 F32 = np.float32
 

@@ -11,7 +11,7 @@ MNIST batches (so the figures include one Python call each, ~1 us):
     phase 1      forward, loss and every layer's output gradient for all rows (_rows_forward,
                  _rows_loss_backward)
     phase 2      every layer's weight and bias update (_update_block, one thread owning all)
-    step         one whole step inside the compiled loop (engine.train_steps, 1 thread and T)
+    step         one whole step inside the compiled loop (loop.calls.train_steps, 1 thread and T)
 
 Medians of ``--repeats`` calls after a warm-up. A profile, not a benchmark: compare.py's
 interleaved fresh processes are what the README quotes.
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import runners as R  # noqa: E402
 
-from fastmlp import engine  # noqa: E402
+from fastmlp.loop import calls, steps  # noqa: E402
 
 
 def median_us(fn, repeats):
@@ -45,18 +45,18 @@ def median_us(fn, repeats):
     return 1e6 * statistics.median(times)
 
 
-# the two phases of a step, one thread owning all rows (engine's pieces have no Python entry
+# the two phases of a step, one thread owning all rows (loop/steps.py's pieces have no Python entry
 # point: only compiled code calls them). The integers come in as arguments: a constant would
 # make Numba compile a copy typed on its value, not the training loop's
 @numba.njit
 def _phase1(ws, params, layout, zero, batch, hp, src):
-    last = engine._rows_forward(ws, params, layout, zero, batch, hp, zero, zero, src)
-    engine._rows_loss_backward(ws, params, layout, last, zero, batch, batch, hp)
+    last = steps._rows_forward(ws, params, layout, zero, batch, hp, zero, zero, src)
+    steps._rows_loss_backward(ws, params, layout, last, zero, batch, batch, hp)
 
 
 @numba.njit
 def _phase2(ws, params, layout, zero, one, batch, rows, hp, lr, ptr, cidx, cval, scale):
-    engine._update_block(zero, one, ws, params, layout, batch, rows, hp, lr, one, ptr, cidx,
+    steps._update_block(zero, one, ws, params, layout, batch, rows, hp, lr, one, ptr, cidx,
                          cval, scale)
 
 
@@ -93,10 +93,10 @@ def profile(sizes, batch, repeats, threads):
     n = max(1, min(len(X) // batch, 4 * repeats))
     for T in sorted({1, threads}):
         hp_t = run.hp._replace(threads=T)
-        engine.train_steps(model, ws, hp_t, X, y, order, run.transform, batch, 0, 20, lrs, 0, 0,
+        calls.train_steps(model, ws, hp_t, X, y, order, run.transform, batch, 0, 20, lrs, 0, 0,
                            csr=run.csr)
         t = time.perf_counter()
-        engine.train_steps(model, ws, hp_t, X, y, order, run.transform, batch, 0, n, lrs, 0, 0,
+        calls.train_steps(model, ws, hp_t, X, y, order, run.transform, batch, 0, n, lrs, 0, 0,
                            csr=run.csr)
         out[f"step ({T} thread{'s' if T > 1 else ''})"] = 1e6 * (time.perf_counter() - t) / n
     return out

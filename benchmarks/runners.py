@@ -22,7 +22,7 @@ import numpy as np
 import jax_mlp
 import numpy_mlp
 import torch_mlp
-from fastmlp.schedules import steps_in_epoch
+from fastmlp.choices.schedules import steps_in_epoch
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -73,8 +73,8 @@ def initial_params(sizes, seed=SEED):
 # Runners
 # ---------------------------------------------------------------------------------------------
 class FastmlpRunner:
-    """fastmlp's compiled engine, called the way ``fastmlp.trainer.train`` calls it: chunks of
-    steps per ``engine.train_steps`` call, plain SGD, sigmoid, no dropout, and the same choice
+    """fastmlp's compiled engine, called the way ``fastmlp.training.run.train`` calls it: chunks of
+    steps per ``loop.calls.train_steps`` call, plain SGD, sigmoid, no dropout, and the same choice
     of first-layer input path (sparse CSR when the images are sparse enough, else dense).
     ``input_path="dense"`` forces the dense path (the ``fastmlp-dense`` framework).
     ``test_bench_epoch.test_runner_matches_trainer`` checks this stays what the trainer does."""
@@ -84,32 +84,33 @@ class FastmlpRunner:
     def __init__(self, cfg, init_flat, X, y, input_path="auto"):
         import numba
 
-        from fastmlp import engine, trainer
+        from fastmlp.loop import buffers, calls, warmup
+        from fastmlp.training import plan, run
         from fastmlp.threads import one_blas_thread
         from fastmlp.config import TrainConfig
         from fastmlp.model import MLP
 
-        self.engine = engine
+        self.calls = calls
         self.one_blas_thread = one_blas_thread
         self.cfg, self.init = cfg, init_flat
         self.X, self.y = X, np.ascontiguousarray(y, dtype=np.int64)
         self.model = MLP(cfg.sizes, "sigmoid", init_flat.copy())
-        self.ws = engine.make_workspace(self.model.sizes, cfg.batch, self.model.params.size)
-        self.transform = engine.transform_arrays(self.model, X.shape[1])
+        self.ws = buffers.make_workspace(self.model.sizes, cfg.batch, self.model.params.size)
+        self.transform = calls.transform_arrays(self.model, X.shape[1])
         act = self.model.activation
         # exactly the trainer's choice of first-layer path for this batch size
         tc = TrainConfig(hidden=tuple(cfg.sizes[1:-1]), activation="sigmoid", optimizer="sgd",
                          lr=cfg.lr, batch_size=cfg.batch, batch_ramp=None, dropout=0.0,
                          dropout_input=0.0, seed=SEED, input_path=input_path)
-        self.csr, hyper_for = trainer.input_plan(tc, act, X, self.transform,
+        self.csr, hyper_for = plan.input_plan(tc, act, X, self.transform,
                                                  numba.get_num_threads())
         self.hp = hyper_for(cfg.batch)
         self.input_path = "sparse" if self.hp.sparse else "dense"
         self.lrs = np.full(steps_in_epoch(len(X), cfg.batch), cfg.lr, dtype=np.float64)
-        self.chunk = max(1, trainer.CHUNK_SAMPLES // cfg.batch)
-        # compiled (or loaded from Numba's cache) as trainer.train does it before the first
-        # step: on a cold cache with compile_ahead.py's helper process beside this one
-        engine.compile_loop(self.model, self.ws, self.hp, self.X, self.y, self.transform,
+        self.chunk = max(1, run.CHUNK_SAMPLES // cfg.batch)
+        # compiled (or loaded from Numba's cache) as training.run.train does it before the first
+        # step: on a cold cache with loop/warmup.py's helper process beside this one
+        warmup.compile_loop(self.model, self.ws, self.hp, self.X, self.y, self.transform,
                             self.lrs)
 
     def reset(self):
@@ -122,10 +123,10 @@ class FastmlpRunner:
             steps = min(steps, n_steps)
         extra = {"csr": self.csr}
         loss_sum, samples = 0.0, 0
-        with self.one_blas_thread():  # for the whole epoch, as fastmlp.trainer.train holds it
+        with self.one_blas_thread():  # for the whole epoch, as fastmlp.training.run.train holds it
             for s0 in range(0, steps, self.chunk):
                 n = min(self.chunk, steps - s0)
-                loss, _, done, bad = self.engine.train_steps(
+                loss, _, done, bad = self.calls.train_steps(
                     self.model, self.ws, self.hp, self.X, self.y, order, self.transform, B, s0,
                     n, self.lrs, epoch, s0, **extra)
                 if bad >= 0:
@@ -138,7 +139,7 @@ class FastmlpRunner:
         return self.model.params.copy()
 
     def accuracy(self, X, y):
-        _, correct = self.engine.evaluate(self.model, X, np.asarray(y, dtype=np.int64))
+        _, correct = self.calls.evaluate(self.model, X, np.asarray(y, dtype=np.int64))
         return correct / max(1, len(X))
 
 

@@ -31,7 +31,7 @@ import time
 
 import fastmlp
 from fastmlp import TrainConfig
-from fastmlp.trainer import peak_rss_mb
+from fastmlp.memory import peak_rss_mb
 
 GRID = {"crop": [0, 2], "activation": ["relu", "shifted_relu:0.5"], "seed": [0, 1, 2]}
 QUICK = dict(base={"hidden": (16,), "epochs": 1}, seeds=[0])

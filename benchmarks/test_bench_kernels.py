@@ -96,7 +96,7 @@ def _add_sparse(c, kernel, B, mnist, d):
     # backward with the fused SGD update: W -= lr * x.T @ dout, b -= lr * sum_b dout, in place
     W, b = d.W1.copy(), d.b1.copy()
 
-    def fused():  # one thread owning every weight row and bias column (engine.py's phase 2)
+    def fused():  # one thread owning every weight row and bias column (loop/steps.py's phase 2)
         K._sparse_dense_backward_params(W, d.dout1, *src, -LR, 0, W.shape[0])
         K._bias_backward(b, d.dout1, -LR, 1.0, 0, b.shape[0])
     setattr(c, impl, fused)

@@ -10,7 +10,7 @@ import importlib.util
 
 import numpy as np
 
-from fastmlp.schedules import steps_in_epoch
+from fastmlp.choices.schedules import steps_in_epoch
 
 
 def available():

@@ -7,19 +7,21 @@ The Python API in brief::
     result.summary["test_accuracy"], result.model.predict(images)
     train(config, data=Data.from_arrays(train_x, train_y, test_x, test_y))  # your own arrays
 
-Layout: data/ (IDX files, data sets, splits) -> transforms.py (crop, scaling) -> model.py
-(parameters, prediction) -> kernels.py (Numba kernels; optimizers.py: one row per optimizer) ->
-engine.py (compiled training loop; input_plan.py: its settings, sparse or dense first layer) ->
-trainer.py (epochs; checkpoint.py: saving and resuming a run) -> train.py (command line).
+Layout, each folder a layer, every import pointing down (docs/layout.md): kernels/ (Numba
+kernels) <- data/ (IDX files, data sets, splits, crop and scaling) <- loop/ (the compiled
+training loop) and choices/ (the rows a flag can name: activations, optimizers, augmentations,
+schedules) <- model.py (parameters, prediction) <- config.py (TrainConfig) <- training/ (plan,
+run, checkpoints, outputs) <- cli.py <- train.py, evaluate.py, predict.py <- sweep/ <- report/.
 """
 
 __version__ = "0.1.0"
 
 # Exports are loaded on first use (PEP 562), so `import fastmlp.data` does not pay for Numba.
 _EXPORTS = {
-    "TrainConfig": "config", "preset": "config", "train": "trainer", "Data": "trainer",
-    "prepare_data": "trainer", "load_model": "trainer", "MLP": "model",
-    "custom_activation": "activations", "get_activation": "activations",
+    "TrainConfig": "config", "preset": "config", "train": "training.run",
+    "Data": "training.data", "prepare_data": "training.data",
+    "load_model": "training.checkpoint", "MLP": "model",
+    "custom_activation": "choices.activations", "get_activation": "choices.activations",
     "FastMLPError": "errors", "ConfigError": "errors", "DataError": "errors",
     "CheckpointError": "errors", "DivergenceError": "errors", "OutputError": "errors",
     "sweep": "sweep.api",

@@ -3,22 +3,22 @@
 Every jitted function in the package is made with :func:`jit` (:func:`jit_inner` for one that
 only compiled code calls, :func:`jit_uncached` for code built at run time that Numba cannot
 cache, such as a user's scalar functions), a user activation's C callbacks with :func:`cfunc`
-(user_kernels.py), and compiled code that cannot run as Python (gemm.py's BLAS call,
-user_kernels.py's call through an address) is the :func:`overload` of a plain Python function,
-so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
+(kernels/_user_activation.py), and compiled code that cannot run as Python (kernels/_gemm.py's
+BLAS call, kernels/_user_activation.py's call through an address) is the :func:`overload` of a
+plain Python function, so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
 
 - ``fastmath``: reassociation, contraction (FMA), reciprocal and signed-zero freedom, so that
   loops vectorise. ``nnan`` and ``ninf`` are deliberately left out: the training loop checks
   for NaN/inf losses and that check must stay meaningful.
 - ``cache=True``: compiled machine code is stored next to the source (``__pycache__``), so only
   the first run ever pays the compile time. Set ``NUMBA_CACHE_DIR`` to move it. Numba checks a
-  cached function against its own file only, but a cached training loop (engine.py) holds
-  compiled copies of the kernels it calls (kernels.py): after an edit to a kernel it would run
+  cached function against its own file only, but a cached training loop (loop/steps.py) holds
+  compiled copies of the kernels it calls (kernels/): after an edit to a kernel it would run
   the old one. So fastmlp's functions are validated against one stamp of every package module
   that compiled code can reach (:func:`source_stamp`: the modules that use Numba and what they
   import): edit any of them and everything recompiles once.
 - A lock on the cache (:func:`_locked`): two processes fill one cache at once (a cold start's
-  helper, compile_ahead.py; sweep workers), and Numba's cache file is not safe for that: a save
+  helper, loop/warmup.py; sweep workers), and Numba's cache file is not safe for that: a save
   writes the index, then the data file it names, unlocked, so two saves of one function can
   give one signature the other's code, and a load between the two writes can read a data file
   left by an earlier version of the source. Loads and saves of fastmlp's entries hold
@@ -29,7 +29,7 @@ so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
   wrapper besides its Python one, for first-class function use, which fastmlp never makes; left
   out, a cold compile has 9% less IR to generate and optimise (169 modules -> 111).
   :func:`jit_inner` also leaves out the Python entry point, for the training loop's pieces that
-  only compiled code calls (engine.py): their Python wrappers (unboxing the Workspace's 18
+  only compiled code calls (loop/steps.py): their Python wrappers (unboxing the Workspace's 18
   arrays and the Hyper, say) were 15% of a cold compile's IR.
 - LLVM at ``-O1`` (:data:`OPT_LEVEL`; Numba's default ``NUMBA_OPT`` is 3): measured on the
   default run, a cold compile about 0.8 s shorter (median 10.6 s against 11.4), the loop's
@@ -53,10 +53,10 @@ so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
   on unchanged; if Numba has no such method, the worker compiles as any other function. At
   ``-O0`` the module also skips the loop-rotate, instcombine and jump-threading passes Numba
   adds to its inlining pass.
-- No ``parallel=True``: the training loop runs its own threads (sync.py, engine.py), BLAS runs
-  on one thread inside each, and the element-wise kernels are cheaper than a parallel region's
-  start-up at these batch sizes (loading a cached parallel function also costs seconds,
-  numba#8085).
+- No ``parallel=True``: the training loop runs its own threads (kernels/_sync.py,
+  loop/steps.py), BLAS runs on one thread inside each, and the element-wise kernels are
+  cheaper than a parallel region's start-up at these batch sizes (loading a cached parallel
+  function also costs seconds, numba#8085).
 """
 
 import ast
@@ -196,7 +196,7 @@ class _WorkerDispatcher(_Dispatcher):
 
 
 def jit_worker(func):
-    """Like :func:`jit`, for a worker that calls the loop's kernels (engine.py): its own module
+    """Like :func:`jit`, for a worker that calls the loop's kernels (loop/steps.py): its own module
     is not optimised again (see the docstring)."""
     return _dispatcher(func, dict(_JIT_OPTIONS, cache=True), _WorkerDispatcher)
 
@@ -222,7 +222,7 @@ def jit_inner(func):
 def overload(func):
     """Decorator: ``numba.extending.overload`` of the plain Python function ``func``, compiled
     with fastmlp's options. Jitted callers of ``func`` get the decorated implementation (e.g. a
-    BLAS call, gemm.py); Python callers, and every caller when the JIT is off
+    BLAS call, kernels/_gemm.py); Python callers, and every caller when the JIT is off
     (``NUMBA_DISABLE_JIT=1``), run ``func`` itself."""
     return numba.extending.overload(func, jit_options=dict(_JIT_OPTIONS))
 

@@ -1,10 +1,15 @@
-"""What every fastmlp command shares: one-line errors and exit codes."""
+"""What every fastmlp command shares: one-line errors and exit codes, and the help of the
+flags several of them take."""
 
 import argparse
 import os
 import sys
 
 from .errors import FastMLPError
+
+# evaluate's and predict's --activation
+ACTIVATION_HELP = ("the model's user activation, module:name (e.g. myacts:SWISH), needed for a "
+                   "model trained with one: a checkpoint names it, but loading never imports it")
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -20,14 +20,14 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .activations import BUILTINS, INIT_SCHEMES, get_activation, resolve_init
-from .augment import AUGMENTATIONS, parse_augment
-from .augment import NOTE as AUGMENT_NOTE
+from .choices.activations import BUILTINS, INIT_SCHEMES, get_activation, resolve_init
+from .choices.augment import AUGMENTATIONS, parse_augment
+from .choices.augment import NOTE as AUGMENT_NOTE
+from .choices.optimizers import OPTIMIZERS as _OPTIMIZER_ROWS
+from .choices.schedules import SCHEDULES
 from .data import DATASETS, SPLIT_MODES
+from .data.transforms import NORMALIZE_MODES
 from .errors import ConfigError
-from .optimizers import OPTIMIZERS as _OPTIMIZER_ROWS
-from .schedules import SCHEDULES
-from .transforms import NORMALIZE_MODES
 
 OPTIMIZERS = tuple(_OPTIMIZER_ROWS)  # the names, from the table in optimizers.py
 INPUT_PATHS = ("auto", "sparse", "dense")
@@ -290,7 +290,7 @@ def _normalized(cfg, f):
             raise ConfigError(f"--hidden must hold whole numbers, got {sizes!r}")
         return tuple(int(h) for h in sizes)
     if f.name == "activation" and not isinstance(value, str):
-        from .activations import Activation
+        from .choices.activations import Activation
 
         if isinstance(value, Activation):
             return value

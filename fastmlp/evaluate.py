@@ -7,16 +7,13 @@ again (``--activation myacts:SWISH``): loading a checkpoint never imports anythi
 
 import sys
 
-from .cli import ArgumentParser, run_main
-
-ACTIVATION_HELP = ("the model's user activation, module:name (e.g. myacts:SWISH), needed for a "
-                   "model trained with one: a checkpoint names it, but loading never imports it")
+from .cli import ACTIVATION_HELP, ArgumentParser, run_main
 
 
 def main(argv=None):
     from .config import TrainConfig
     from .data import DATASETS, SPLIT_MODES, load_dataset, split
-    from .trainer import load_model
+    from .training.checkpoint import load_model
 
     p = ArgumentParser(prog="python -m fastmlp.evaluate",
                        description="Report the accuracies of a saved model (a checkpoint "

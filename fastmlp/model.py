@@ -11,26 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import INIT_SCHEMES, Activation, get_activation, resolve_init
+from .choices.activations import INIT_SCHEMES, Activation, get_activation, resolve_init
 from .errors import ConfigError
-
-
-def make_layout(sizes):
-    """``layout`` (L, 4) int64 rows ``(w_off, b_off, D, H)`` for layer sizes ``(D0, H1, ..., K)``,
-    and the total number of parameters."""
-    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
-        raise ConfigError(f"layer sizes must be two or more positive numbers, got {list(sizes)}")
-    sizes = [int(s) for s in sizes]
-    n_params = sum(D * H + H for D, H in zip(sizes[:-1], sizes[1:]))
-    if n_params >= 2**40:  # 4 TB of float32: beyond any machine, and near int64 offsets
-        raise ConfigError(f"layer sizes {sizes} need {n_params:,} parameters "
-                          f"({_gb(4 * n_params)}); use smaller --hidden sizes")
-    rows = []
-    offset = 0
-    for D, H in zip(sizes[:-1], sizes[1:]):
-        rows.append((offset, offset + D * H, D, H))
-        offset += D * H + H
-    return np.array(rows, dtype=np.int64), offset
+from .loop.buffers import make_layout
 
 
 def _gb(n_bytes):
@@ -40,7 +23,7 @@ def _gb(n_bytes):
 def training_memory_bytes(sizes, max_batch):
     """Bytes training allocates for layer ``sizes`` and batches of ``max_batch``: parameters,
     gradients, two optimizer states and the best weights (5 x float32 each), plus the batch
-    buffers of ``engine.make_workspace`` (inputs three times over, their sparse copy as uint16
+    buffers of ``loop.buffers.make_workspace`` (inputs three times over, their sparse copy as uint16
     indices and uint8 values, pre-activations, activations, masks and two delta buffers)."""
     sizes = [int(s) for s in sizes]
     n_params = sum(D * H + H for D, H in zip(sizes[:-1], sizes[1:]))
@@ -141,7 +124,7 @@ class MLP:
 
     def predict_proba(self, images, batch_size=1000):
         """Class probabilities (N, K) float32 for uint8 images (N, rows, cols)."""
-        from .engine import evaluate
+        from .loop.calls import evaluate
 
         flat = self._inputs(images)
         probs = np.empty((len(flat), self.sizes[-1]), dtype=np.float32)
@@ -150,7 +133,7 @@ class MLP:
 
     def predict(self, images, batch_size=1000):
         """Predicted class (N,) int64 for uint8 images (N, rows, cols)."""
-        from .engine import evaluate
+        from .loop.calls import evaluate
 
         flat = self._inputs(images)
         pred = np.empty(len(flat), dtype=np.int64)
@@ -159,7 +142,7 @@ class MLP:
 
     def accuracy(self, images, labels, batch_size=1000):
         """Fraction of ``images`` whose predicted class equals ``labels``."""
-        from .engine import evaluate
+        from .loop.calls import evaluate
 
         flat = self._inputs(images)
         labels = np.asarray(labels)

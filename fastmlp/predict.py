@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from .cli import ArgumentParser, run_main
+from .cli import ACTIVATION_HELP, ArgumentParser, run_main
 from .errors import ConfigError, DataError
 
 
@@ -32,8 +32,7 @@ def _read_png(path, shape, invert):
 
 def main(argv=None):
     from .data import read_idx
-    from .evaluate import ACTIVATION_HELP
-    from .trainer import load_model
+    from .training.checkpoint import load_model
 
     p = ArgumentParser(prog="python -m fastmlp.predict",
                        description="Print the predicted class of an image.")

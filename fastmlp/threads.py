@@ -47,7 +47,7 @@ def blas_info():
 def one_blas_thread():
     """Context manager: every BLAS at one thread inside, restored after.
 
-    The training threads split each step's work between them (engine.py) and call BLAS on their
+    The training threads split each step's work between them (loop/steps.py) and call BLAS on their
     own blocks. A threaded BLAS inside would start workers that spin after each call on the
     cores those threads need (with the former OpenMP sparse kernels, a second hidden layer at
     batch 64 fell from 230k to 6k samples/s on 2 cores). So training and evaluation run with

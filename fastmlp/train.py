@@ -65,7 +65,7 @@ def _checkpoint_settings(base, path, activation):
     named as the checkpoint's). Its activation is taken only from a built-in name: a user
     activation must be given again with --activation, since nothing a checkpoint names is
     imported."""
-    from .activations import checkpoint_activation
+    from .choices.activations import checkpoint_activation
 
     if not isinstance(base, dict):
         raise CheckpointError(f"checkpoint {path} holds no training configuration")
@@ -85,8 +85,8 @@ def _checkpoint_settings(base, path, activation):
 def check_outputs(args):
     """Before any data is read: every output path can be written, and --save would not
     destroy a file that is not a checkpoint (exit 2 otherwise)."""
-    from .atomic import check_writable
-    from .checkpoint import check_target
+    from .files import check_writable
+    from .training.checkpoint import check_target
 
     if getattr(args, "save", None) is not None:
         check_target(args.save, "--save", overwrite=getattr(args, "overwrite", False))
@@ -105,8 +105,9 @@ def _fmt_pct(x):
 
 
 def main(argv=None):
-    from . import checkpoint
-    from .trainer import prepare_data, train
+    from .training import checkpoint
+    from .training.data import prepare_data
+    from .training.run import train
 
     args = build_parser().parse_args(argv)
     quiet = getattr(args, "quiet", False)
@@ -196,7 +197,7 @@ def _accuracy_lines(s):
 def _write_outputs(args, result):
     """Write --metrics-json and --history-csv; a failure (a full disk) is one line naming what
     was not written and what was, exit code 1 (OutputError), after trying every file."""
-    from .outputs import write_history_csv, write_metrics_json
+    from .training.outputs import write_history_csv, write_metrics_json
 
     jobs = [("--metrics-json", getattr(args, "metrics_json", None),
              lambda p: write_metrics_json(p, result.summary)),
@@ -247,11 +248,11 @@ class _ProgressBar:
 
 class _CallableModule(types.ModuleType):
     """``fastmlp.train`` is both this command-line module and the API function
-    ``fastmlp.trainer.train``: importing a submodule makes it an attribute of its package,
+    ``fastmlp.training.run.train``: importing a submodule makes it an attribute of its package,
     which would shadow the function. Calling the module calls the function."""
 
     def __call__(self, *args, **kwargs):
-        from .trainer import train
+        from .training.run import train
 
         return train(*args, **kwargs)
 

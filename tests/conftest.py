@@ -11,7 +11,7 @@ from fastmlp.data import BUNDLED_MNIST_DIR, DATASETS, FILES, load_dataset, write
 FASHION_DIR = DATASETS["fashion-mnist"].fallback_dir
 
 # Training images in the MNIST slice: enough that an epoch at batch 32 spans several chunks of
-# compiled steps (trainer.CHUNK_SAMPLES), so a stop can land in the middle of one.
+# compiled steps (training.run.CHUNK_SAMPLES), so a stop can land in the middle of one.
 SLICE_TRAIN = 20000
 
 

@@ -6,18 +6,19 @@ of the same angles and fields, on real MNIST images through every kind of input 
 training is checked for the same steps on the sparse and dense first layer, for reproducibility
 per seed and across a resume, and for its error messages."""
 
+import naive
 import numpy as np
 import pytest
 
 from fastmlp import kernels as K
-from fastmlp.augment import parse_augment
+from fastmlp.choices.augment import parse_augment
 from fastmlp.config import TrainConfig
+from fastmlp.data.transforms import make_transform
 from fastmlp.errors import ConfigError
-from fastmlp.trainer import Data, train
-from fastmlp.transforms import make_transform
-
-import naive
-
+from fastmlp.loop import buffers, calls
+from fastmlp.training import plan
+from fastmlp.training.data import Data
+from fastmlp.training.run import train
 
 shift_image = naive.shift_image
 
@@ -228,7 +229,7 @@ def test_a_moved_run_repeats_per_seed_and_resumes_to_the_same_weights(small_mnis
     other = train(cfg.replace(seed=10), data=small_mnist).model.params
     assert np.abs(other - a).max() > 1e-2
     ck = str(tmp_path / "half.npz")
-    monkeypatch.setattr("fastmlp.trainer.CHUNK_SAMPLES", 256)  # stop in the middle of epoch 2
+    monkeypatch.setattr("fastmlp.training.run.CHUNK_SAMPLES", 256)  # stop in the middle of epoch 2
     first = train(cfg, data=small_mnist, save=ck, should_stop=lambda e, s: e == 1 and s >= 3)
     assert first.stopped == "interrupted"
     resumed = train(cfg, data=small_mnist, resume=ck).model.params
@@ -239,8 +240,7 @@ def test_a_crop_that_leaves_out_nonzero_pixels_shifts_on_the_dense_first_layer(s
     # the sparse path's CSR holds only the kept pixels, so it could not bring in the pixels a
     # shift moves into the crop's window: with such a crop (MNIST's 2-pixel border is nonzero in
     # some images) auto runs dense and --input-path sparse is refused before training
-    from fastmlp import trainer
-    from fastmlp.activations import get_activation
+    from fastmlp.choices.activations import get_activation
 
     X = small_mnist.dataset.train_images.reshape(3000, -1)
     assert X.reshape(-1, 28, 28)[:, :2].any()  # the border is not blank in every image
@@ -250,16 +250,16 @@ def test_a_crop_that_leaves_out_nonzero_pixels_shifts_on_the_dense_first_layer(s
         cfg = TrainConfig(hidden=(32,), augment="shift:2", activation="relu", **kept)
         t = small_mnist.fitted(cfg).transform
         tr = (t.pixel_index.astype(np.int64), t.scale, t.shift)
-        _, hyper_for = trainer.input_plan(cfg, act, X, tr, 1, image_width=28)
+        _, hyper_for = plan.input_plan(cfg, act, X, tr, 1, image_width=28)
         assert hyper_for(64).sparse is sparse, kept
         if not sparse:
             with pytest.raises(ConfigError, match="cannot shift these images"):
-                trainer.input_plan(cfg.replace(input_path="sparse"), act, X, tr, 1,
+                plan.input_plan(cfg.replace(input_path="sparse"), act, X, tr, 1,
                                    image_width=28)
         plain = cfg.replace(augment="none")  # without a shift the crop runs sparse as before
-        assert trainer.input_plan(plain, act, X, tr, 1)[1](64).sparse
+        assert plan.input_plan(plain, act, X, tr, 1)[1](64).sparse
     with pytest.raises(ValueError, match="needs image_width"):
-        trainer.input_plan(cfg, act, X, tr, 1)
+        plan.input_plan(cfg, act, X, tr, 1)
 
 
 @pytest.mark.parametrize("spec, words", [
@@ -277,18 +277,17 @@ def test_a_bad_augment_spec_is_one_line_naming_the_choices(spec, words):
 
 
 def test_a_rotation_runs_the_dense_first_layer(small_mnist):
-    from fastmlp import trainer
-    from fastmlp.activations import get_activation
+    from fastmlp.choices.activations import get_activation
 
     X = small_mnist.dataset.train_images.reshape(3000, -1)
     tr = (np.arange(784), np.full(784, 1 / 255, np.float32), np.zeros(784, np.float32))
     cfg = TrainConfig(hidden=(32,), augment="shift:1+rotate:10")
     act = get_activation(cfg.activation)
-    csr, hyper_for = trainer.input_plan(cfg, act, X, tr, 1, image_width=28)
+    csr, hyper_for = plan.input_plan(cfg, act, X, tr, 1, image_width=28)
     assert not hyper_for(128).sparse and hyper_for(128).rotate_max > 0
-    assert trainer.input_plan(cfg.replace(augment="shift:1"), act, X, tr, 1, 28)[1](128).sparse
+    assert plan.input_plan(cfg.replace(augment="shift:1"), act, X, tr, 1, 28)[1](128).sparse
     for spec in ("shift:1+rotate:10", "elastic:2"):
-        hp = trainer.input_plan(cfg.replace(augment=spec), act, X, tr, 1, 28)[1](128)
+        hp = plan.input_plan(cfg.replace(augment=spec), act, X, tr, 1, 28)[1](128)
         assert not hp.sparse and hp.elastic_max == (2.0 if "elastic" in spec else 0.0)
         with pytest.raises(ConfigError, match="cannot rotate or distort"):
             cfg.replace(augment=spec, input_path="sparse")
@@ -320,7 +319,6 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
                                                                      threads):
     # One step (lr 0) at (epoch 2, step 5): its loss is the float64 forward pass of the batch's
     # images moved by shift_offsets(seed, 2, 5): the loop draws the offsets of that very step.
-    from fastmlp import engine, trainer
     from fastmlp.model import MLP
 
     B, k, seed, epoch, step = 32, 3, 7, 2, 5
@@ -335,14 +333,14 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     y = np.ascontiguousarray(data.splits.train_y, dtype=np.int64)
     model = MLP.create((data.transform.n_inputs, 16, 10), "sigmoid", seed=0,
                        transform=data.transform)
-    tr = engine.transform_arrays(model, X.shape[1])
-    csr, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, threads, image_width=28)
+    tr = calls.transform_arrays(model, X.shape[1])
+    csr, hyper_for = plan.input_plan(cfg, model.activation, X, tr, threads, image_width=28)
     hp = hyper_for(B)
     assert hp.sparse == (input_path == "sparse") and hp.shift_max == k
     assert hp.rotate_max == pytest.approx(np.deg2rad(rotate)) and hp.elastic_max == elastic
-    ws = engine.make_workspace(model.sizes, B, model.params.size)
+    ws = buffers.make_workspace(model.sizes, B, model.params.size)
     order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
-    loss, _, n, bad = engine.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
+    loss, _, n, bad = calls.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
                                          np.zeros(step + 1), epoch, 0, csr=csr,
                                          input_of_pixel=K.input_of_pixel(tr[0], X.shape[1]))
     assert n == B and bad == -1
@@ -364,14 +362,14 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     assert naive.softmax_xent_forward(naive.dense_forward(h0, W2, b2), y[rows])[0] != \
         pytest.approx(want, rel=1e-4)
     # the map must come exactly when the images move: without it this loop is compiled with no
-    # augmentation kernels (engine.py), so a moving hp with None would train on still images
+    # augmentation kernels (loop/steps.py), so a moving hp with None would train on still images
     with pytest.raises(ValueError, match="input_of_pixel must be pixel_map_arg"):
-        engine.train_steps(model, ws, hp, X, y, order, tr, B, step, 1, np.zeros(step + 1),
+        calls.train_steps(model, ws, hp, X, y, order, tr, B, step, 1, np.zeros(step + 1),
                            epoch, 0, csr=csr)
     still = hp._replace(shift_max=0, rotate_max=0.0, elastic_max=0.0)
     with pytest.raises(ValueError, match="input_of_pixel must be pixel_map_arg"):
-        engine.train_steps(model, ws, still, X, y, order, tr, B, step, 1, np.zeros(step + 1),
-                           epoch, 0, csr=csr, input_of_pixel=engine.NO_PIXEL_MAP)
+        calls.train_steps(model, ws, still, X, y, order, tr, B, step, 1, np.zeros(step + 1),
+                           epoch, 0, csr=csr, input_of_pixel=calls.NO_PIXEL_MAP)
 
 
 def test_every_preset_has_its_help_line_and_shifted_trains_on_shifts():

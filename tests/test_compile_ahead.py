@@ -1,4 +1,4 @@
-"""A cold start's second process (compile_ahead.py): it compiles the two big pieces of a step and
+"""A cold start's second process (loop/warmup.py): it compiles the two big pieces of a step and
 the evaluation worker for exactly the argument types the loop calls them with, so the main
 process's cold compile loads them from the cache; it says when the two pieces are ready, the
 main process waits for that only when it comes to one of them; and it starts only when the
@@ -12,47 +12,51 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
-import numba
-
-from fastmlp import _jit, compile_ahead, engine
-from fastmlp.activations import get_activation
+from fastmlp import _jit
+from fastmlp.choices.activations import get_activation
+from fastmlp.loop import buffers, calls, steps, warmup
 from fastmlp.model import MLP
+from fastmlp.training import data as tdata
+from fastmlp.training import plan, run
 
 # all of it is about compiling: with the JIT off there is no helper and nothing to compile
 pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the JIT is off")
 
-# engine.compile_loop on a tiny run, starting its helper itself as the benchmark runner does
-# (trainer._plan starts it earlier, compile_ahead.start_for, and passes it in; with argv[1]
+# warmup.compile_loop on a tiny run, starting its helper itself as the benchmark runner does
+# (plan.make_plan starts it earlier, warmup.start_for, and passes it in; with argv[1]
 # "alone" no helper: the test ran one already), then the cache statistics of the workers and
 # the pieces: [hits, misses], whether a helper is left running, and which augmentation kernels
 # were compiled.
 PROBE = '''
 import json, sys
 import numpy as np
-from fastmlp import compile_ahead, engine, kernels, trainer
-from fastmlp.activations import get_activation
+from fastmlp import kernels
+from fastmlp.choices.activations import get_activation
 from fastmlp.config import TrainConfig
 from fastmlp.model import MLP
+from fastmlp.loop import buffers, calls, steps, warmup
+from fastmlp.training import plan
 
 helpers = []
-real_start = compile_ahead.start
-compile_ahead.start = lambda args: helpers.append(real_start(args)) or helpers[-1]
+real_start = warmup.start
+warmup.start = lambda args: helpers.append(real_start(args)) or helpers[-1]
 if sys.argv[1] == "alone":
-    compile_ahead.start = lambda train_args: None
+    warmup.start = lambda train_args: None
 act = get_activation("relu")
 model = MLP.create((16, 8, 3), act, seed=0, init="auto")
-ws = engine.make_workspace(model.sizes, 8, model.params.size)
-hp = trainer._hyper(TrainConfig(hidden=(8,)), act, False, 1)
+ws = buffers.make_workspace(model.sizes, 8, model.params.size)
+hp = plan.loop_hyper(TrainConfig(hidden=(8,)), act, False, 1)
 X = np.zeros((4, 16), np.uint8)
-engine.compile_loop(model, ws, hp, X, np.zeros(4, np.int64), engine.transform_arrays(model, 16),
+warmup.compile_loop(model, ws, hp, X, np.zeros(4, np.int64), calls.transform_arrays(model, 16),
                     np.zeros(4))
 stats = lambda fn: [sum(fn.stats.cache_hits.values()), sum(fn.stats.cache_misses.values())]
-print(json.dumps(dict(loss_backward=stats(engine._rows_loss_backward),
-                      update=stats(engine._update_block), forward=stats(engine._rows_forward),
-                      evaluate=stats(engine._evaluate_worker), train=stats(engine._train_worker),
+print(json.dumps(dict(loss_backward=stats(steps._rows_loss_backward),
+                      update=stats(steps._update_block), forward=stats(steps._rows_forward),
+                      evaluate=stats(steps._evaluate_worker), train=stats(steps._train_worker),
                       helpers=[h is not None and h.poll() for h in helpers],
                       augment=[len(f.signatures) for f in (kernels._gather_warped,
                                kernels._gather_shifted, kernels._shift_sparse)])))
@@ -72,18 +76,18 @@ def _run(args, cache_dir):
 # CI runs them with -m slow.
 @pytest.mark.slow
 def test_the_loop_loads_what_the_helper_compiled(tmp_path):
-    _run(["-m", "fastmlp.compile_ahead"], tmp_path)   # by hand: all of it, nothing beside it
+    _run(["-m", "fastmlp.loop.warmup"], tmp_path)   # by hand: all of it, nothing beside it
     stats = json.loads(_run(["-c", PROBE, "alone"], tmp_path).strip().splitlines()[-1])
     # loaded from the helper's cache entries (one hit each), nothing compiled again but the
     # training worker itself
-    # a loop that moves no image has no augmentation kernel compiled into it (engine.py)
+    # a loop that moves no image has no augmentation kernel compiled into it (loop/steps.py)
     assert stats == {"loss_backward": [1, 0], "update": [1, 0], "forward": [1, 0],
                      "evaluate": [1, 0], "train": [0, 1], "helpers": [], "augment": [0, 0, 0]}
 
 
 @pytest.mark.slow
 def test_a_cold_start_shares_the_work_with_its_helper(tmp_path):
-    if compile_ahead._cores() < 2:
+    if warmup.available_cores() < 2:
         pytest.skip("the helper starts only with two or more cores")
     stats = json.loads(_run(["-c", PROBE, "beside"], tmp_path).strip().splitlines()[-1])
     # this process compiled the training worker and the forward pass; the two pieces and the
@@ -93,15 +97,15 @@ def test_a_cold_start_shares_the_work_with_its_helper(tmp_path):
 
 
 # _update_block compiled alone (its optimizer steps among what Numba compiles for it), then
-# whether each of the main process's share (compile_ahead._main_calls) is of the very types
+# whether each of the main process's share (warmup._main_calls) is of the very types
 # _update_block called it with: else the helper would compile it again
 SHARE_PROBE = '''
 import json
-from fastmlp import compile_ahead
-update, args = compile_ahead._ahead_calls()[0][1]
-update.compile(compile_ahead._signature(args))
-print(json.dumps([[d.__name__, compile_ahead._signature(a) in d.signatures]
-                  for d, a in compile_ahead._main_calls()]))
+from fastmlp.loop import warmup
+update, args = warmup._ahead_calls()[0][1]
+update.compile(warmup._signature(args))
+print(json.dumps([[d.__name__, warmup._signature(a) in d.signatures]
+                  for d, a in warmup._main_calls()]))
 '''
 
 
@@ -117,18 +121,19 @@ ONCE_PROBE = '''
 import gc, json
 import numpy as np
 from numba.core.registry import CPUDispatcher
-from fastmlp import compile_ahead, engine, trainer
-from fastmlp.activations import get_activation
+from fastmlp.choices.activations import get_activation
 from fastmlp.config import TrainConfig
 from fastmlp.model import MLP
+from fastmlp.loop import buffers, calls, warmup
+from fastmlp.training import plan
 
-compile_ahead.main([])
+warmup.main([])
 act = get_activation("relu")
 model = MLP.create((16, 8, 3), act, seed=0, init="auto")
-ws = engine.make_workspace(model.sizes, 8, model.params.size)
-hp = trainer._hyper(TrainConfig(hidden=(8,)), act, False, 1)
-engine.compile_loop(model, ws, hp, np.zeros((4, 16), np.uint8), np.zeros(4, np.int64),
-                    engine.transform_arrays(model, 16), np.zeros(4), helper=None)
+ws = buffers.make_workspace(model.sizes, 8, model.params.size)
+hp = plan.loop_hyper(TrainConfig(hidden=(8,)), act, False, 1)
+warmup.compile_loop(model, ws, hp, np.zeros((4, 16), np.uint8), np.zeros(4, np.int64),
+                    calls.transform_arrays(model, 16), np.zeros(4), helper=None)
 print(json.dumps(sorted(f"{d.py_func.__name__}: {len(d.overloads)}" for d in gc.get_objects()
                         if isinstance(d, CPUDispatcher) and len(d.overloads) > 1
                         and d.py_func.__module__.startswith("fastmlp"))))
@@ -145,57 +150,57 @@ def test_a_cold_compile_compiles_every_function_once(tmp_path):
 def test_the_main_process_compiles_its_share_first_only_beside_a_helper(monkeypatch):
     # compile_loop: the share (the optimizer steps the helper's _update_block calls), then the
     # training worker; with no helper (a warm cache) the share is left to the worker
-    calls = []
-    for d, _ in compile_ahead._main_calls():
-        monkeypatch.setattr(d, "compile", lambda sig, d=d: calls.append((d, sig)), raising=False)
-    monkeypatch.setattr(engine, "_train_worker", lambda *a: calls.append("train worker"))
-    monkeypatch.setattr(engine, "_evaluate_worker", lambda *a: None)
+    seen = []
+    for d, _ in warmup._main_calls():
+        monkeypatch.setattr(d, "compile", lambda sig, d=d: seen.append((d, sig)), raising=False)
+    monkeypatch.setattr(warmup, "_train_worker", lambda *a: seen.append("train worker"))
+    monkeypatch.setattr(warmup, "_evaluate_worker", lambda *a: None)
     for helper in (None, object()):
-        monkeypatch.setattr(compile_ahead, "pieces_from", lambda h: contextlib.nullcontext())
+        monkeypatch.setattr(warmup, "pieces_from", lambda h: contextlib.nullcontext())
         for name in ("done_with_training_worker", "wait", "stop"):
-            monkeypatch.setattr(compile_ahead, name, lambda h: None)
-        calls.clear()
+            monkeypatch.setattr(warmup, name, lambda h: None)
+        seen.clear()
         model = MLP.create((16, 8, 3), get_activation("relu"), seed=0, init="auto")
-        ws = engine.make_workspace(model.sizes, 8, model.params.size)
-        engine.compile_loop(model, ws, engine.eval_hyper(model.activation),
+        ws = buffers.make_workspace(model.sizes, 8, model.params.size)
+        warmup.compile_loop(model, ws, calls.eval_hyper(model.activation),
                             np.zeros((4, 16), np.uint8), np.zeros(4, np.int64),
-                            engine.transform_arrays(model, 16), np.zeros(4), helper)
-        share = [(d, compile_ahead._signature(a)) for d, a in compile_ahead._main_calls()]
-        assert calls == (["train worker"] if helper is None else share + ["train worker"])
+                            calls.transform_arrays(model, 16), np.zeros(4), helper)
+        share = [(d, warmup._signature(a)) for d, a in warmup._main_calls()]
+        assert seen == (["train worker"] if helper is None else share + ["train worker"])
 
 
 def _compile_loop(monkeypatch):
-    """engine.compile_loop on a tiny network; returns the arguments it asked compile_ahead.start
+    """warmup.compile_loop on a tiny network; returns the arguments it asked warmup.start
     about (those of the training worker)."""
     asked = []
-    real_start = compile_ahead.start
+    real_start = warmup.start
     model = MLP.create((16, 8, 3), get_activation("relu"), seed=0, init="auto")
-    ws = engine.make_workspace(model.sizes, 8, model.params.size)
+    ws = buffers.make_workspace(model.sizes, 8, model.params.size)
     with monkeypatch.context() as m:
-        m.setattr(compile_ahead, "start", lambda args: asked.append(args) or real_start(args))
-        engine.compile_loop(model, ws, engine.eval_hyper(model.activation),
+        m.setattr(warmup, "start", lambda args: asked.append(args) or real_start(args))
+        warmup.compile_loop(model, ws, calls.eval_hyper(model.activation),
                             np.zeros((4, 16), np.uint8), np.zeros(4, np.int64),
-                            engine.transform_arrays(model, 16), np.zeros(4))
+                            calls.transform_arrays(model, 16), np.zeros(4))
     return asked[0]
 
 
 def test_no_helper_starts_when_the_loop_is_cached(monkeypatch):
     args = _compile_loop(monkeypatch)
-    assert compile_ahead._cached(engine._train_worker, args)
+    assert warmup._cached(steps._train_worker, args)
     started = []
-    monkeypatch.setattr(compile_ahead.subprocess, "Popen", lambda *a, **k: started.append(a))
-    assert compile_ahead.start(args) is None and started == []
+    monkeypatch.setattr(warmup.subprocess, "Popen", lambda *a, **k: started.append(a))
+    assert warmup.start(args) is None and started == []
     # with other argument types (float64 parameters) nothing is cached: a helper would start
     other = list(args)
     other[3] = args[3].astype(np.float64)
-    assert not compile_ahead._cached(engine._train_worker, tuple(other))
-    compile_ahead.start(tuple(other))
-    assert len(started) == (1 if compile_ahead._cores() >= 2 else 0)
+    assert not warmup._cached(steps._train_worker, tuple(other))
+    warmup.start(tuple(other))
+    assert len(started) == (1 if warmup.available_cores() >= 2 else 0)
 
 
 # A stand-in helper: writes READY after a moment, then runs until its stdin is closed.
 FAKE_HELPER = ("import sys, time; time.sleep(0.3); sys.stdout.buffer.write(%r); "
-               "sys.stdout.flush(); sys.stdin.read()" % compile_ahead.READY)
+               "sys.stdout.flush(); sys.stdin.read()" % warmup.READY)
 
 
 def test_the_main_process_waits_for_the_pieces_once_then_lets_the_helper_go(monkeypatch):
@@ -203,36 +208,36 @@ def test_the_main_process_waits_for_the_pieces_once_then_lets_the_helper_go(monk
     helper = subprocess.Popen([sys.executable, "-c", FAKE_HELPER], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE)
     try:
-        (piece, args), (update, update_args) = compile_ahead._ahead_calls()[0]
-        assert piece is engine._rows_loss_backward and update is engine._update_block
-        with compile_ahead.pieces_from(helper):
+        (piece, args), (update, update_args) = warmup._ahead_calls()[0]
+        assert piece is steps._rows_loss_backward and update is steps._update_block
+        with warmup.pieces_from(helper):
             assert "compile" in vars(piece) and "compile" in vars(update)
             assert helper.poll() is None
-            piece.compile(compile_ahead._signature(args))   # waits for READY, reading it
+            piece.compile(warmup._signature(args))   # waits for READY, reading it
             # READY was read, not left to come: nothing arrives on its stdout in the next second
             assert not select.select([helper.stdout], [], [], 1.0)[0]
-            update.compile(compile_ahead._signature(update_args))   # no second wait
+            update.compile(warmup._signature(update_args))   # no second wait
         # the hooks are gone; closing stdin lets the helper end
         assert "compile" not in vars(piece) and "compile" not in vars(update)
         assert helper.poll() is None
-        compile_ahead.done_with_training_worker(helper)
-        compile_ahead.wait(helper, timeout=30)
+        warmup.done_with_training_worker(helper)
+        warmup.wait(helper, timeout=30)
         assert helper.returncode == 0
     finally:
-        compile_ahead.stop(helper)
+        warmup.stop(helper)
 
 
 def test_the_helper_takes_the_forward_pass_from_the_main_process(monkeypatch):
-    # compile_ahead._hold_back on a stand-in for engine._rows_forward: its compile waits until
+    # warmup._hold_back on a stand-in for steps._rows_forward: its compile waits until
     # the cache has it (here: the fourth look) while the main process keeps the pipe open...
     fn = numba.njit(lambda x: x + 1)
     looks = []
-    monkeypatch.setattr(compile_ahead, "POLL_SECONDS", 0.01)
-    monkeypatch.setattr(compile_ahead, "_cached_signature",
+    monkeypatch.setattr(warmup, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(warmup, "_cached_signature",
                         lambda d, sig: d is fn and (looks.append(sig) or len(looks) >= 4))
     read_end, write_end = os.pipe()
     with os.fdopen(read_end) as stdin, os.fdopen(write_end, "w") as main_side:
-        compile_ahead._hold_back(fn, stdin)
+        warmup._hold_back(fn, stdin)
         try:
             fn.compile((numba.int64,))
             assert len(looks) == 4 and fn(1) == 2
@@ -252,10 +257,10 @@ def test_a_helper_that_says_anything_but_ready_is_stopped():
                                "import sys; sys.stdout.write('[cache] x\\n'); sys.stdout.flush(); "
                                "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
-        compile_ahead._wait_ready(helper, timeout=30)
+        warmup._wait_ready(helper, timeout=30)
         assert helper.poll() is not None and helper.stdout.closed
     finally:
-        compile_ahead.stop(helper)
+        warmup.stop(helper)
 
 
 def test_the_hooks_go_even_when_the_training_workers_compile_fails():
@@ -263,39 +268,37 @@ def test_the_hooks_go_even_when_the_training_workers_compile_fails():
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         with pytest.raises(RuntimeError, match="a compile error"):
-            with compile_ahead.pieces_from(helper):
-                assert "compile" in vars(engine._rows_loss_backward)
+            with warmup.pieces_from(helper):
+                assert "compile" in vars(steps._rows_loss_backward)
                 raise RuntimeError("a compile error")
-        assert "compile" not in vars(engine._rows_loss_backward)
-        assert "compile" not in vars(engine._update_block)
+        assert "compile" not in vars(steps._rows_loss_backward)
+        assert "compile" not in vars(steps._update_block)
     finally:
-        compile_ahead.stop(helper)
+        warmup.stop(helper)
     assert helper.poll() is not None and helper.stdin.closed
 
 
 @pytest.mark.parametrize("augment", ["none", "shift:2", "rotate:10"])
 def test_the_helper_started_before_a_run_has_its_network_asks_about_that_runs_loop(augment):
-    # trainer._plan starts the helper from a tiny stand-in (compile_ahead.start_for): its
+    # plan.make_plan starts the helper from a tiny stand-in (warmup.start_for): its
     # argument types must be those compile_loop then compiles the real run's loop for
-    from fastmlp import trainer
     from fastmlp.config import TrainConfig
 
     cfg = TrainConfig(hidden=(100, 30), dropout=0.2, optimizer="adam", augment=augment)
     act = get_activation(cfg.activation)
     model = MLP.create((784, 100, 30, 10), act, seed=0, init="auto")
-    ws = engine.make_workspace(model.sizes, 128, model.params.size)
-    hp = trainer._hyper(cfg, act, False, 2, 28)
-    real = engine.warmup_args(model, ws, hp, np.zeros((0, 784), np.uint8),
-                              np.zeros(60000, np.int64), engine.transform_arrays(model, 784),
+    ws = buffers.make_workspace(model.sizes, 128, model.params.size)
+    hp = plan.loop_hyper(cfg, act, False, 2, 28)
+    real = calls.warmup_args(model, ws, hp, np.zeros((0, 784), np.uint8),
+                              np.zeros(60000, np.int64), calls.transform_arrays(model, 784),
                               np.zeros(1875))
-    tiny = compile_ahead.tiny_train_args(engine.moves_images(hp))
-    assert compile_ahead._signature(tiny) == compile_ahead._signature(real)
-    assert compile_ahead._signature(compile_ahead.tiny_train_args(not engine.moves_images(hp))) \
-        != compile_ahead._signature(real)
+    tiny = warmup.tiny_train_args(calls.moves_images(hp))
+    assert warmup._signature(tiny) == warmup._signature(real)
+    assert warmup._signature(warmup.tiny_train_args(not calls.moves_images(hp))) \
+        != warmup._signature(real)
 
 
 def test_a_run_refused_after_its_helper_started_stops_the_helper(monkeypatch, mnist):
-    from fastmlp import trainer
     from fastmlp.config import TrainConfig
     from fastmlp.errors import ConfigError
 
@@ -306,13 +309,13 @@ def test_a_run_refused_after_its_helper_started_stops_the_helper(monkeypatch, mn
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE))
         return helpers[-1]
 
-    monkeypatch.setattr(compile_ahead, "start_for", start_for)
+    monkeypatch.setattr(warmup, "start_for", start_for)
     # images of more inputs than the sparse path reads: refused by input_plan, after the start
     big = np.zeros((64, 257, 256), np.uint8)
     big[:, :28, :28] = mnist.train_images[:64]
-    data = trainer.Data.from_arrays(big, mnist.train_labels[:64], big[:20],
+    data = tdata.Data.from_arrays(big, mnist.train_labels[:64], big[:20],
                                     mnist.train_labels[:20])
     with pytest.raises(ConfigError, match="reads at most 65,536 inputs"):
-        trainer.train(TrainConfig(hidden=(8,), epochs=1, input_path="sparse", threads=1),
+        run.train(TrainConfig(hidden=(8,), epochs=1, input_path="sparse", threads=1),
                       data=data)
     assert len(helpers) == 1 and helpers[0].poll() is not None  # stopped, not left running

@@ -12,10 +12,12 @@ import re
 import pytest
 from synthetic import one_line
 
-from fastmlp import config, data, schedules, transforms
-from fastmlp.activations import INIT_SCHEMES
+from fastmlp import config, data
+from fastmlp.choices import schedules
+from fastmlp.choices.activations import INIT_SCHEMES
 from fastmlp.cli import ArgumentParser, run_main
 from fastmlp.config import GROUPS, TrainConfig
+from fastmlp.data import transforms
 from fastmlp.errors import ConfigError
 from fastmlp.report.commands import train_argv
 from fastmlp.sweep import grid

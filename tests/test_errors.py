@@ -10,11 +10,12 @@ import pytest
 import synthetic
 from synthetic import TINY, cli, one_line, write_idx_dir
 
-from fastmlp import TrainConfig, checkpoint, train
+from fastmlp import TrainConfig, train
 from fastmlp.errors import CheckpointError, ConfigError, DataError
 from fastmlp.evaluate import main as evaluate_main
 from fastmlp.train import main as train_main
-from fastmlp.trainer import prepare_data
+from fastmlp.training import checkpoint
+from fastmlp.training.data import prepare_data
 
 small_ck = synthetic.small_ck  # fixture
 small_dir = synthetic.small_dir  # fixture

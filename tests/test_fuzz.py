@@ -46,7 +46,7 @@ class Reached(Exception):
 
 
 def reached(cfg, **kwargs):
-    """Stands in for ``trainer.train``: what got through must be meaningful."""
+    """Stands in for ``training.run.train``: what got through must be meaningful."""
     for value in cfg.to_dict().values():
         assert not (isinstance(value, float) and not math.isfinite(value)), cfg
     raise Reached
@@ -111,7 +111,7 @@ def test_train_flags_are_named_errors_or_valid(small_dir):
     def check(chosen):
         argv = base + [t for pair in chosen for t in pair]
         with tempfile.TemporaryDirectory() as cwd, contextlib.chdir(cwd), \
-                mock.patch("fastmlp.trainer.train", side_effect=reached):
+                mock.patch("fastmlp.training.run.train", side_effect=reached):
             try:
                 code, err = run(main, argv)
             except Reached:
@@ -131,7 +131,7 @@ def test_every_valued_train_flag_with_every_odd_token(small_dir):
             "--quiet"]
     numeric = ["nan", "inf", "-inf", "-1", "0", "1e400", "99999999999999999999999", "", "abc"]
     with tempfile.TemporaryDirectory() as cwd, contextlib.chdir(cwd), \
-            mock.patch("fastmlp.trainer.train", side_effect=reached):
+            mock.patch("fastmlp.training.run.train", side_effect=reached):
         for flag in option_flags(build_parser(), skip=("--data-dir",)):
             for token in numeric:
                 try:

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import synthetic
 
-from fastmlp import _jit, engine, kernels
+from fastmlp import _jit, kernels
 from fastmlp.cli import run_main
+from fastmlp.loop import steps
 from fastmlp.train import main
 
 small_dir = synthetic.small_dir  # fixture
@@ -27,25 +28,28 @@ def test_editing_any_numba_module_changes_the_package_stamp(tmp_path):
     # (the stamp is computed once per process and folder, so edit a fresh copy)
     d = tmp_path / "d"
     shutil.copytree(a, d)
-    source = (d / "activation_kernels.py").read_text()
+    source = (d / "kernels" / "_activation.py").read_text()
     assert "out[i] = z[i]" in source
-    (d / "activation_kernels.py").write_text(
+    (d / "kernels" / "_activation.py").write_text(
         source.replace("out[i] = z[i]", "out[i] = -z[i]", 1))
     assert _jit.source_stamp(str(a)) != _jit.source_stamp(str(d))
     # so does a module jitted code reads without being jitted itself: the loop's buffers and
-    # optimizer codes (workspace.py, imported by engine.py, never mentions Numba)
+    # settings (loop/buffers.py: Hyper's field order is the compiled code's tuple layout)
     w = tmp_path / "w"
     shutil.copytree(a, w)
-    source = (w / "workspace.py").read_text()
-    assert "jit" not in source and "SGD, MOMENTUM, ADAM = 0, 1, 2" in source
-    (w / "workspace.py").write_text(source.replace("= 0, 1, 2", "= 1, 0, 2"))
+    source = (w / "loop" / "buffers.py").read_text()
+    assert "jit" not in source and "    dropout_input: float = 0.0\n    dropout: float" in source
+    (w / "loop" / "buffers.py").write_text(source.replace(
+        "    dropout_input: float = 0.0\n    dropout: float = 0.0",
+        "    dropout: float = 0.0\n    dropout_input: float = 0.0"))
     assert _jit.source_stamp(str(a)) != _jit.source_stamp(str(w))
-    # and so does the GEMM the loop compiles in (gemm.py: a NumPy function, its BLAS overload)
+    # and so does the GEMM the loop compiles in (kernels/_gemm.py: a NumPy function, its BLAS
+    # overload)
     g = tmp_path / "g"
     shutil.copytree(a, g)
-    source = (g / "gemm.py").read_text()
+    source = (g / "kernels" / "_gemm.py").read_text()
     assert source.count('ord("t")') == 1
-    (g / "gemm.py").write_text(source.replace('ord("t")', 'ord("n")'))   # a's transpose dropped
+    (g / "kernels" / "_gemm.py").write_text(source.replace('ord("t")', 'ord("n")'))  # no a'
     assert _jit.source_stamp(str(a)) != _jit.source_stamp(str(g))
     # a module without Numba code (the command line) does not
     c = tmp_path / "c"
@@ -98,8 +102,49 @@ def test_the_stamp_follows_imports_into_subpackages_at_any_depth(tmp_path):
     assert _jit.source_stamp(str(other)) == stamp
 
 
+# A kernel of kernels/_loss.py called in a new process with a copy of the package; prints its
+# cache statistics (hits, misses)
+KERNEL_PROBE = """
+import json
+import numpy as np
+from fastmlp import kernels
+logits = np.arange(6, dtype=np.float32).reshape(2, 3)
+kernels.softmax_xent_forward(np.empty_like(logits), logits, np.array([0, 2]))
+stats = kernels._softmax_xent_forward.stats
+print(json.dumps([kernels.__file__, sum(stats.cache_hits.values()),
+                  sum(stats.cache_misses.values())]))
+"""
+
+
+def test_an_edit_to_a_kernel_in_a_subpackage_misses_the_cache_of_the_code_that_calls_it(
+        tmp_path):
+    # _softmax_xent_forward (kernels/_loss.py) holds a compiled copy of _exp_inplace
+    # (kernels/_activation.py): an edit to _activation.py alone must make it compile again,
+    # though its own file and its line did not change (Numba's own stamp would load the stale
+    # copy). Real Numba caches, in a copy of the package, in new processes.
+    copy = tmp_path / "site" / "fastmlp"
+    shutil.copytree(_jit.PACKAGE_DIR, copy,
+                    ignore=shutil.ignore_patterns("__pycache__", "bundled"))
+    env = {**os.environ, "PYTHONPATH": str(copy.parent)}
+    env.pop("NUMBA_CACHE_DIR", None)  # the cache beside the copy's sources
+
+    def probe():
+        run = subprocess.run([sys.executable, "-c", KERNEL_PROBE], capture_output=True,
+                             text=True, env=env, timeout=300, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-2000:]
+        where, hits, misses = json.loads(run.stdout.strip().splitlines()[-1])
+        assert where == str(copy / "kernels" / "__init__.py")
+        return hits, misses
+
+    assert probe() == (0, 1)  # compiled, and cached
+    assert probe() == (1, 0)  # loaded from the cache
+    activation = copy / "kernels" / "_activation.py"
+    activation.write_text(activation.read_text() + "\n# an edit\n")
+    assert probe() == (0, 1)  # the stamp changed: compiled again
+
+
 def test_fastmlp_functions_use_the_package_stamp_and_others_do_not(tmp_path):
-    for fn in (engine._train_worker, engine._evaluate_worker, kernels._dense_forward):
+    for fn in (steps._train_worker, steps._evaluate_worker, kernels._dense_forward):
         locator = fn._cache._impl._locator
         assert isinstance(locator, _jit._PackageStamp)
         assert locator.get_source_stamp() == _jit.source_stamp()
@@ -117,18 +162,19 @@ def test_fastmlp_functions_use_the_package_stamp_and_others_do_not(tmp_path):
 # One training run in a new process, after the same run here: prints the loop's cache statistics
 CACHE_PROBE = """
 import json, sys
-from fastmlp import engine
 from fastmlp.cli import run_main
 from fastmlp.train import main
+from fastmlp.loop import steps
 code = run_main(main, sys.argv[1:])
-stats = [engine._train_worker.stats, engine._evaluate_worker.stats]
+stats = [steps._train_worker.stats, steps._evaluate_worker.stats]
 print(json.dumps([code] + [[sum(s.cache_hits.values()), sum(s.cache_misses.values())]
                            for s in stats]))
 """
 
 
 def test_a_new_process_loads_the_training_loop_from_the_cache(small_dir):
-    # the loop holds compiled copies of every kernel and of gemm.py's BLAS overload; none of
+    # the loop holds compiled copies of every kernel and of kernels/_gemm.py's BLAS overload;
+    # none of
     # them may keep Numba from caching it
     argv = ["--data-dir", str(small_dir), "--epochs", "1", *synthetic.TINY]
     assert run_main(main, argv) == 0   # compiles the loop, or loads it, and caches it
@@ -243,17 +289,17 @@ def test_a_workers_own_module_is_not_optimised_again_and_everything_else_is(monk
     assert numba.njit(a_worker)(2.0) == 7.0
     assert levels(a_worker, "module") == levels(a_worker, "function") == {3}
     # the training and evaluation workers are made this way
-    assert isinstance(engine._train_worker, _jit._WorkerDispatcher)
-    assert isinstance(engine._evaluate_worker, _jit._WorkerDispatcher)
+    assert isinstance(steps._train_worker, _jit._WorkerDispatcher)
+    assert isinstance(steps._evaluate_worker, _jit._WorkerDispatcher)
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="with the JIT off it is a plain function")
 def test_a_piece_without_a_python_entry_point_says_so_instead_of_crashing():
     # engine's pieces have no Python wrapper (_jit.jit_inner); Numba would jump to a null one
-    with pytest.raises(TypeError, match=r"fastmlp\.engine\._view runs only inside compiled"):
-        engine._view(np.zeros(4, np.float32), 0, 2, 2)
+    with pytest.raises(TypeError, match=r"fastmlp\.loop\.steps\._view runs only inside compiled"):
+        steps._view(np.zeros(4, np.float32), 0, 2, 2)
     # called from compiled code it works, and gives the view
-    view = numba.njit(lambda buf: engine._view(buf, 1, 1, 2))(np.arange(4, dtype=np.float32))
+    view = numba.njit(lambda buf: steps._view(buf, 1, 1, 2))(np.arange(4, dtype=np.float32))
     assert view.tolist() == [[1.0, 2.0]]
 
 

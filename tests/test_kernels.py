@@ -7,14 +7,18 @@ import math
 import sys
 import textwrap
 
+import naive
 import numba
 import numpy as np
 import pytest
 
-import naive
-from fastmlp import gemm
 from fastmlp import kernels as K
-from fastmlp.activations import Activation, BUILTINS, custom_activation, get_activation
+from fastmlp.choices.activations import (
+    BUILTINS,
+    Activation,
+    custom_activation,
+    get_activation,
+)
 from fastmlp.errors import ConfigError
 
 DTYPES = [np.float32, np.float64]
@@ -312,7 +316,7 @@ def test_sparse_dense_backward_params(alpha, T, values, dtype):
 def test_prefetch_is_a_cpu_prefetch_hint_and_reads_nothing():
     # the sparse kernels' hint (fastmlp/prefetch.py) must reach the machine code as a prefetch
     # instruction; as Python (JIT off) it is a no-op
-    from fastmlp.prefetch import _prefetch
+    from fastmlp.kernels import _prefetch
 
     def touch(a, i):
         _prefetch(a, i)
@@ -331,10 +335,11 @@ def test_prefetch_is_a_cpu_prefetch_hint_and_reads_nothing():
 # --------------------------------------------------------------------------------------------
 # GEMM with alpha and beta, and the dense layer's fused SGD step built on it
 # --------------------------------------------------------------------------------------------
-# gemm.py's two ways: BLAS (what jitted code, the training loop, gets; gemm_tn calls it) and the
+# kernels/_gemm.py's two ways: BLAS (what jitted code, the training loop, gets; gemm_tn calls
+# it) and the
 # plain NumPy function that Python callers and a run with the JIT off get
-GEMM_PATHS = {"blas": lambda out, a, c0, b, alpha, beta: gemm.gemm_tn(out, a, b, alpha, beta, c0),
-              "numpy": gemm._gemm_tn_cols}
+GEMM_PATHS = {"blas": lambda out, a, c0, b, alpha, beta: K.gemm_tn(out, a, b, alpha, beta, c0),
+              "numpy": K._gemm_tn_cols}
 
 
 @pytest.mark.parametrize("path", GEMM_PATHS)
@@ -355,7 +360,7 @@ def test_gemm_tn(alpha, beta, B, D, H, dtype, path):
 
 
 def test_gemm_tn_refuses_what_blas_would_misread():
-    gemm_tn = gemm.gemm_tn
+    gemm_tn = K.gemm_tn
     f = np.zeros((3, 2), np.float32)
     with pytest.raises(ValueError, match="C-contiguous"):
         gemm_tn(f, np.zeros((4, 6), np.float32)[:, ::2], np.zeros((4, 2), np.float32))
@@ -715,7 +720,7 @@ STREAMS = [(0, (0, 0, 0)), (1, (0, 0, 0)), (7, (4, 5, 6)), (2**40, (9, 100000, 3
 
 @pytest.mark.parametrize("seed,stream", STREAMS)
 def test_dropout_bits_match_twin(seed, stream):
-    """The training loop's path (engine.py: a uint64 state, in compiled code) draws exactly the
+    """The training loop's path (loop/steps.py: a uint64 state, in compiled code) draws exactly the
     mask of the plain-Python splitmix64 + xorshift64* twin."""
     state = K._stream_seed(seed, *stream)
     assert state == naive.stream_seed(seed, *stream)
@@ -1113,7 +1118,7 @@ def test_custom_activation_matches_finite_differences(swish_act):
 
 
 def test_custom_activation_backward_in_place_as_the_loop_calls_it(swish_act):
-    # the training loop passes one buffer as da and dz (engine._rows_loss_backward)
+    # the training loop passes one buffer as da and dz (steps._rows_loss_backward)
     z = np.linspace(-5, 5, 37).astype(np.float32)
     da = np.random.default_rng(3).normal(size=z.shape).astype(np.float32)
     expected = da * swish_twin(z)[1]
@@ -1160,7 +1165,7 @@ def test_custom_activation_rejects_non_functions():
 
 USER_MODULE = textwrap.dedent("""
     import math
-    from fastmlp.activations import custom_activation
+    from fastmlp.choices.activations import custom_activation
 
     def swish(x):
         return x / (1.0 + math.exp(-x))

@@ -2,7 +2,7 @@
 
 Each row's kernel is compared to its naive twin in test_kernels.py; here each row is checked
 as the training loop runs it: the engine's branch on the row's code calls the row's kernel with
-the row's hyperparameters and state buffers (one step through ``engine.train_steps`` equals the
+the row's hyperparameters and state buffers (one step through ``calls.train_steps`` equals the
 twin applied to the gradient the step computed, over a few steps so the state carries), the
 fused SGD step equals the unfused one, and a checkpoint holds and restores exactly the row's
 state.
@@ -16,15 +16,18 @@ import numpy as np
 import pytest
 from synthetic import learnable
 
-from fastmlp import checkpoint, engine, update_kernels
-from fastmlp.activations import get_activation
+from fastmlp import kernels as K
+from fastmlp.choices.activations import get_activation
+from fastmlp.choices.optimizers import HYPERPARAMETERS, OPTIMIZERS, STATE_BUFFERS
 from fastmlp.config import OPTIMIZERS as CHOICES
 from fastmlp.config import TrainConfig
-from fastmlp.input_plan import loop_hyper
+from fastmlp.loop import buffers, calls
+from fastmlp.loop.buffers import Hyper
 from fastmlp.model import MLP
-from fastmlp.optimizers import HYPERPARAMETERS, OPTIMIZERS, STATE_BUFFERS
-from fastmlp.trainer import Data, train
-from fastmlp.workspace import Hyper
+from fastmlp.training import checkpoint
+from fastmlp.training.data import Data
+from fastmlp.training.plan import loop_hyper
+from fastmlp.training.run import train
 
 ROWS = list(OPTIMIZERS)
 # hyperparameters away from their defaults, so a value passed to the wrong argument shows
@@ -41,7 +44,7 @@ def twin_of(row):
 def test_every_row_has_a_kernel_a_twin_and_fields_for_its_hyperparameters(name):
     row = OPTIMIZERS[name]
     assert row.name == name and CHOICES == tuple(OPTIMIZERS)
-    assert getattr(update_kernels, row.kernel.__name__) is row.kernel
+    assert getattr(K, row.kernel.__name__) is row.kernel
     # kernel(params, *state, grads, lr, *hyper[, t]), and the twin takes the same arguments
     n_args = 1 + len(row.state) + 2 + len(row.hyper) + row.takes_step
     assert len(inspect.signature(row.kernel.py_func).parameters) == n_args
@@ -62,8 +65,8 @@ def _setup(name, weight_decay, n=96, batch=32):
                       threads=1, input_path="dense", **HYPER)
     act = get_activation(cfg.activation)
     model = MLP.create((X.shape[1], 7, 3), act, seed=2)
-    ws = engine.make_workspace(model.sizes, batch, model.params.size)
-    tr = engine.transform_arrays(model, X.shape[1])
+    ws = buffers.make_workspace(model.sizes, batch, model.params.size)
+    tr = calls.transform_arrays(model, X.shape[1])
     return cfg, act, model, ws, X, y, tr
 
 
@@ -77,17 +80,17 @@ def test_each_engine_step_is_its_rows_twin_on_the_steps_gradient(name, weight_de
     assert hp.fused == (row.fuses and weight_decay == 0)
     # a fused step writes no gradient: a twin run of the unfused step gives it
     shadow = MLP(model.sizes, act, model.params.copy()) if hp.fused else None
-    ws2 = engine.make_workspace(model.sizes, 32, model.params.size) if hp.fused else None
+    ws2 = buffers.make_workspace(model.sizes, 32, model.params.size) if hp.fused else None
     order = np.arange(len(X), dtype=np.int64)
     lrs = np.array([0.1, 0.05, 0.02])
     for s in range(3):
         before = model.params.astype(np.float64)
         state = [getattr(ws, b).astype(np.float64) for b in STATE_BUFFERS[:len(row.state)]]
-        _, _, samples, bad = engine.train_steps(model, ws, hp, X, y, order, tr, 32, s, 1, lrs,
+        _, _, samples, bad = calls.train_steps(model, ws, hp, X, y, order, tr, 32, s, 1, lrs,
                                                 0, s)
         assert samples == 32 and bad == -1
         if hp.fused:
-            engine.train_steps(shadow, ws2, hp._replace(fused=False), X, y, order, tr, 32, s,
+            calls.train_steps(shadow, ws2, hp._replace(fused=False), X, y, order, tr, 32, s,
                                1, lrs, 0, s)
             grads = ws2.grads.astype(np.float64)
             shadow.params[:] = model.params  # both go on from the fused step's weights
@@ -115,7 +118,7 @@ def _data(n_train=300):
 @pytest.mark.parametrize("name", ROWS)
 def test_a_checkpoint_holds_and_restores_exactly_the_rows_state(name, tmp_path, monkeypatch):
     row = OPTIMIZERS[name]
-    monkeypatch.setattr("fastmlp.trainer.CHUNK_SAMPLES", 64)  # chunks of 2 steps at batch 32
+    monkeypatch.setattr("fastmlp.training.run.CHUNK_SAMPLES", 64)  # chunks of 2 steps at batch 32
     cfg = TrainConfig(hidden=(8,), epochs=2, batch_size=32, batch_ramp=None, optimizer=name,
                       lr=0.05 if name != "adam" else 0.005, threads=1, seed=4, **HYPER)
     data = _data()

@@ -21,12 +21,12 @@ import pytest
 import synthetic
 from synthetic import cli, one_line
 
-from fastmlp import checkpoint
 from fastmlp.errors import CheckpointError, OutputError
 from fastmlp.evaluate import main as evaluate_main
 from fastmlp.predict import main as predict_main
 from fastmlp.train import main as train_main
-from fastmlp.trainer import load_model
+from fastmlp.training import checkpoint
+from fastmlp.training.checkpoint import load_model
 
 small_dir = synthetic.small_dir  # fixture
 TINY = synthetic.TINY + ["--epochs", "1"]
@@ -36,13 +36,14 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def no_training(monkeypatch):
     """Make any attempt to train fail the test: the checks must come first."""
-    import fastmlp.trainer
+    import fastmlp.training.data
+    import fastmlp.training.run
 
     def refuse(*a, **k):
         pytest.fail("training started before the bad input was reported")
 
-    monkeypatch.setattr(fastmlp.trainer, "train", refuse)
-    monkeypatch.setattr(fastmlp.trainer, "prepare_data", refuse)
+    monkeypatch.setattr(fastmlp.training.run, "train", refuse)
+    monkeypatch.setattr(fastmlp.training.data, "prepare_data", refuse)
 
 
 def readme_block(marker):
@@ -160,12 +161,12 @@ def test_output_paths_are_checked_before_training(flag, where, small_dir, tmp_pa
 
 def test_a_failed_final_write_is_one_line_keeps_the_rest_and_exits_1(small_dir, tmp_path,
                                                                       monkeypatch, capsys):
-    import fastmlp.outputs
+    import fastmlp.training.outputs
 
     def disk_full(path, summary):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(fastmlp.outputs, "write_metrics_json", disk_full)
+    monkeypatch.setattr(fastmlp.training.outputs, "write_metrics_json", disk_full)
     ck, m, h = tmp_path / "ck.npz", tmp_path / "m.json", tmp_path / "h.csv"
     code, out, err = cli(train_main, ["--data-dir", str(small_dir), "--save", str(ck),
                                       "--metrics-json", str(m), "--history-csv", str(h),
@@ -179,7 +180,7 @@ def test_a_failed_final_write_is_one_line_keeps_the_rest_and_exits_1(small_dir, 
 
 
 def test_metrics_json_is_strict_json(tmp_path):
-    from fastmlp.outputs import write_metrics_json
+    from fastmlp.training.outputs import write_metrics_json
 
     m = tmp_path / "m.json"
     write_metrics_json(m, {"val_loss": float("nan"), "x": [np.float32("inf"), 1.5],
@@ -218,7 +219,7 @@ def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(sig, small_dir, tmp_pa
 
 def test_an_interrupted_run_that_cannot_save_says_where_it_tried(small_dir, tmp_path):
     from fastmlp import TrainConfig, train
-    from fastmlp.trainer import Data, prepare_data
+    from fastmlp.training.data import Data, prepare_data
 
     cfg = TrainConfig(data_dir=str(small_dir), hidden=(8,), epochs=2, threads=1)
     data = prepare_data(cfg)
@@ -263,7 +264,7 @@ def test_a_killed_saves_temporary_file_is_removed_by_the_next_save(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal
         import numpy as np
-        from fastmlp import checkpoint
+        from fastmlp.training import checkpoint
 
         def savez_then_die(f, **arrays):
             f.write(b"x" * 100000)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from fastmlp import TrainConfig, train
-from fastmlp.trainer import prepare_data
+from fastmlp.training.data import prepare_data
 
 
 @pytest.fixture(scope="module")

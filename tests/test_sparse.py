@@ -5,14 +5,16 @@ the sparse path against the same run on the dense path. Training runs read the s
 MNIST in conftest.py (``mnist_slice_dir``): what they assert is equality of the two paths and
 the path ``auto`` picks, which MNIST's own pixels decide."""
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from fastmlp import TrainConfig, train
 from fastmlp import kernels as K
 from fastmlp.errors import ConfigError
-from fastmlp.trainer import prepare_data
+from fastmlp.loop import buffers, calls
+from fastmlp.training import plan
+from fastmlp.training.data import prepare_data
 
 RTOL32, ATOL32 = 1e-4, 1e-5   # float32 kernel vs float64 twin
 
@@ -135,24 +137,22 @@ def test_auto_picks_sparse_for_mnist_and_dense_when_zero_is_not_zero(mnist_data,
 @pytest.mark.parametrize("hidden, batch, sparse", [(100, 600, True), (200, 32, True),
                                                   (200, 600, False), (300, 32, False)])
 def test_auto_runs_a_narrow_first_layer_sparse_at_any_batch(mnist_data, hidden, batch, sparse):
-    # the measured rule (trainer.sparse_pays): up to 128 units at every batch size, up to 256
+    # the measured rule (plan.sparse_pays): up to 128 units at every batch size, up to 256
     # only for batches up to 64, dense beyond; input_plan applies it per epoch's batch size
-    from fastmlp import engine, trainer
     from fastmlp.model import MLP
 
     X = np.ascontiguousarray(mnist_data.splits.train_x.reshape(len(mnist_data.splits.train_x), -1))
     cfg = TrainConfig(hidden=(hidden,), batch_size=batch, batch_ramp=None, threads=1)
     model = MLP.create((X.shape[1], hidden, 10), cfg.activation, transform=mnist_data.transform)
-    tr = engine.transform_arrays(model, X.shape[1])
-    _, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, 1)
+    tr = calls.transform_arrays(model, X.shape[1])
+    _, hyper_for = plan.input_plan(cfg, model.activation, X, tr, 1)
     assert hyper_for(batch).sparse is sparse
 
 
 def test_images_with_more_inputs_than_a_uint16_index_names_go_dense():
     # the CSR's input indices are uint16 (3 bytes per nonzero instead of 5): 65,536 inputs at
     # most; auto then picks the dense path, and --input-path sparse is refused in one line
-    from fastmlp import engine, trainer
-    from fastmlp.activations import get_activation
+    from fastmlp.choices.activations import get_activation
 
     act = get_activation("sigmoid")
     cfg = TrainConfig(hidden=(8,), batch_size=32, batch_ramp=None, threads=1)
@@ -161,14 +161,14 @@ def test_images_with_more_inputs_than_a_uint16_index_names_go_dense():
         X[:, -1] = 9  # the last input: index 65535 must fit
         tr = (np.arange(n_inputs, dtype=np.int64), np.full(n_inputs, 1 / 255, np.float32),
               np.zeros(n_inputs, np.float32))
-        csr, hyper_for = trainer.input_plan(cfg, act, X, tr, 1)
+        csr, hyper_for = plan.input_plan(cfg, act, X, tr, 1)
         assert hyper_for(32).sparse is sparse
         if sparse:
             assert csr[1].dtype == np.uint16 and csr[1].max() == K.MAX_SPARSE_INPUTS - 1
         else:
-            assert csr is engine.NO_CSR
+            assert csr is calls.NO_CSR
             with pytest.raises(ConfigError, match="at most 65,536 inputs per image"):
-                trainer.input_plan(cfg.replace(input_path="sparse"), act, X, tr, 1)
+                plan.input_plan(cfg.replace(input_path="sparse"), act, X, tr, 1)
             with pytest.raises(ValueError, match="uint16"):
                 K.csr_inputs(X, tr[0])
 
@@ -200,7 +200,6 @@ def test_fused_sgd_is_the_same_step_as_gradients_then_update(mnist_data, input_p
     # Plain SGD is applied inside the backward pass (hp.fused: BLAS with beta = 1 on dense
     # layers, the sparse kernel on the first layer), after each layer's input gradient. It must
     # be the step the gradient buffer + _sgd_update path takes, up to summation order.
-    from fastmlp import engine, trainer
     from fastmlp.model import MLP
 
     cfg = TrainConfig(hidden=(32, 16), batch_size=64, batch_ramp=None, dropout=0.2,
@@ -213,13 +212,13 @@ def test_fused_sgd_is_the_same_step_as_gradients_then_update(mnist_data, input_p
     results = {}
     for fused in (True, False):
         model = MLP.create(sizes, cfg.activation, seed=0, transform=mnist_data.transform)
-        tr = engine.transform_arrays(model, X.shape[1])
-        csr, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, 1)
+        tr = calls.transform_arrays(model, X.shape[1])
+        csr, hyper_for = plan.input_plan(cfg, model.activation, X, tr, 1)
         hp = hyper_for(64)._replace(fused=fused)
         assert hp.sparse == (input_path == "sparse")
-        ws = engine.make_workspace(model.sizes, 64, model.params.size)
+        ws = buffers.make_workspace(model.sizes, 64, model.params.size)
         order = np.arange(len(X), dtype=np.int64)
-        engine.train_steps(model, ws, hp, X, y, order, tr, 64, 0, 20, np.full(20, 0.1), 0, 0,
+        calls.train_steps(model, ws, hp, X, y, order, tr, 64, 0, 20, np.full(20, 0.1), 0, 0,
                            csr=csr)
         results[fused] = model.params.copy()
     assert np.abs(results[False] - start.params).max() > 1e-2    # 20 steps moved the weights
@@ -230,7 +229,6 @@ def test_sparse_input_dropout_step_is_the_dense_twin_on_the_same_mask(mnist_data
     # One step (lr 0) of the engine on the sparse path with input dropout: its loss is the
     # float64 forward pass of the batch with exactly the entries _gather_sparse keeps for this
     # (seed, epoch, step), each scaled by 1/(1-rate) -- the factor the engine must pass on.
-    from fastmlp import engine, trainer
     from fastmlp.model import MLP
 
     rate, B = 0.4, 32
@@ -241,14 +239,14 @@ def test_sparse_input_dropout_step_is_the_dense_twin_on_the_same_mask(mnist_data
     y = np.ascontiguousarray(mnist_data.splits.train_y, dtype=np.int64)
     sizes = (mnist_data.transform.n_inputs, 16, mnist_data.n_classes)
     model = MLP.create(sizes, "sigmoid", seed=0, transform=mnist_data.transform)
-    tr = engine.transform_arrays(model, X.shape[1])
-    csr, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, 1)
+    tr = calls.transform_arrays(model, X.shape[1])
+    csr, hyper_for = plan.input_plan(cfg, model.activation, X, tr, 1)
     hp = hyper_for(B)
     assert hp.sparse and hp.dropout_input == rate
-    ws = engine.make_workspace(model.sizes, B, model.params.size)
+    ws = buffers.make_workspace(model.sizes, B, model.params.size)
     order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
     epoch, step = 2, 5
-    loss, _, n, bad = engine.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
+    loss, _, n, bad = calls.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
                                          np.zeros(step + 1), epoch, 0, csr=csr)
     assert n == B and bad == -1
 
@@ -268,13 +266,12 @@ def test_sparse_input_dropout_step_is_the_dense_twin_on_the_same_mask(mnist_data
 
 @pytest.mark.parametrize("sparse", [True, False])
 def test_training_chunks_run_blas_at_one_thread(monkeypatch, sparse):
-    # The training threads split each step's work between them (engine.py), and each calls BLAS
+    # The training threads split each step's work between them (loop/steps.py), and each calls BLAS
     # on its own blocks: a threaded BLAS inside would start spinning workers on the cores the
     # threads need (with OpenMP's sparse kernels: 230k -> 6k samples/s at batch 64). So training
     # chunks run with every BLAS at one thread, restored afterwards.
     from threadpoolctl import threadpool_info
 
-    from fastmlp import engine
     from fastmlp.model import MLP
     from fastmlp.threads import set_threads
 
@@ -285,14 +282,14 @@ def test_training_chunks_run_blas_at_one_thread(monkeypatch, sparse):
     set_threads(2)
     try:
         seen = []
-        monkeypatch.setattr(engine, "_train_worker",
+        monkeypatch.setattr(calls, "_train_worker",
                             lambda *a: seen.append(blas_threads()) or (0.0, 0, 0, -1))
         model = MLP.create((4, 3, 2), "sigmoid")
-        hp = engine.eval_hyper(model.activation)._replace(sparse=sparse, threads=2)
+        hp = calls.eval_hyper(model.activation)._replace(sparse=sparse, threads=2)
         before = blas_threads()
         assert before and set(before.values()) == {2}
-        engine.train_steps(model, None, hp, np.zeros((1, 4), np.uint8), np.zeros(1, np.int64),
-                           np.zeros(1, np.int64), engine.transform_arrays(model, 4), 1, 0, 1,
+        calls.train_steps(model, None, hp, np.zeros((1, 4), np.uint8), np.zeros(1, np.int64),
+                           np.zeros(1, np.int64), calls.transform_arrays(model, 4), 1, 0, 1,
                            np.zeros(1), 0, 0)
         assert len(seen) == 2 and all(set(s.values()) == {1} for s in seen)  # both threads
         assert blas_threads() == before

@@ -15,13 +15,13 @@ import fastmlp
 from fastmlp import TrainConfig, train
 from fastmlp.cli import run_main
 from fastmlp.data import BUNDLED_MNIST_DIR, load_dataset, split
+from fastmlp.data.transforms import make_transform
 from fastmlp.errors import ConfigError
 from fastmlp.sweep import grid as G
 from fastmlp.sweep import store
 from fastmlp.sweep.command import main as sweep_main
 from fastmlp.sweep.command import parse
-from fastmlp.trainer import Data
-from fastmlp.transforms import make_transform
+from fastmlp.training.data import Data
 
 # Tiny real runs: the full 60,000 training images, one epoch of a 16-unit layer, one thread.
 TINY = dict(hidden=(16,), epochs=1, threads=1, data_dir=str(BUNDLED_MNIST_DIR))
@@ -252,7 +252,7 @@ def test_rows_to_csv_and_to_frame(tiny, tmp_path):
 
 def test_saved_models_hold_each_runs_weights_and_a_missing_one_runs_again(tiny, tmp_path,
                                                                           capsys):
-    from fastmlp.trainer import load_model
+    from fastmlp.training.checkpoint import load_model
 
     argv = tiny[1] + ["--threads", "1", "--workers", "0", "--grid", "seed=0,1",
                          "--save-models", "--no-plots", "--out", str(tmp_path)]

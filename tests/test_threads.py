@@ -1,12 +1,14 @@
-"""The training loop on several threads (engine.py, sync.py): each step's rows and each layer's
+"""The training loop on several threads (loop/steps.py, kernels/_sync.py): each step's rows
+and each layer's
 parameter blocks split between threads must give the one-thread step, on every path."""
 
 import numpy as np
 import pytest
 
-from fastmlp import engine, trainer
 from fastmlp.config import TrainConfig
+from fastmlp.loop import buffers, calls
 from fastmlp.model import MLP
+from fastmlp.training import plan
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +23,13 @@ def run(arrays, threads, steps=12, batch=50, **settings):
     cfg = TrainConfig(**{**dict(hidden=(32, 16), batch_ramp=None, batch_size=batch, lr=0.05,
                                 dropout=0.2, threads=threads), **settings})
     model = MLP.create((X.shape[1], *cfg.hidden, 10), cfg.activation, seed=3)
-    tr = engine.transform_arrays(model, X.shape[1])
-    csr, hyper_for = trainer.input_plan(cfg, model.activation, X, tr, threads)
+    tr = calls.transform_arrays(model, X.shape[1])
+    csr, hyper_for = plan.input_plan(cfg, model.activation, X, tr, threads)
     hp = hyper_for(batch)
-    ws = engine.make_workspace(model.sizes, batch, model.params.size)
+    ws = buffers.make_workspace(model.sizes, batch, model.params.size)
     order = np.random.default_rng(1).permutation(len(X)).astype(np.int64)
     lrs = np.full(steps, cfg.lr)
-    loss, correct, n, bad = engine.train_steps(model, ws, hp, X, y, order, tr, batch, 0, steps,
+    loss, correct, n, bad = calls.train_steps(model, ws, hp, X, y, order, tr, batch, 0, steps,
                                                lrs, 0, 0, csr=csr)
     assert bad == -1 and n == steps * batch
     return model, loss, correct, hp
@@ -83,7 +85,7 @@ def test_evaluation_splits_the_images_between_threads(arrays):
     for threads in (1, 2, 3):
         pred = np.full(len(X), -1, np.int64)
         probs[threads] = np.full((len(X), 10), np.nan, np.float32)
-        loss, correct = engine.evaluate(model, X, y, batch_size=256, pred_out=pred,
+        loss, correct = calls.evaluate(model, X, y, batch_size=256, pred_out=pred,
                                         probs_out=probs[threads], threads=threads)
         results[threads] = (loss, correct, pred)
     for threads in (2, 3):

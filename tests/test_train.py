@@ -15,14 +15,14 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import SLICE_TRAIN
 
 from fastmlp import TrainConfig, custom_activation, train
 from fastmlp.cli import run_main
 from fastmlp.errors import CheckpointError, ConfigError, DivergenceError, OutputError
 from fastmlp.train import main as train_main
-from fastmlp.trainer import Data, load_model, prepare_data
-
-from conftest import SLICE_TRAIN
+from fastmlp.training.checkpoint import load_model
+from fastmlp.training.data import Data, prepare_data
 
 SMALL = dict(hidden=(32,), epochs=2, threads=1)
 
@@ -308,7 +308,7 @@ def test_a_run_may_free_the_dense_training_images_when_every_epoch_reads_the_spa
 
 
 def test_the_dense_training_images_stay_when_an_epoch_reads_them(mnist_slice_dir):
-    # 784-200-10: sparse at batch 64, dense at 128 (input_plan.sparse_pays)
+    # 784-200-10: sparse at batch 64, dense at 128 (plan.sparse_pays)
     cfg = TrainConfig(hidden=(200,), epochs=2, batch_ramp=64, batch_size=128, threads=1,
                       data_dir=str(mnist_slice_dir))
     data = prepare_data(cfg)
@@ -319,7 +319,7 @@ def test_the_dense_training_images_stay_when_an_epoch_reads_them(mnist_slice_dir
 
 def test_the_command_line_lets_its_run_free_the_training_images(mnist_slice_dir, monkeypatch,
                                                                 capsys):
-    import fastmlp.trainer as T
+    import fastmlp.training.run as T
 
     given = []
     real = T.train

@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 
+from fastmlp.data.transforms import InputTransform, make_transform
 from fastmlp.errors import ConfigError, DataError
-from fastmlp.transforms import InputTransform, make_transform
 
 MNIST_AUTO_CROP_INPUTS = 717  # measured: pixels nonzero in at least one MNIST training image
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from fastmlp import _jit
-from fastmlp.activations import source_key
+from fastmlp.choices.activations import source_key
 
 USER_MODULE = '''
 import math
-from fastmlp.activations import custom_activation
+from fastmlp.choices.activations import custom_activation
 
 SLOPE = {slope}  # run {tag}
 
@@ -34,16 +34,17 @@ def soft_derivative(x):
 ACT = custom_activation(soft, soft_derivative, name="soft")
 '''
 
-# One training chunk and one evaluation through the engine, as trainer.train calls them; prints
+# One training chunk and one evaluation through the engine, as run.train calls them; prints
 # the cache statistics of the loop's dispatchers (hits, misses) and of the user's compiled
 # callbacks (hits: loaded from disk), and a checksum of the trained weights.
 PROBE = '''
 import json, sys
 import numpy as np
-from fastmlp import engine, trainer
-from fastmlp.activations import get_activation
+from fastmlp.choices.activations import get_activation
 from fastmlp.config import TrainConfig
 from fastmlp.model import MLP
+from fastmlp.loop import buffers, calls, steps
+from fastmlp.training import plan
 
 act = get_activation("{module}:ACT")
 cfg = TrainConfig(hidden=(8,), activation="{module}:ACT", optimizer="sgd", batch_ramp=None,
@@ -52,14 +53,14 @@ rng = np.random.default_rng(0)
 X = rng.integers(0, 256, size=(32, 16), dtype=np.uint8)
 y = rng.integers(0, 3, size=32).astype(np.int64)
 model = MLP.create((16, 8, 3), act, seed=0, init="auto")
-train_fn, eval_fn = engine._train_worker, engine._evaluate_worker
+train_fn, eval_fn = steps._train_worker, steps._evaluate_worker
 if {train}:
-    ws = engine.make_workspace(model.sizes, 8, model.params.size)
-    hp = trainer._hyper(cfg, act, False, 1)
+    ws = buffers.make_workspace(model.sizes, 8, model.params.size)
+    hp = plan.loop_hyper(cfg, act, False, 1)
     lrs = np.full(4, 0.1)
-    engine.train_steps(model, ws, hp, X, y, np.arange(32), engine.transform_arrays(model, 16),
+    calls.train_steps(model, ws, hp, X, y, np.arange(32), calls.transform_arrays(model, 16),
                        8, 0, 4, lrs, 0, 0)
-loss, _ = engine.evaluate(model, X, y)
+loss, _ = calls.evaluate(model, X, y)
 stats = lambda fn: [sum(fn.stats.cache_hits.values()), sum(fn.stats.cache_misses.values())]
 print(json.dumps(dict(key=act.cache_key, train=stats(train_fn), evaluate=stats(eval_fn),
                       callbacks=[c.cache_hits for c in act.user.owners()], loss=loss,
@@ -70,10 +71,10 @@ print(json.dumps(dict(key=act.cache_key, train=stats(train_fn), evaluate=stats(e
 def _probe(folder, module, train):
     script = PROBE.format(module=module, train=train)
     env_path = f"{folder}:{Path(_jit.PACKAGE_DIR).parent}"
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          env={**__import__("os").environ, "PYTHONPATH": env_path}, timeout=600)
-    assert run.returncode == 0, run.stderr[-2000:]
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture

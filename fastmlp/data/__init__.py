@@ -64,7 +64,7 @@ _DOWNLOAD_NAMES = ("content_sha256", "download_dataset", "fetch_url", "verify_ch
 
 def __getattr__(name):
     if name in _DOWNLOAD_NAMES:
-        from .. import download
+        from . import download
 
         return getattr(download, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
 from ..errors import DataError
+from ..files import atomic_write
 
 GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
@@ -106,74 +106,85 @@ def read_idx(path, *, fix=None):
     where = "decompressed " if compressed else ""
     try:
         with stream as f:
-            head = _read_exact(f, 4)
-            if len(head) < 4:
-                raise DataError(
-                    f"{path}: too short to be an IDX file: {len(head)} {where}bytes, the header "
-                    f"alone needs at least 4; the file is truncated: {fix}"
-                )
-            if head[0] != 0 or head[1] != 0:
-                raise DataError(
-                    f"{path}: not an IDX file: it starts with bytes {head[0]:02x} {head[1]:02x}, "
-                    f"an IDX file starts with 00 00 (is it the right file, and {where or 'not '}"
-                    f"compressed?); {fix}"
-                )
-            if head[2] != _UBYTE:
-                raise DataError(
-                    f"{path}: IDX element type {_describe_type(head[2])} is not supported; fastmlp "
-                    f"reads only 0x08 (unsigned byte), the type of MNIST-like images and labels"
-                )
-            ndim = head[3]
-            if ndim == 0:
-                raise DataError(f"{path}: the IDX header gives 0 dimensions; {fix}")
-            dims_bytes = _read_exact(f, 4 * ndim)
-            header_size = 4 + 4 * ndim
-            if len(dims_bytes) < 4 * ndim:
-                raise DataError(
-                    f"{path}: truncated: expected at least {header_size} {where}bytes of header "
-                    f"for {ndim} dimensions, found {4 + len(dims_bytes)}; {fix}"
-                )
-            dims = tuple(int(d) for d in np.frombuffer(dims_bytes, dtype=">u4"))
-            n_data = math.prod(dims)
-            expected = header_size + n_data
-            shape_text = "x".join(map(str, dims))
-            if not compressed:
-                size = os.fstat(f.fileno()).st_size
-                if size != expected:
-                    _raise_length(path, expected, size, header_size, shape_text, "", fix)
-            elif n_data > 1100 * os.path.getsize(path):  # deflate expands at most ~1032x
-                raise DataError(
-                    f"{path}: the header claims {shape_text} = {n_data} bytes, more than this "
-                    f"{os.path.getsize(path)}-byte gzip file can hold; it is damaged: {fix}"
-                )
-            try:
-                out = np.empty(dims, dtype=np.uint8)
-            except MemoryError:
-                raise DataError(f"{path}: the header claims {shape_text} = {n_data:,} bytes, "
-                                f"more memory than this machine can give; {fix}") from None
-            view = memoryview(out.reshape(-1))
-            filled = 0
-            while filled < n_data:
-                got = f.readinto(view[filled:filled + _CHUNK])
-                if not got:
-                    break
-                filled += got
-            if filled < n_data:
-                _raise_length(path, expected, header_size + filled, header_size, shape_text, where,
-                              fix)
-            extra = 0
-            while chunk := f.read(_CHUNK):
-                extra += len(chunk)
-            if extra:
-                _raise_length(path, expected, expected + extra, header_size, shape_text, where,
-                              fix)
-            return out
+            dims, header_size = _read_header(f, path, where, fix)
+            return _read_body(f, path, dims, header_size, compressed, fix)
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise DataError(
             f"{path}: the gzip stream is corrupt or cut short ({e}); {fix}"
         ) from e
     except OSError as e:
         raise DataError(f"{path}: cannot read: {e}") from e
+
+
+def _read_header(f, path, where, fix):
+    """Read and check the IDX header from the open stream ``f``: two zero bytes, the unsigned
+    byte type, a nonzero number of dimensions and all their sizes. Returns (dims, header_size)."""
+    head = _read_exact(f, 4)
+    if len(head) < 4:
+        raise DataError(
+            f"{path}: too short to be an IDX file: {len(head)} {where}bytes, the header "
+            f"alone needs at least 4; the file is truncated: {fix}"
+        )
+    if head[0] != 0 or head[1] != 0:
+        raise DataError(
+            f"{path}: not an IDX file: it starts with bytes {head[0]:02x} {head[1]:02x}, "
+            f"an IDX file starts with 00 00 (is it the right file, and {where or 'not '}"
+            f"compressed?); {fix}"
+        )
+    if head[2] != _UBYTE:
+        raise DataError(
+            f"{path}: IDX element type {_describe_type(head[2])} is not supported; fastmlp "
+            f"reads only 0x08 (unsigned byte), the type of MNIST-like images and labels"
+        )
+    ndim = head[3]
+    if ndim == 0:
+        raise DataError(f"{path}: the IDX header gives 0 dimensions; {fix}")
+    dims_bytes = _read_exact(f, 4 * ndim)
+    header_size = 4 + 4 * ndim
+    if len(dims_bytes) < 4 * ndim:
+        raise DataError(
+            f"{path}: truncated: expected at least {header_size} {where}bytes of header "
+            f"for {ndim} dimensions, found {4 + len(dims_bytes)}; {fix}"
+        )
+    return tuple(int(d) for d in np.frombuffer(dims_bytes, dtype=">u4")), header_size
+
+
+def _read_body(f, path, dims, header_size, compressed, fix):
+    """Read the ``prod(dims)`` bytes after the header into a new ``uint8`` array of shape
+    ``dims``; the file must hold exactly that many, not fewer and not more."""
+    where = "decompressed " if compressed else ""
+    n_data = math.prod(dims)
+    expected = header_size + n_data
+    shape_text = "x".join(map(str, dims))
+    if not compressed:
+        size = os.fstat(f.fileno()).st_size
+        if size != expected:
+            _raise_length(path, expected, size, header_size, shape_text, "", fix)
+    elif n_data > 1100 * os.path.getsize(path):  # deflate expands at most ~1032x
+        raise DataError(
+            f"{path}: the header claims {shape_text} = {n_data} bytes, more than this "
+            f"{os.path.getsize(path)}-byte gzip file can hold; it is damaged: {fix}"
+        )
+    try:
+        out = np.empty(dims, dtype=np.uint8)
+    except MemoryError:
+        raise DataError(f"{path}: the header claims {shape_text} = {n_data:,} bytes, "
+                        f"more memory than this machine can give; {fix}") from None
+    view = memoryview(out.reshape(-1))
+    filled = 0
+    while filled < n_data:
+        got = f.readinto(view[filled:filled + _CHUNK])
+        if not got:
+            break
+        filled += got
+    if filled < n_data:
+        _raise_length(path, expected, header_size + filled, header_size, shape_text, where, fix)
+    extra = 0
+    while chunk := f.read(_CHUNK):
+        extra += len(chunk)
+    if extra:
+        _raise_length(path, expected, expected + extra, header_size, shape_text, where, fix)
+    return out
 
 
 def _raise_length(path, expected, found, header_size, shape_text, where, fix):

@@ -191,7 +191,7 @@ def load_dataset(name="mnist", data_dir=None, download=False):
                 f"cannot download data set {name!r}: fastmlp knows where to download only "
                 f"{', '.join(sorted(DATASETS))}"
             ) from None
-        from ..download import download_dataset
+        from .download import download_dataset
 
         dest = default_download_dir(name)
         download_dataset(name, dest)

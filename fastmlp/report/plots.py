@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..files import atomic_write
 from .settings import CENTER_TARGET, PLOT_NAMES, RAMP_TARGETS
 
 

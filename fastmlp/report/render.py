@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 
 from .. import __version__
-from ..atomic import atomic_write
+from ..files import atomic_write
 from .plots import write_plots
 from .runs import _duration
 from .settings import CLAIMS, EXPERIMENTS, TITLES

@@ -89,7 +89,7 @@ class Context:
 
     def data(self, cfg):
         """Prepared data for ``cfg``'s data settings in this process (cached; last two)."""
-        from ..trainer import prepare_data
+        from ..training.data import prepare_data
 
         key = tuple(getattr(cfg, f) for f in _DATA_FIELDS)
         if cfg.split != "book":
@@ -172,7 +172,7 @@ class Context:
                 raise RunFailed(f"{g.label}, seed {bad['config']['seed']}: {bad['error']}")
             d = _group(g, recs)
             if g.keep_model:  # for the experiment's own measurement (not in results.json)
-                from ..trainer import load_model
+                from ..training.checkpoint import load_model
 
                 d["model"], _ = load_model(model_path(os.path.join(self.runs_dir, name), ids[0]))
             out.append(d)

@@ -79,9 +79,9 @@ def softmax_verdict(ctx, groups):
     return _softmax_measure(ctx, cfg, g, model)
 
 
-def _softmax_measure(ctx, cfg, g, model):
-    data = ctx.data(cfg)
-    n_batches, B = (20, 128) if ctx.quick else (200, 128)
+def _logit_batches(data, model, cfg, n_batches, B):
+    """The network's logits on the same ``n_batches`` random training batches of ``B``, with
+    dropout as in training and without: {mode: [(logits, labels), ...]}."""
     rng = np.random.default_rng(12345)
     order = rng.permutation(len(data.splits.train_x))[:n_batches * B]
     modes = {}
@@ -94,45 +94,61 @@ def _softmax_measure(ctx, cfg, g, model):
             logits = forward_logits(model, x, rate, rate_in, rng)
             batches.append((logits, np.ascontiguousarray(data.splits.train_y[rows], np.int64)))
         modes[mode] = batches
-    train_batches = modes["training (dropout on)"]
+    return modes
 
-    def spread(logits):
-        row_max = logits.max(axis=1)
-        return float(row_max.max() - row_max.min())
 
-    spreads = {mode: [spread(lg) for lg, _ in b] for mode, b in modes.items()}
-    scales = []
-    example = None
-    for s in SOFTMAX_SCALES:
-        naive_bad = fused_bad = rows_00 = rows_log0 = 0
-        agree = 0.0
-        for logits, labels in train_batches:
-            lg = (logits * np.float32(s)).astype(np.float32)
-            nl, _, z, l0 = naive_softmax_xent(lg, labels)
-            fl = fused_softmax_xent(lg, labels)
-            rows_00 += z
-            rows_log0 += l0
-            naive_bad += not math.isfinite(nl)
-            fused_bad += not math.isfinite(fl)
-            if math.isfinite(nl) and math.isfinite(fl):
-                agree = max(agree, abs(nl - fl) / max(1.0, abs(fl)))
-            elif example is None and not math.isfinite(nl):
-                example = dict(scale=s, naive_loss=repr(nl), fused_loss=fl, spread=spread(lg),
-                               rows_0_over_0=z, rows_log_0=l0, batch_size=len(labels))
-        scales.append(dict(scale=s, naive_fail_fraction=naive_bad / n_batches,
-                           fused_fail_fraction=fused_bad / n_batches,
-                           naive_rows_0_over_0=rows_00, naive_rows_log_0=rows_log0,
-                           max_relative_difference_when_finite=agree))
+def _spread(logits):
+    """Largest minus smallest row maximum of a batch's logits."""
+    row_max = logits.max(axis=1)
+    return float(row_max.max() - row_max.min())
+
+
+def _measure_scale(batches, s, n_batches, example):
+    """Both softmaxes on every batch with the logits multiplied by ``s``: the scale's row of
+    counts, and ``example``, or the first batch where the batch-max loss is not finite if
+    ``example`` is still None."""
+    naive_bad = fused_bad = rows_00 = rows_log0 = 0
+    agree = 0.0
+    for logits, labels in batches:
+        lg = (logits * np.float32(s)).astype(np.float32)
+        nl, _, z, l0 = naive_softmax_xent(lg, labels)
+        fl = fused_softmax_xent(lg, labels)
+        rows_00 += z
+        rows_log0 += l0
+        naive_bad += not math.isfinite(nl)
+        fused_bad += not math.isfinite(fl)
+        if math.isfinite(nl) and math.isfinite(fl):
+            agree = max(agree, abs(nl - fl) / max(1.0, abs(fl)))
+        elif example is None and not math.isfinite(nl):
+            example = dict(scale=s, naive_loss=repr(nl), fused_loss=fl, spread=_spread(lg),
+                           rows_0_over_0=z, rows_log_0=l0, batch_size=len(labels))
+    entry = dict(scale=s, naive_fail_fraction=naive_bad / n_batches,
+                 fused_fail_fraction=fused_bad / n_batches,
+                 naive_rows_0_over_0=rows_00, naive_rows_log_0=rows_log0,
+                 max_relative_difference_when_finite=agree)
+    return entry, example
+
+
+def _grade(scales):
+    """(verdict, the first scale at which the batch-max softmax fails or None, whether
+    fastmlp's kernel is finite at every scale)."""
     natural = scales[0]
     first_fail = next((e["scale"] for e in scales if e["naive_fail_fraction"] > 0), None)
     fused_ok = all(e["fused_fail_fraction"] == 0 for e in scales)
-    s_train, s_eval = spreads["training (dropout on)"], spreads["evaluation (dropout off)"]
     if natural["naive_fail_fraction"] > 0 and fused_ok:
         verdict = "confirmed"
     elif first_fail is not None and fused_ok:
         verdict = "partly confirmed"
     else:
         verdict = "not confirmed"
+    return verdict, first_fail, fused_ok
+
+
+def _verdict_text(scales, spreads, first_fail, fused_ok, n_batches, B):
+    """The verdict's sentence: failures at the natural scale and at the first failing one,
+    the spreads of row maxima, the loss error when finite, and whether fastmlp ever fails."""
+    natural = scales[0]
+    s_train, s_eval = spreads["training (dropout on)"], spreads["evaluation (dropout off)"]
     text = (f"on {n_batches} real training batches of {B} through a trained dropout network "
             f"(logits as in training), the batch-max softmax gives a NaN/inf loss in "
             f"{pct(natural['naive_fail_fraction'], 0)} of batches at the network's own logits "
@@ -151,6 +167,23 @@ def _softmax_measure(ctx, cfg, g, model):
                  "from partly underflowed rows")
     text += ("; fastmlp's row-max kernel is finite in every batch at every scale."
              if fused_ok else "; fastmlp's kernel ALSO fails in some batches.")
+    return text
+
+
+def _softmax_measure(ctx, cfg, g, model):
+    """Measure both softmaxes on the trained network's logits at every scale in
+    ``SOFTMAX_SCALES``; the claim's verdict, its table and data."""
+    data = ctx.data(cfg)
+    n_batches, B = (20, 128) if ctx.quick else (200, 128)
+    modes = _logit_batches(data, model, cfg, n_batches, B)
+    spreads = {mode: [_spread(lg) for lg, _ in b] for mode, b in modes.items()}
+    scales = []
+    example = None
+    for s in SOFTMAX_SCALES:
+        entry, example = _measure_scale(modes["training (dropout on)"], s, n_batches, example)
+        scales.append(entry)
+    verdict, first_fail, fused_ok = _grade(scales)
+    text = _verdict_text(scales, spreads, first_fail, fused_ok, n_batches, B)
     rows = [[f"x{e['scale']}", pct(e["naive_fail_fraction"], 0),
              str(e["naive_rows_0_over_0"]), str(e["naive_rows_log_0"]),
              pct(e["fused_fail_fraction"], 0), f"{e['max_relative_difference_when_finite']:.1e}",

@@ -3,7 +3,7 @@ as error bars, and accuracy against training time for every run."""
 
 import os
 
-from ..atomic import atomic_write
+from ..files import atomic_write
 from .store import METRICS, _value_text
 
 

@@ -16,7 +16,7 @@ import statistics
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..files import atomic_write
 
 RESULTS = "results.jsonl"
 METRICS = (("val", "val_accuracy"), ("test", "test_accuracy"),

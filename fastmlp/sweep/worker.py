@@ -27,7 +27,7 @@ def data_key(config):
 
 def data_for(cfg):
     """Prepared data for ``cfg``, reused while the data setting stays the same."""
-    from ..trainer import prepare_data
+    from ..training.data import prepare_data
 
     key = data_key(cfg.to_dict())
     with _LOCK:
@@ -47,7 +47,7 @@ def run_config(rid, config, save=None):
     checkpoint path for its weights. A failure is a record with the one-line error; an
     interrupted run has ``"interrupted": True``."""
     from ..config import TrainConfig
-    from ..trainer import train
+    from ..training.run import train
 
     record = {"id": rid, "config": config, "summary": None, "error": None}
     try:
@@ -68,7 +68,8 @@ def warm(config):
     """Load (or compile) every compiled function a run of ``config`` calls, with one short run
     on a few images, so that workers started after this one find Numba's cache filled."""
     from ..config import TrainConfig
-    from ..trainer import Data, train
+    from ..training.data import Data
+    from ..training.run import train
 
     cfg = TrainConfig.from_dict(config)
     data = data_for(cfg)

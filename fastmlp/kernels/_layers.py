@@ -1,95 +1,22 @@
-"""Numba kernels: the numerical heart of fastmlp.
-
-Dimension legend, used in every shape line below:
-    B  batch size (rows of every activation matrix)
-    D  inputs of a layer (784 for a full MNIST image, fewer after a crop)
-    H  outputs (units) of a layer
-    K  classes (the last layer's H)
-    N  images in a data set, P pixels per image (rows * cols)
-
-Conventions (after llm.c): kernels come in forward/backward pairs; arguments are outputs first,
-then inputs, then parameters; gradient buffers are named ``d<name>``. Every kernel writes into
-buffers the caller allocated once; no kernel allocates. Matrices are C-contiguous; a weight matrix
-is stored (D, H) so that the forward pass is ``out = inp @ weight`` (one BLAS call; Numba's
-``np.dot`` calls the BLAS that SciPy ships).
-
-Each public function checks dtypes, shapes and contiguity and raises ``ValueError`` naming the
-problem; the private ``_name`` kernel it calls only computes, and is what the training loop
-(``engine.py``) calls directly inside compiled code.
-"""
+"""The layers' kernels: the input gather (uint8 images -> float batch, crop and scaling), the
+training images as CSR and the sparse first layer that reads them, and the dense layers
+(forward and backward, BLAS through Numba's ``np.dot`` and _gemm.py). Shapes use the legend in
+``kernels/__init__.py``."""
 
 
 import numpy as np
 
-from ._jit import jit
-from .prefetch import LINE, _prefetch
+from .._jit import jit
+from ._checks import _check_array, _check_float, _check_gather, _check_shape
+from ._dropout import _U64, _row_seed
+from ._prefetch_hint import LINE, _prefetch
 
-# The other kernel families live in modules of their own; this module is their one namespace
-# (the training loop and the tests call every kernel as ``kernels._name``).
-from .activation_kernels import (  # noqa: F401
-    ELU,
-    GELU,
-    IDENTITY,
-    LEAKY_RELU,
-    RELU,
-    SHIFTED_RELU,
-    SIGMOID,
-    SOFTPLUS,
-    TANH,
-    USER,
-    _activation_backward,
-    _activation_forward,
-    _exp,
-    _exp_inplace,
-    activation_backward,
-    activation_forward,
-)
-from .augment_kernels import (  # noqa: F401
-    AUGMENT_STREAM,
-    ELASTIC_NODES,
-    _elastic_node,
-    _gather_shifted,
-    _gather_warped,
-    _rotation,
-    _shift_offsets,
-    _shift_sparse,
-    elastic_nodes,
-    gather_shifted,
-    gather_warped,
-    input_of_pixel,
-    rotation_angles,
-    shift_offsets,
-)
-from .dropout_kernels import (  # noqa: F401
-    INPUT_STREAM,
-    _U64,
-    _dropout_backward,
-    _dropout_forward,
-    _row_seed,
-    _splitmix64,
-    _stream_seed,
-    dropout_backward,
-    dropout_forward,
-)
-from .kernel_checks import (  # noqa: F401
-    _check_array,
-    _check_elementwise,
-    _check_float,
-    _check_gather,
-    _check_shape,
-)
-from .loss_kernels import (  # noqa: F401
-    _softmax_xent_backward,
-    _softmax_xent_forward,
-    softmax_xent_backward,
-    softmax_xent_forward,
-)
-from .update_kernels import (  # noqa: F401
-    _adam_update,
-    _add_weight_decay,
-    _momentum_update,
-    _sgd_update,
-)
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "MAX_SPARSE_INPUTS", "PREFETCH_ROWS", "_bias_backward", "_dense_backward_input",
+    "_dense_backward_params", "_dense_forward", "_gather_batch", "_gather_sparse", "_lower_bound",
+    "_sparse_dense_backward_params", "_sparse_dense_forward", "csr_inputs", "dense_backward",
+    "dense_forward", "gather_batch",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +165,7 @@ def _gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, state, row0):
     bptr[B] = n
 
 
-PREFETCH_ROWS = 4  # how many CSR rows ahead the sparse kernels ask for (see prefetch.py)
+PREFETCH_ROWS = 4  # how many CSR rows ahead the sparse kernels ask for (see _prefetch_hint.py)
 
 
 @jit
@@ -270,7 +197,7 @@ def _sparse_dense_forward(out, rows, ptr, idx, val, scale, factor, weight, bias)
     # out (the output row's loads and stores are what a pass costs beyond its FMAs). On the
     # Zen 5 machine, one core, random MNIST batches of 16-300 rows, H = 32-128: 1.10-1.17x the
     # four-per-pass kernel this replaced; 12 and 16 per pass were slower than 8 (benchmarks/
-    # README). A training thread passes its block of the batch's rows (engine.py).
+    # README). A training thread passes its block of the batch's rows (loop/steps.py).
     B, H = out.shape
     f = weight.dtype.type(factor)  # a float64 factor would promote every row update
     for b in range(B):

@@ -18,10 +18,10 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
-from .atomic import atomic_write
-from .data.datasets import FILES, _files_in, _info, default_download_dir
-from .data.idx import _CHUNK, _REDOWNLOAD, GZIP_MAGIC, _open_stream
-from .errors import DataError
+from ..errors import DataError
+from ..files import atomic_write
+from .datasets import FILES, _files_in, _info, default_download_dir
+from .idx import _CHUNK, _REDOWNLOAD, GZIP_MAGIC, _open_stream
 
 log = logging.getLogger("fastmlp.data")
 

@@ -36,15 +36,15 @@ Write two plain Python functions of one float, the activation and its derivative
 
     SWISH = custom_activation(swish, swish_derivative, name="swish")
 
-then ``python -m fastmlp.train --activation mymodule:SWISH`` (or ``mymodule:swish``, which finds
-``swish_derivative`` by name). fastmlp compiles them with Numba into an element-wise pair of
-their own, which the built-ins' cached kernels and training loop call through its address
-(user_kernels.py): full speed, no edit to fastmlp, and no copy of the loop to compile. The
-functions must be Numba-compilable (``math`` functions, arithmetic, ``if``). The first run with a
-new activation compiles only that pair (about a second); it is cached under a digest of the
-functions' code and of the file they are defined in, so later runs with the same functions load
-it, and an edit to that file compiles it anew. Functions with no source file (typed at an
-interactive prompt) are compiled on every run.
+then ``python -m fastmlp.train --activation mymodule:SWISH`` (or ``mymodule:swish``, which
+finds ``swish_derivative`` by name). fastmlp compiles them with Numba into an element-wise pair
+of their own, which the built-ins' cached kernels and training loop call through its address
+(kernels/_user_activation.py): full speed, no edit to fastmlp, and no copy of the loop to
+compile. The functions must be Numba-compilable (``math`` functions, arithmetic, ``if``). The
+first run with a new activation compiles only that pair (about a second); it is cached under a
+digest of the functions' code and of the file they are defined in, so later runs with the same
+functions load it, and an edit to that file compiles it anew. Functions with no source file
+(typed at an interactive prompt) are compiled on every run.
 
 A checkpoint records a user activation by name only, and loading one never imports anything:
 evaluate, predict, ``load_model`` and ``--resume`` take the user activation only when it is named
@@ -63,11 +63,10 @@ from typing import Optional
 
 import numpy as np
 
-from . import kernels
-from ._jit import jit_uncached
-from .errors import CheckpointError, ConfigError
-from .user_kernels import UserKernels
-
+from .. import kernels
+from .._jit import jit_uncached
+from ..errors import CheckpointError, ConfigError
+from ..kernels import UserKernels
 
 # name: (code, default parameter or None if it takes none, init scheme)
 BUILTINS = {
@@ -93,7 +92,7 @@ class Activation:
     param: float
     init: str
     spec: str = ""
-    # user activations: their compiled pair (user_kernels.py); None for a built-in
+    # user activations: their compiled pair (kernels/_user_activation.py); None for a built-in
     user: Optional[UserKernels] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -117,7 +116,8 @@ class Activation:
 
     def addresses(self, dtype=np.float32):
         """``(forward, backward)``: the addresses of the user's compiled pair for arrays of
-        ``dtype``, which the kernels call (see user_kernels.py); ``(0, 0)`` for a built-in."""
+        ``dtype``, which the kernels call (see kernels/_user_activation.py); ``(0, 0)`` for a
+        built-in."""
         if self.user is None:
             return 0, 0
         pair = self.user.pair(dtype)

@@ -1,12 +1,12 @@
 """The augmentation choices of ``--augment``: one row each, and the parser of its spec.
 
-The kernels (the gather that moves each image) are in augment_kernels.py; the spec is the
+The kernels (the gather that moves each image) are in kernels/_augment.py; the spec is the
 config's text so that checkpoints, sweeps and the command line all carry it as it was given.
 """
 
 from typing import NamedTuple
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 class Augmentation(NamedTuple):

@@ -4,12 +4,12 @@ loop into Numba's on-disk cache while this one compiles the rest.
 Numba compiles in one thread per process (it holds a global compiler lock), so a cold start
 (an empty cache: the first run, or after an edit to a kernel) used one core of two. When
 no training loop is cached for a run's argument types, the trainer starts
-``python -m fastmlp.compile_ahead`` (:func:`start_for`, before it builds the network and the
-CSR, so that the helper's imports overlap them; ``engine.compile_loop`` starts it itself when
+``python -m fastmlp.loop.warmup`` (:func:`start_for`, before it builds the network and the
+CSR, so that the helper's imports overlap them; :func:`compile_loop` starts it itself when
 not given one), which compiles, for the very argument types the loop calls them with (none of
 them depends on a value, a size or the activation; they are rebuilt here from a tiny network):
 
-1. the two largest pieces of a step, ``engine._rows_loss_backward`` and ``engine._update_block``,
+1. the two largest pieces of a step, ``_rows_loss_backward`` and ``_update_block``,
    then says so (a line on its stdout), while this process compiles the training worker's other
    pieces (the momentum and Adam steps that ``_update_block`` calls, first, :func:`_main_calls`;
    the gathers; the forward pass) and then waits for that line when Numba comes to one of the
@@ -32,12 +32,24 @@ import select
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 import numba
 import numpy as np
 
-from . import engine
-from .update_kernels import _adam_update, _momentum_update
+from .. import kernels as K
+from .._jit import PACKAGE_DIR
+from ..kernels import _adam_update, _momentum_update
+from ..threads import available_cores
+from . import calls
+from .buffers import Hyper, make_layout, make_workspace
+from .steps import (
+    _evaluate_worker,
+    _rows_forward,
+    _rows_loss_backward,
+    _train_worker,
+    _update_block,
+)
 
 # how long a cold start waits for the helper, at each of its waits (for the two pieces, for the
 # evaluation worker; the helper for the forward pass), before compiling what is left itself
@@ -52,26 +64,27 @@ POLL_SECONDS = 0.05
 
 def _ahead_calls():
     """``([(dispatcher, args)], (dispatcher, args))``: the two pieces the helper compiles first,
-    with arguments of the types ``engine._train_worker`` passes (see its calls of these two
-    functions), and the evaluation worker with the arguments ``engine.compile_loop`` gives it."""
+    with arguments of the types ``_train_worker`` passes (see its calls of these two
+    functions), and the evaluation worker with the arguments :func:`compile_loop` gives it."""
     model, ws, hp = _tiny_run()
     rows = np.zeros(1, np.int64)[0:0]  # a slice of the epoch's order
     scale = np.zeros(model.sizes[0], np.float32)
     images = np.zeros((0, model.sizes[0]), np.uint8)
-    transform = engine.transform_arrays(model, model.sizes[0])
+    transform = calls.transform_arrays(model, model.sizes[0])
     return [
         # (ws, params, layout, last, r0, r1, b, hp)
-        (engine._rows_loss_backward, (ws, model.params, model.layout, 0, 0, 0, 0, hp)),
+        (_rows_loss_backward, (ws, model.params, model.layout, 0, 0, 0, 0, hp)),
         # (t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, csr_idx, csr_val, scale)
-        (engine._update_block, (0, 1, ws, model.params, model.layout, 0, rows, hp, 0.0, 0,
-                                *engine.NO_CSR, scale)),
-    ], (engine._evaluate_worker, engine.evaluate_warmup_args(model, ws, images, transform))
+        (_update_block, (0, 1, ws, model.params, model.layout, 0, rows, hp, 0.0, 0,
+                                *calls.NO_CSR, scale)),
+    ], (_evaluate_worker, calls.evaluate_warmup_args(
+        model, ws, Hyper(act_code=K.RELU, act_param=0.0), images, transform))
 
 
 def _main_calls():
     """``[(dispatcher, args)]``: what this process compiles first on a cold start, before the
     training worker (:func:`compile_main_share`): the momentum and Adam steps, with arguments
-    of the types ``engine._update_block`` passes them (see its optimizer branches; every loop
+    of the types ``_update_block`` passes them (see its optimizer branches; every loop
     compiles all of them). The helper comes to them late, inside ``_update_block``, and loads
     them from the cache; without them its two pieces took longer than this process's share."""
     model, ws, hp = _tiny_run()
@@ -95,38 +108,42 @@ def compile_main_share(helper):
         dispatcher.compile(_signature(args))
 
 
-def _tiny_run(moves_images=False):
-    """A tiny network, workspace and plain-SGD Hyper (moving the images or not): the argument
-    types of every run's loop, without its data or its size."""
-    from .activations import get_activation
-    from .config import TrainConfig
-    from .input_plan import loop_hyper
-    from .model import MLP
+class _TinyModel(NamedTuple):
+    """What the loop's calls read of a network (model.py's MLP), for a tiny one."""
 
-    model = MLP.create((4, 3, 2), get_activation("relu"), seed=0, init="auto")
-    ws = engine.make_workspace(model.sizes, 2, model.params.size)
-    hp = loop_hyper(TrainConfig(), model.activation, False, 1)
-    if moves_images:
-        hp = hp._replace(shift_max=1)
+    sizes: tuple
+    params: np.ndarray
+    layout: np.ndarray
+    transform: object = None
+
+
+def _tiny_run(moves_images=False):
+    """A tiny network (4-3-2), its workspace and a plain-SGD Hyper with a built-in activation
+    (moving the images or not): the argument types of every run's loop, without its data or
+    its size (a Hyper's fields have the same types whatever their values)."""
+    layout, n_params = make_layout((4, 3, 2))
+    model = _TinyModel((4, 3, 2), np.zeros(n_params, np.float32), layout)
+    ws = make_workspace(model.sizes, 2, n_params)
+    hp = Hyper(act_code=K.RELU, act_param=0.0, shift_max=1 if moves_images else 0)
     return model, ws, hp
 
 
 def start_for(moves_images):
     """:func:`start` for the training worker of a run whose loop moves its images or not (the
-    only thing about a run its argument types depend on; ``engine.moves_images``), before that
+    only thing about a run its argument types depend on; ``calls.moves_images``), before that
     run has its network and inputs: the helper's own start-up (imports, about a second) then
     overlaps this process's preparations. Returns the helper or None; hand it to
-    ``engine.compile_loop``, or :func:`stop` it."""
+    :func:`compile_loop`, or :func:`stop` it."""
     return start(tiny_train_args(moves_images))
 
 
 def tiny_train_args(moves_images):
-    """``engine.warmup_args`` of :func:`_tiny_run`: of the types of every run's training worker
+    """``calls.warmup_args`` of :func:`_tiny_run`: of the types of every run's training worker
     that moves its images or not."""
     model, ws, hp = _tiny_run(moves_images)
     images = np.zeros((0, model.sizes[0]), np.uint8)
-    return engine.warmup_args(model, ws, hp, images, np.zeros(0, np.int64),
-                              engine.transform_arrays(model, model.sizes[0]), np.zeros(1))
+    return calls.warmup_args(model, ws, hp, images, np.zeros(0, np.int64),
+                              calls.transform_arrays(model, model.sizes[0]), np.zeros(1))
 
 
 def _signature(args):
@@ -148,23 +165,16 @@ def _cached_signature(dispatcher, signature):
         return True
 
 
-def _cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def start(train_args):
     """Start the helper process if the training worker is not cached for ``train_args`` (and
     there are two cores and the JIT is on); returns it, or None."""
-    if numba.config.DISABLE_JIT or _cores() < 2 or _cached(engine._train_worker, train_args):
+    if numba.config.DISABLE_JIT or available_cores() < 2 or _cached(_train_worker, train_args):
         return None
-    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parent = os.path.dirname(PACKAGE_DIR)  # the folder the fastmlp package is in
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (parent, env.get("PYTHONPATH")) if p)
     try:
-        return subprocess.Popen([sys.executable, "-m", "fastmlp.compile_ahead", BESIDE_MAIN],
+        return subprocess.Popen([sys.executable, "-m", __name__, BESIDE_MAIN],
                                 env=env,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
@@ -204,7 +214,7 @@ def pieces_from(helper):
     if helper is None:
         yield
         return
-    pieces = (engine._rows_loss_backward, engine._update_block)
+    pieces = (_rows_loss_backward, _update_block)
     waited = []
 
     def wait_once(sig):
@@ -249,7 +259,7 @@ def wait(helper, timeout=WAIT_SECONDS):
 
 def stop(helper):
     """Stop the helper if it is still running (it was slow, or the caller was interrupted) and
-    close its pipes; every path through ``engine.compile_loop`` ends here."""
+    close its pipes; every path through :func:`compile_loop` ends here."""
     if helper is None:
         return
     if helper.poll() is None:
@@ -257,6 +267,34 @@ def stop(helper):
         helper.wait()
     _close(helper.stdin)
     _close(helper.stdout)
+
+
+_START_HELPER = object()  # compile_loop's default: start the helper there if it is needed
+
+
+def compile_loop(model, ws, hp, images_flat, labels, transform, lrs, helper=_START_HELPER):
+    """Compile (or load from Numba's cache) the training and evaluation workers for these
+    argument types, without training: a call with no steps and one with no images. Argument
+    types do not depend on values (nor on the activation), so a dense ``hp`` serves both paths.
+    On a cold cache a second process compiles part of both meanwhile (see the module
+    docstring: the training worker's two largest pieces, then the evaluation worker, while this
+    process compiles the training worker's other pieces and then the worker itself).
+    ``helper``: that process, when the caller started it earlier (:func:`start_for`; None:
+    there is none), else it is started here if the cache is cold; either way it is stopped
+    here."""
+    train_args = calls.warmup_args(model, ws, hp, images_flat, labels, transform, lrs)
+    if helper is _START_HELPER:
+        helper = start(train_args)
+    try:
+        compile_main_share(helper)
+        with pieces_from(helper):
+            _train_worker(*train_args)
+        done_with_training_worker(helper)
+        wait(helper)
+        _evaluate_worker(*calls.evaluate_warmup_args(
+            model, ws, calls.eval_hyper(model.activation), images_flat, transform))
+    finally:
+        stop(helper)
 
 
 def _hold_back(dispatcher, stdin):
@@ -294,7 +332,7 @@ def main(argv):
             channel.close()
         except OSError:  # the main process has gone
             return
-        _hold_back(engine._rows_forward, sys.stdin)
+        _hold_back(_rows_forward, sys.stdin)
     evaluate.compile(_signature(args))
 
 

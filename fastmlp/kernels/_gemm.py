@@ -15,7 +15,7 @@ functions that use it are cached like any other). Column-major BLAS sees our C-c
     c0           the first of the D columns of ``a`` used (0 and D = Da: all of them)
 
 Columns ``c0 .. c0 + D`` let each training thread update its own block of a weight's rows (see
-engine.py): BLAS reads them in place, with the leading dimension Da. With beta = 0 the old
+loop/steps.py): BLAS reads them in place, with the leading dimension Da. With beta = 0 the old
 ``out`` is not read (as in BLAS: NaN in it does not survive).
 
 ``_gemm_tn_cols`` is a plain NumPy function with a Numba ``@overload``: jitted code that calls
@@ -31,7 +31,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import jit, overload
+from .._jit import jit, overload
+
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "_gemm_tn", "_gemm_tn_cols", "gemm_tn",
+]
 
 _KIND = {types.float32: ord("s"), types.float64: ord("d")}
 _CHAR = ir.IntType(8)

@@ -1,13 +1,18 @@
 """The fused softmax + cross-entropy pair, row-stable. Shapes: (B, K) logits and probabilities,
-(B,) integer labels; the dimension legend is in kernels.py."""
+(B,) integer labels; the dimension legend is in __init__.py."""
 
 import math
 
 import numpy as np
 
-from ._jit import jit
-from .activation_kernels import _exp_inplace
-from .kernel_checks import _check_array, _check_float, _check_shape
+from .._jit import jit
+from ._activation import _exp_inplace
+from ._checks import _check_array, _check_float, _check_shape
+
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "_softmax_xent_backward", "_softmax_xent_forward", "softmax_xent_backward",
+    "softmax_xent_forward",
+]
 
 
 # ---------------------------------------------------------------------------------------------

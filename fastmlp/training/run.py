@@ -1,11 +1,11 @@
-"""The training loop's Python side: ``train(config)`` and what it reports.
+"""A run: ``train(config)`` walks the epochs and reports.
 
-The compiled inner loop lives in ``engine.py`` and the settings and input plan it runs with in
-``input_plan.py``; this module plans a run (data, network, buffers: :func:`_plan`), walks the
-epochs (batch ramp, reshuffle, learning-rate schedule: :func:`_epoch`), evaluates, keeps the
-best weights for early stopping, writes checkpoints (checkpoint.py, with the run's
-:class:`~fastmlp.checkpoint.RunState`), turns Ctrl-C and a diverging loss into clean stops and
-sums the run up (:func:`_finish`).
+The run is planned first (plan.py: data, network, buffers, how the first layer reads its
+inputs, the compiled loop loaded or compiled); then this module walks the epochs (batch ramp,
+reshuffle, learning-rate schedule: :func:`_epoch`), each in chunks of steps inside the compiled
+loop (loop/), evaluates, keeps the best weights for early stopping, writes checkpoints
+(checkpoint.py, with the run's :class:`~fastmlp.training.checkpoint.RunState`), turns Ctrl-C and
+a diverging loss into clean stops and sums the run up (:func:`_finish`).
 Nothing here prints: progress reaches the caller through the ``on_epoch`` / ``on_progress``
 callbacks (the command line in ``train.py`` prints them).
 """
@@ -19,89 +19,21 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from . import checkpoint, compile_ahead, engine, kernels
-from .activations import get_activation
-from .augment import parse_augment
-# load_model and transform_meta are re-exported: the API has them here
-from .checkpoint import (  # noqa: F401
-    RunState,
-    load_model,
-    transform_meta,
-)
-from .config import TrainConfig
-from .errors import ConfigError, DivergenceError, OutputError
-from .input_plan import (  # noqa: F401  (re-exported: benchmarks and tests call them here)
-    SPARSE_ANY_BATCH_WIDTH,
-    SPARSE_MAX_BATCH,
-    SPARSE_MAX_DENSITY,
-    SPARSE_MAX_WIDTH,
-    _input_csr,
-    input_plan,
-    sparse_pays,
-)
-from .input_plan import loop_hyper as _hyper
-from .memory import peak_rss_mb
-from .model import MLP, check_memory
-from .outputs import write_history_csv, write_metrics_json  # noqa: F401  (re-exported)
-from .schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
-from .threads import one_blas_thread, set_threads
+from ..choices.schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
+from ..config import TrainConfig
+from ..errors import ConfigError, DivergenceError, OutputError
+from ..loop.calls import train_steps
+from ..memory import peak_rss_mb
+from ..model import MLP
+from ..threads import one_blas_thread
+from . import checkpoint
+from .checkpoint import RunState
+from .data import Data
+from .plan import make_plan
 
 # Samples per call into compiled code: small enough for a lively progress bar and a prompt
 # Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.
 CHUNK_SAMPLES = 8192
-
-
-@dataclass
-class Data:
-    """What training reads: the splits (uint8) and the input transform fitted on train.
-
-    ``splits`` and ``transform`` may be None (as :meth:`from_arrays` leaves them): ``train``
-    then splits and fits them as its config says. ``released``: a run given this data with
-    ``release_train_images=True`` freed its training images (it cannot train another run)."""
-
-    dataset: object
-    splits: object = None
-    transform: object = None
-    released: bool = False
-
-    @property
-    def n_classes(self):
-        return int(self.dataset.n_classes)
-
-    @classmethod
-    def from_arrays(cls, train_x, train_y, test_x, test_y, val_x=None, val_y=None,
-                    name="arrays"):
-        """Data already in memory: uint8 images ``(N, H, W)`` of any size and integer labels
-        ``0..K-1`` (K, 2 to 256, from the training labels). Without ``val_x``/``val_y`` the
-        test set is halved into validation and test as ``config.split`` says; with them, the
-        test arrays are the test set whole."""
-        from .data import Splits, dataset_from_arrays
-
-        ds = dataset_from_arrays(train_x, train_y, test_x, test_y, val_x, val_y, name=name)
-        if ds.val_images is None:
-            return cls(ds)
-        sp = Splits(ds.train_images, ds.train_labels, ds.val_images, ds.val_labels,
-                    ds.test_images, ds.test_labels, ds.test_images, ds.test_labels,
-                    mode="given")
-        return cls(ds, sp)
-
-    def fitted(self, cfg):
-        """This data with its splits and input transform made as ``cfg`` says, where missing."""
-        from .data import split
-        from .transforms import make_transform
-
-        sp = self.splits or split(self.dataset, mode=cfg.split, seed=cfg.seed)
-        tr = self.transform or make_transform(sp.train_x, crop=cfg.crop, center=cfg.center,
-                                              auto_crop=cfg.auto_crop, normalize=cfg.normalize)
-        return Data(self.dataset, sp, tr, self.released)
-
-
-def prepare_data(cfg: TrainConfig) -> Data:
-    """Load the data set named by ``cfg``, split it and fit the input transform."""
-    from .data import load_dataset
-
-    ds = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.download)
-    return Data(ds).fitted(cfg)
 
 
 @dataclass
@@ -153,134 +85,6 @@ class _Interrupt:
         for sig, previous in self.previous.items():
             signal.signal(sig, previous)
         return False
-
-
-@dataclass
-class _Plan:
-    """What a run fixes before its first step (see :func:`_plan`): the data, the network and
-    its buffers, how the first layer reads its inputs, and the compile time it took."""
-
-    cfg: TrainConfig
-    splits: object
-    act: object                    # the hidden activation (activations.Activation)
-    model: MLP
-    ws: object                     # engine.Workspace, sized for the largest batch
-    train_x: np.ndarray            # (N, P) uint8, and train_y (N,) int64
-    train_y: np.ndarray
-    tr_arrays: tuple               # the input transform as (pixel_index, scale, shift)
-    csr: tuple                     # the training inputs as CSR, or engine.NO_CSR
-    hyper_for: Callable            # batch size -> engine.Hyper (input_plan.input_plan)
-    pixel_map: Optional[np.ndarray]  # engine.pixel_map_arg: None unless --augment
-    order: np.ndarray              # the epoch's sample order (N,), reshuffled in place
-    lrs: np.ndarray                # the epoch's learning rate per step
-    best_params: Optional[np.ndarray]  # the best weights so far, when early stopping
-    threads: int
-    compile_seconds: float
-
-    def evaluate(self, x, y):
-        loss, correct = engine.evaluate(self.model, x, y, batch_size=self.ws.x.shape[0],
-                                        workspace=self.ws)
-        return loss, correct / max(1, len(x))
-
-
-def _plan(cfg, data, release):
-    """Threads, data, network, buffers and input plan of a run; compiles (or loads from
-    Numba's cache) the loop before the clock for training starts. ``release``: the dense
-    training images may be freed when no epoch reads them (see :func:`train`)."""
-    threads = set_threads(cfg.threads)
-    if data is None:  # the run's own data: nothing else reads its training images
-        data, release = prepare_data(cfg), True
-    if not isinstance(data, Data):
-        raise ConfigError(f"data must be a fastmlp.Data (Data.from_arrays(...) or "
-                          f"prepare_data(config)), got {type(data).__name__}")
-    caller_data, data = data, data.fitted(cfg)
-    sp, transform = data.splits, data.transform
-    if data.released or len(sp.train_x) != len(sp.train_y):
-        raise ConfigError("this Data's training images were freed by the run it was given to "
-                          "with release_train_images=True; prepare the data again for "
-                          "another run")
-    height, width = transform.image_shape
-    shift_max = parse_augment(cfg.augment).shift
-    if shift_max >= min(height, width):
-        raise ConfigError(f"--augment {cfg.augment}: a shift of {shift_max} pixels would move "
-                          f"a {height}x{width} image off itself; use a K below "
-                          f"{min(height, width)}")
-    act = get_activation(cfg.activation)
-    sizes = (transform.n_inputs, *cfg.hidden, data.n_classes)
-    train_x = np.ascontiguousarray(sp.train_x.reshape(len(sp.train_x), -1))
-    train_y = np.ascontiguousarray(sp.train_y, dtype=np.int64)
-    N = len(train_x)
-    batches = [min(batch_size_for_epoch(e, cfg.batch_size, cfg.batch_ramp), N)
-               for e in range(cfg.epochs)]  # each epoch's batch size, as _epoch takes it
-    max_batch = max(batches)
-    check_memory(sizes, max_batch)
-    # On a cold cache the helper that compiles half of the loop (compile_ahead.py) starts now,
-    # so that its start-up (imports, a second) overlaps the network and the CSR being built
-    hp0 = _hyper(cfg, act, False, threads, width)
-    helper = compile_ahead.start_for(engine.moves_images(hp0))
-    try:
-        model, ws = _network(cfg, act, sizes, transform, max_batch)
-        tr_arrays = engine.transform_arrays(model, train_x.shape[1])
-        min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
-        lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
-
-        # How the first layer reads its inputs, before the loop compiles: then, when every
-        # epoch reads the sparse copy and the run may let them go, the dense training images
-        # are freed before the compiler's memory comes on top (MNIST: 47 MB off a cold start's
-        # peak). The CSR kernels compile (or load) first, on one input, so that images with
-        # more inputs than the sparse path takes still go dense (input_plan); compile time too.
-        t0 = time.perf_counter()
-        kernels.csr_inputs(train_x[:1], tr_arrays[0][:1])
-        compile_seconds = time.perf_counter() - t0
-        csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
-        pixel_map = engine.pixel_map_arg(hp0, tr_arrays[0], train_x.shape[1])
-        if release and all(hyper_for(b).sparse for b in batches):
-            train_x = np.empty((0, train_x.shape[1]), np.uint8)  # the loop's type, no pixels
-            sp = _release_train_images(caller_data, data)
-
-        # Compile (or load from Numba's cache) everything, on empty inputs, before the clock
-        # for training starts. Argument types do not depend on values: dense serves both.
-        t0 = time.perf_counter()
-        engine.compile_loop(model, ws, hp0, train_x[:0], train_y, tr_arrays, lrs, helper)
-        compile_seconds += time.perf_counter() - t0
-        if act.user is not None:  # a user's pair compiles when the activation is made
-            compile_seconds += act.user.take_compile_seconds()
-    except BaseException:
-        compile_ahead.stop(helper)  # compile_loop stops it on every path through it
-        raise
-    return _Plan(cfg, sp, act, model, ws, train_x, train_y, tr_arrays, csr, hyper_for,
-                 pixel_map, np.arange(N, dtype=np.int64), lrs,
-                 np.empty_like(model.params) if cfg.early_stop else None, threads,
-                 compile_seconds)
-
-
-def _network(cfg, act, sizes, transform, max_batch):
-    """The run's MLP and its workspace for batches of up to ``max_batch`` rows."""
-    try:
-        model = MLP.create(sizes, act, seed=cfg.seed, init=cfg.init, transform=transform)
-        return model, engine.make_workspace(model.sizes, max_batch, model.params.size)
-    except MemoryError:
-        from .model import training_memory_bytes
-
-        raise ConfigError(f"out of memory allocating the network {'-'.join(map(str, sizes))} "
-                          f"at batch {max_batch} (about "
-                          f"{training_memory_bytes(sizes, max_batch) / 2**30:,.1f} GB asked); "
-                          "use smaller --hidden sizes or --batch-size") from None
-
-
-def _release_train_images(*datas):
-    """Free the dense training images of these Data objects (the caller's and its fitted copy,
-    which share them): in their dataset and splits the training images become an empty
-    (0, H, W) array, everything else stays. Returns the fitted copy's new splits."""
-    from dataclasses import replace
-
-    for d in datas:
-        empty = np.empty((0, *d.dataset.train_images.shape[1:]), np.uint8)
-        d.dataset = replace(d.dataset, train_images=empty)
-        if d.splits is not None:
-            d.splits = replace(d.splits, train_x=empty)
-        d.released = True
-    return datas[-1].splits
 
 
 class _Checkpoints:
@@ -342,7 +146,7 @@ def train(cfg: TrainConfig, *, data: Optional[Data] = None, save: Optional[str] 
         raise ConfigError(f"train needs a TrainConfig, got {type(cfg).__name__}")
     if save:
         checkpoint.check_target(save, overwrite=overwrite)
-    plan = _plan(cfg, data, release_train_images)
+    plan = make_plan(cfg, data, release_train_images)
     state = (checkpoint.load_run(resume, plan.model, plan.ws, plan.best_params, cfg.epochs)
              if resume else RunState())
     checkpoints = _Checkpoints(plan, save, resume)
@@ -386,7 +190,7 @@ def _epoch(plan, state, interrupt, on_progress, checkpoints):
             break
         s0 = state.step
         n = min(chunk, steps - s0)
-        loss, correct, samples, bad = engine.train_steps(
+        loss, correct, samples, bad = train_steps(
             model, plan.ws, hp, plan.train_x, plan.train_y, plan.order, plan.tr_arrays, B, s0,
             n, plan.lrs, e, state.t, plan.csr, plan.pixel_map)
         state.loss_sum += loss

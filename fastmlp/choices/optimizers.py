@@ -1,7 +1,7 @@
 """The optimizers: one row each, and everything else about an optimizer follows from its row.
 
 A row names the optimizer (the ``--optimizer`` choice, ``config.OPTIMIZERS``), gives the int
-code the compiled loop branches on (``Hyper.optimizer``), its update kernel (update_kernels.py),
+code the compiled loop branches on (``Hyper.optimizer``), its update kernel (kernels/_update.py),
 what its state buffers hold (``Workspace.opt1``, ``opt2``, in that order; checkpoints save and
 resume them), the hyperparameters its kernel reads after the learning rate (TrainConfig fields,
 copied into the ``Hyper`` fields of the same names), whether the kernel takes the 1-based step
@@ -11,11 +11,11 @@ plain SGD's step and no other's).
 
 Every kernel is called as ``kernel(params, *state, grads, lr, *hyper[, t])`` on flat (P,)
 slices. Numba cannot call through a table of functions inside compiled code (a first-class
-function value breaks on-disk caching and costs a call per slice), so ``engine._update_block``
+function value breaks on-disk caching and costs a call per slice), so ``loop.steps._update_block``
 keeps one branch per row, on the row's code, calling the row's kernel.
 
 A new optimizer: its row below (and its code beside the others in workspace.py), its kernel
-in update_kernels.py, its branch in ``engine._update_block``, its naive twin in tests/naive.py
+in kernels/_update.py, its branch in ``loop.steps._update_block``, its naive twin in tests/naive.py
 (the kernel's name without the underscore); tests/test_optimizers.py checks every row. A new
 hyperparameter also needs its TrainConfig field (with its help: the flag follows) and a
 ``Hyper`` field of the same name.
@@ -23,8 +23,8 @@ hyperparameter also needs its TrainConfig field (with its help: the flag follows
 
 from typing import NamedTuple, Tuple
 
-from . import update_kernels as U
-from .workspace import ADAM, MOMENTUM, SGD  # the codes the compiled loop branches on
+from .. import kernels as U
+from ..kernels import ADAM, MOMENTUM, SGD
 
 STATE_BUFFERS = ("opt1", "opt2")  # the workspace's optimizer-state buffers, as rows use them
 

@@ -3,7 +3,7 @@
 Python-level overhead per step (a dozen calls, argument checks) is what makes frameworks slow at
 small batches; here one call runs a whole chunk of steps (gather from uint8 images, forward,
 fused softmax + cross-entropy, backward, update) and returns only the chunk's statistics. The
-caller (``trainer.py``) chooses chunk sizes so progress bars and Ctrl-C stay responsive.
+caller (``training/run.py``) chooses chunk sizes so progress bars and Ctrl-C stay responsive.
 
 Threads (``Hyper.threads`` = T): every thread runs the same compiled worker over the whole chunk
 (:func:`fastmlp.sync.run_workers`), and each step has two phases with a barrier after each:
@@ -40,33 +40,22 @@ moved entries, each thread's block of rows in its own stretch of bptr/bidx/bval)
 layer's source travels as one tuple ``src = (rows, ptr, idx, val, scale, factor)``.
 
 Plain SGD without weight decay (``Hyper.fused``): each layer's update is applied while its
-weight gradient is computed (by BLAS with beta = 1 on dense layers, see ``gemm.py``; inside the
-sparse kernel on the sparse first layer), so no weight gradient is written or read.
+weight gradient is computed (by BLAS with beta = 1 on dense layers, see ``kernels/_gemm.py``;
+inside the sparse kernel on the sparse first layer), so no weight gradient is written or read.
 
 User activations: the loop is the same cached code for every activation. A user's activation
 arrives as ``hp.act_code == USER`` and the addresses of its own compiled pair
-(``hp.act_forward``, ``hp.act_backward``), which the activation kernels call (user_kernels.py);
-so a new activation compiles only its two small callbacks, never the loop.
+(``hp.act_forward``, ``hp.act_backward``), which the activation kernels call
+(kernels/_user_activation.py); so a new activation compiles only its two small callbacks,
+never the loop.
 """
 
-import numba
 import numpy as np
 
-from . import kernels as K
-from ._jit import jit_inner, jit_worker
-from .gemm import _gemm_tn_cols
-from .sync import _barrier, new_state, run_workers
-from .threads import one_blas_thread
-from .workspace import (  # noqa: F401
-    ADAM,
-    MAX_THREADS,
-    MOMENTUM,
-    SGD,
-    Hyper,
-    Workspace,
-    activation_fields,
-    make_workspace,
-)
+from .. import kernels as K
+from .._jit import jit_inner, jit_worker
+from ..kernels import ADAM, MOMENTUM, SGD, _barrier, _gemm_tn_cols
+
 
 @jit_inner
 def _view(buf, offset, rows, cols):
@@ -231,14 +220,14 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
     # rate lrs[s]; t0 counts the optimizer steps before this call (Adam's bias correction). On
     # the sparse path the images come as CSR (csr_ptr, csr_idx, csr_val), `images` unread.
     # With hp.shift_max > 0 each image is moved by its random offset while it is gathered
-    # (augment_kernels.py; input_of_pixel is the transform's inverse map), with
+    # (kernels/_augment.py; input_of_pixel is the transform's inverse map), with
     # hp.rotate_max > 0 also rotated, with hp.elastic_max > 0 also distorted (dense path only);
     # input_of_pixel is None when none of them is on (moves_images(hp) is False).
     # Each step: phase 1 on this thread's block of the batch's rows (gather, forward, loss,
     # output gradients), barrier, phase 2 on its block of the parameters, barrier (sync is the
-    # barrier's state, see sync.py). Returns (loss sum, correct, samples, bad_step), the same in
-    # every thread: bad_step >= 0 is the step whose loss was not finite; training stops there,
-    # before that step's update.
+    # barrier's state, see kernels/_sync.py). Returns (loss sum, correct, samples, bad_step),
+    # the same in every thread: bad_step >= 0 is the step whose loss was not finite; training
+    # stops there, before that step's update.
     N = order.shape[0]
     D0 = layout[0, 2]
     loss_sum = 0.0
@@ -350,150 +339,3 @@ def _evaluate_worker(t, T, pred, probs_out, params, ws, layout, hp, images, labe
                     probs_out[start + i, k] = probs[i, k]
     ws.part[t, 0] = loss_sum
     ws.part[t, 1] = correct
-
-
-# ---------------------------------------------------------------------------------------------
-# Python-side entry points
-# ---------------------------------------------------------------------------------------------
-def transform_arrays(model, n_pixels):
-    """``(pixel_index, scale, shift)`` of the model's input transform (identity and /255 when
-    the model has none)."""
-    t = model.transform
-    if t is None:
-        idx = np.arange(n_pixels, dtype=np.int64)
-        return idx, np.full(n_pixels, 1 / 255, np.float32), np.zeros(n_pixels, np.float32)
-    return (np.ascontiguousarray(t.pixel_index, dtype=np.int64),
-            np.ascontiguousarray(t.scale, dtype=np.float32),
-            np.ascontiguousarray(t.shift, dtype=np.float32))
-
-
-def eval_hyper(activation):
-    """The Hyper an evaluation needs: only the activation matters (no dropout, dense input)."""
-    return Hyper(**activation_fields(activation))
-
-
-def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, probs_out=None,
-             workspace=None, threads=None):
-    """Forward pass over ``images_flat`` (N, P) uint8. Returns ``(mean loss, n_correct)`` when
-    labels are given (else ``(nan, 0)``); fills ``pred_out`` (N,) / ``probs_out`` (N, K).
-    ``threads`` (default: Numba's thread count, see fastmlp.threads) split the images."""
-    images_flat = np.ascontiguousarray(images_flat.reshape(len(images_flat), -1))
-    N = len(images_flat)
-    T = max(1, min(threads or numba.get_num_threads(), N, MAX_THREADS))
-    batch = max(1, min(batch_size, N))
-    ws = workspace
-    if ws is None or ws.x.shape[0] < max(batch, T):
-        ws = make_workspace(model.sizes, max(batch, T), model.params.size)
-    idx, scale, shift = transform_arrays(model, images_flat.shape[1])
-    pred = pred_out if pred_out is not None else np.empty(N, dtype=np.int64)
-    want = probs_out is not None
-    probs = probs_out if want else np.empty((1, 1), dtype=np.float32)
-    if labels is None:
-        labs = np.empty(0, dtype=np.int64)
-    else:
-        labs = np.ascontiguousarray(labels, dtype=np.int64)
-    if N == 0:
-        return float("nan"), 0
-    with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
-        run_workers(_evaluate_worker, T, pred, probs, model.params, ws, model.layout,
-                    eval_hyper(model.activation), images_flat, labs, idx, scale, shift, batch,
-                    want)
-    if labels is None:
-        return float("nan"), 0
-    return float(ws.part[:T, 0].sum()) / N, int(ws.part[:T, 1].sum())
-
-
-NO_CSR = (np.zeros(1, np.int64), np.zeros(0, np.uint16), np.zeros(0, np.uint8))
-NO_PIXEL_MAP = np.zeros(0, np.int64)  # input_of_pixel when images rotate or bend, unshifted
-
-
-def moves_images(hp):
-    """Whether ``hp`` augments (shifts, rotates or distorts the images): only then does the
-    loop take an ``input_of_pixel`` array (else None, and it compiles without those kernels)."""
-    return hp.shift_max > 0 or hp.rotate_max > 0.0 or hp.elastic_max > 0.0
-
-
-def pixel_map_arg(hp, pixel_index, n_pixels):
-    """The loop's ``input_of_pixel`` for ``hp``: the transform's inverse map when it shifts,
-    NO_PIXEL_MAP when it only rotates or distorts, None when it moves no image."""
-    if hp.shift_max > 0:
-        return K.input_of_pixel(pixel_index, n_pixels)
-    return NO_PIXEL_MAP if moves_images(hp) else None
-
-
-def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, first_step,
-                n_steps, lrs, epoch, t0, csr=NO_CSR, input_of_pixel=None):
-    """Run ``n_steps`` training steps inside compiled code on ``hp.threads`` threads; see
-    ``_train_worker``. ``csr`` is ``kernels.csr_inputs(images_flat, pixel_index)`` when
-    ``hp.sparse``; ``input_of_pixel`` is :func:`pixel_map_arg` (None unless ``hp`` moves the
-    images). Returns ``(loss sum, correct, samples, bad_step)``."""
-    idx, scale, shift = transform
-    T = max(1, min(int(hp.threads), MAX_THREADS))
-    if images_flat.shape[0] != labels.shape[0] and not hp.sparse:
-        raise ValueError(f"the dense first layer reads the images: {images_flat.shape[0]} "
-                         f"images for {labels.shape[0]} labels (a run that freed them, "
-                         "release_train_images, trains on the sparse path only)")
-    if (input_of_pixel is None) == moves_images(hp):
-        raise ValueError("input_of_pixel must be pixel_map_arg(hp, ...): an array exactly when "
-                         "hp shifts, rotates or distorts the images, else None")
-    if hp.shift_max > 0 and (input_of_pixel.shape[0] != images_flat.shape[1]
-                             or images_flat.shape[1] % hp.image_width):
-        raise ValueError("a shift needs input_of_pixel (P,) and image_width dividing P")
-    if (hp.rotate_max > 0.0 or hp.elastic_max > 0.0) and (
-            hp.sparse or images_flat.shape[1] % hp.image_width):
-        raise ValueError("a rotation or elastic distortion needs the dense first layer and "
-                         "image_width dividing P")
-    with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
-        loss, correct, samples, bad = run_workers(
-            _train_worker, T, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
-            order, idx, scale, shift, input_of_pixel, *csr, batch, first_step, n_steps, lrs,
-            epoch, t0)
-    return float(loss), int(correct), int(samples), int(bad)
-
-
-def evaluate_warmup_args(model, ws, images_flat, transform):
-    """The arguments of an ``_evaluate_worker`` call that compiles it (or loads it from the cache)
-    for evaluations of ``model`` on images like ``images_flat`` (N, P) uint8, without evaluating
-    anything: no images."""
-    idx, scale, shift = transform
-    return (0, 1, np.empty(0, np.int64), np.empty((1, 1), np.float32), model.params, ws,
-            model.layout, eval_hyper(model.activation), images_flat[:0], np.empty(0, np.int64),
-            idx, scale, shift, 1, False)
-
-
-def warmup_args(model, ws, hp, images_flat, labels, transform, lrs):
-    """The arguments of a ``_train_worker`` call that compiles it (or loads it from the cache)
-    for training ``model`` with ``hp`` on images like ``images_flat``, without a step. Their
-    types depend only on whether ``hp`` moves the images (:func:`moves_images`)."""
-    idx, scale, shift = transform
-    return (0, 1, new_state(), model.params, ws, model.layout, hp, images_flat, labels,
-            np.zeros(1, np.int64), idx, scale, shift,
-            NO_PIXEL_MAP if moves_images(hp) else None, *NO_CSR, 1, 0, 0, lrs, 0, 0)
-
-
-_START_HELPER = object()  # compile_loop's default: start the helper there if it is needed
-
-
-def compile_loop(model, ws, hp, images_flat, labels, transform, lrs, helper=_START_HELPER):
-    """Compile (or load from Numba's cache) the training and evaluation workers for these
-    argument types, without training: a call with no steps and one with no images. Argument
-    types do not depend on values (nor on the activation), so a dense ``hp`` serves both paths.
-    On a cold cache a second process compiles part of both meanwhile (compile_ahead.py: the
-    training worker's two largest pieces, then the evaluation worker, while this process
-    compiles the training worker's other pieces and then the worker itself). ``helper``: that
-    process, when the caller started it earlier (``compile_ahead.start_for``; None: there is
-    none), else it is started here if the cache is cold; either way it is stopped here."""
-    from . import compile_ahead  # it imports this module
-
-    train_args = warmup_args(model, ws, hp, images_flat, labels, transform, lrs)
-    if helper is _START_HELPER:
-        helper = compile_ahead.start(train_args)
-    try:
-        compile_ahead.compile_main_share(helper)
-        with compile_ahead.pieces_from(helper):
-            _train_worker(*train_args)
-        compile_ahead.done_with_training_worker(helper)
-        compile_ahead.wait(helper)
-        _evaluate_worker(*evaluate_warmup_args(model, ws, images_flat, transform))
-    finally:
-        compile_ahead.stop(helper)

@@ -1,13 +1,23 @@
 """Parameter updates (plain SGD, momentum, Adam) and weight decay, on flat (P,) slices of the
 one parameter buffer and its gradient and optimizer-state twins.
 
-Each update is an optimizer's kernel in the table of optimizers.py and takes its arguments in
-the order the row gives: ``(params, *state, grads, lr, *hyper[, t])``, updating params and the
-state in place. The training loop calls them from engine._update_block."""
+Each update is an optimizer's kernel in the table of choices/optimizers.py and takes its
+arguments in the order the row gives: ``(params, *state, grads, lr, *hyper[, t])``, updating
+params and the state in place. The training loop calls them from loop/steps.py's
+``_update_block``, branching on the row's code below."""
 
 import math
 
-from ._jit import jit
+from .._jit import jit
+
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "ADAM", "MOMENTUM", "SGD", "_adam_update", "_add_weight_decay", "_momentum_update",
+    "_sgd_update",
+]
+
+# the optimizer codes the compiled loop branches on (Hyper.optimizer), one per row of the table
+# in choices/optimizers.py; module constants, which Numba freezes into the compiled code
+SGD, MOMENTUM, ADAM = 0, 1, 2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,15 +1,21 @@
 """Activation kernels: the forward/backward pair, one compiled kernel for every activation (an
 integer code plus one float parameter, see activations.py; a user's activation is code USER and
-the address of its own compiled pair, see user_kernels.py), and the vectorisable exp they use.
-Shapes: flat (n,) views of (B, H) matrices; the dimension legend is in kernels.py."""
+the address of its own compiled pair, see _user_activation.py), and the vectorisable exp they use.
+Shapes: flat (n,) views of (B, H) matrices; the dimension legend is in __init__.py."""
 
 import math
 
 import numpy as np
 
-from ._jit import jit
-from .kernel_checks import _check_elementwise
-from .user_kernels import call_backward, call_forward
+from .._jit import jit
+from ._checks import _check_elementwise
+from ._user_activation import call_backward, call_forward
+
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "ELU", "GELU", "IDENTITY", "LEAKY_RELU", "RELU", "SHIFTED_RELU", "SIGMOID", "SOFTPLUS", "TANH",
+    "USER", "_activation_backward", "_activation_forward", "_exp", "_exp_inplace",
+    "activation_backward", "activation_forward",
+]
 
 # ---------------------------------------------------------------------------------------------
 # Activation codes. A hidden layer's activation is an integer code plus one float parameter, so

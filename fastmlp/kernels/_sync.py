@@ -9,7 +9,7 @@ doing the work: 2-thread runs fell to 20-40k samples/s while 1-thread runs kept 
 
 Instead, ``run_workers`` starts T threads once per chunk of steps (thousands of steps), each
 running the same jitted function with its own thread index; inside it they meet at a barrier a
-couple of times per step (see engine.py). The barrier spins with the CPU's ``pause`` hint for a
+couple of times per step (see loop/steps.py). The barrier spins with the CPU's ``pause`` hint for a
 few microseconds, then yields the core to the operating system between checks, so a waiting
 thread never takes the core from the one it waits for.
 
@@ -26,7 +26,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import jit
+from .._jit import jit
+
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "SPINS", "_barrier", "new_state", "run_workers",
+]
 
 
 def _item_pointer(context, builder, aryty, ary, index):

@@ -3,8 +3,13 @@ seeds per (seed, stream) and per batch row, xorshift64* draws). Shapes: flat (n,
 
 import numpy as np
 
-from ._jit import jit
-from .kernel_checks import _check_elementwise
+from .._jit import jit
+from ._checks import _check_elementwise
+
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "_U64", "INPUT_STREAM", "_dropout_backward", "_dropout_forward", "_row_seed", "_splitmix64",
+    "_stream_seed", "dropout_backward", "dropout_forward",
+]
 
 # ---------------------------------------------------------------------------------------------
 # Inverted dropout with a counter-based generator: the mask of (seed, stream) is the same

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from .atomic import atomic_write, check_writable
-from .errors import CheckpointError, ConfigError
-from .optimizers import STATE_BUFFERS
+from ..choices.optimizers import STATE_BUFFERS
+from ..errors import CheckpointError, ConfigError
+from ..files import atomic_write, check_writable
 
 FORMAT = "fastmlp-checkpoint-1"
 
@@ -156,7 +156,7 @@ def transform_meta(t):
 def transform_from_meta(tm, arrays):
     """The :class:`~fastmlp.transforms.InputTransform` saved as ``transform_meta`` and the
     ``pixel_index``, ``scale`` and ``shift`` arrays."""
-    from .transforms import InputTransform
+    from ..data.transforms import InputTransform
 
     return InputTransform(
         image_shape=tuple(tm["image_shape"]), pixel_index=arrays["pixel_index"],
@@ -212,8 +212,8 @@ def load_model(path, activation=None):
     Loading never imports or runs anything named in the file. A model trained with a user
     activation needs that activation passed as ``activation`` (``"myacts:SWISH"`` or the
     :class:`~fastmlp.activations.Activation` itself); a built-in one is read from the file."""
-    from .activations import checkpoint_activation
-    from .model import MLP
+    from ..choices.activations import checkpoint_activation
+    from ..model import MLP
 
     arrays, meta = load(path)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}

@@ -1,15 +1,34 @@
-"""What the compiled training loop (engine.py) reads besides the parameters: its buffers, allocated
-once per run (:class:`Workspace`, described in engine.py's docstring), and its scalar settings
+"""What the compiled training loop (steps.py) reads besides the parameters: where each layer
+lives in the flat parameter buffer (:func:`make_layout`), its buffers, allocated once per run
+(:class:`Workspace`, described in steps.py's docstring), and its scalar settings
 (:class:`Hyper`)."""
 
 from typing import NamedTuple
 
 import numpy as np
 
-# the optimizer codes the compiled loop branches on (Hyper.optimizer), one per row of the table
-# in optimizers.py; module constants, which Numba freezes into the compiled code
-SGD, MOMENTUM, ADAM = 0, 1, 2
+from ..errors import ConfigError
+from ..kernels import SGD
+
 MAX_THREADS = 64  # rows of Workspace.part: threads that can share one training step
+
+
+def make_layout(sizes):
+    """``layout`` (L, 4) int64 rows ``(w_off, b_off, D, H)`` for layer sizes ``(D0, H1, ..., K)``,
+    and the total number of parameters."""
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ConfigError(f"layer sizes must be two or more positive numbers, got {list(sizes)}")
+    sizes = [int(s) for s in sizes]
+    n_params = sum(D * H + H for D, H in zip(sizes[:-1], sizes[1:]))
+    if n_params >= 2**40:  # 4 TB of float32: beyond any machine, and near int64 offsets
+        raise ConfigError(f"layer sizes {sizes} need {n_params:,} parameters "
+                          f"({4 * n_params / 2**30:,.1f} GB); use smaller --hidden sizes")
+    rows = []
+    offset = 0
+    for D, H in zip(sizes[:-1], sizes[1:]):
+        rows.append((offset, offset + D * H, D, H))
+        offset += D * H + H
+    return np.array(rows, dtype=np.int64), offset
 
 
 class Workspace(NamedTuple):
@@ -62,11 +81,12 @@ class Hyper(NamedTuple):
 
     Build it by keyword: ``Hyper(**activation_fields(act), optimizer=..., ...)``; what is
     left out keeps its default (an evaluation needs only the activation, see
-    ``engine.eval_hyper``; training fills every field from its config, see
-    ``input_plan.loop_hyper``). The field order is Numba's tuple layout, not a call order."""
+    ``calls.eval_hyper``; training fills every field from its config, see
+    ``training.plan.loop_hyper``). The field order is Numba's tuple layout, not a call order."""
 
-    # the hidden activation (activations.py): its kernel code and parameter, and for a user's
-    # activation the addresses of its compiled float32 pair (user_kernels.py; else 0)
+    # the hidden activation (choices/activations.py): its kernel code and parameter, and for a
+    # user's activation the addresses of its compiled float32 pair (kernels/_user_activation.py;
+    # else 0)
     act_code: int
     act_param: float
     act_forward: int = 0
@@ -75,7 +95,7 @@ class Hyper(NamedTuple):
     dropout_input: float = 0.0
     dropout: float = 0.0
     weight_decay: float = 0.0
-    # the optimizer (optimizers.py): its row's code, then every row's hyperparameters (each
+    # the optimizer (choices/optimizers.py): its row's code, then every row's hyperparameters (each
     # row reads its own: momentum, nesterov; beta1, beta2, eps)
     optimizer: int = SGD
     momentum: float = 0.0
@@ -86,7 +106,7 @@ class Hyper(NamedTuple):
     # the run: seed of dropout masks and augmentation draws (with epoch and step)
     seed: int = 0
     # how the loop runs (same results either way, but for input dropout's masks): the sparse
-    # first layer (input_plan.py); the optimizer step fused into the weight-gradient GEMM
+    # first layer (training/plan.py); the optimizer step fused into the weight-gradient GEMM
     # (plain SGD without weight decay); threads sharing each step
     sparse: bool = False
     fused: bool = False

@@ -3,6 +3,10 @@ naming the array and what it must be, so a wrong dtype or shape never reaches co
 
 import numpy as np
 
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "_check_array", "_check_elementwise", "_check_float", "_check_gather", "_check_shape",
+]
+
 
 def _check_array(name, a, ndim, dtype=None):
     if not isinstance(a, np.ndarray):

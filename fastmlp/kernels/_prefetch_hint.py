@@ -16,7 +16,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .sync import _item_pointer
+from ._sync import _item_pointer
+
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "LINE", "_prefetch",
+]
 
 LINE = 64  # bytes per cache line on x86
 

@@ -12,7 +12,7 @@ offsets of batch row b at (seed, epoch, step) are uniform in [-k, k] each, drawn
 dropout masks', so runs repeat exactly, a resumed run draws the same offsets, and any thread can
 gather any block of rows.
 
-Shapes (legend in kernels.py): images (N, P) uint8 with P = height * width; out (B, D); rows
+Shapes (legend in __init__.py): images (N, P) uint8 with P = height * width; out (B, D); rows
 (B,) int64; pixel_index, scale, shift (D,): the input transform (input d reads pixel
 pixel_index[d], ascending); input_of_pixel (P,) int64: the inverse map, -1 for a pixel no input
 reads.
@@ -20,9 +20,15 @@ reads.
 
 import numpy as np
 
-from ._jit import jit
-from .dropout_kernels import _U64, _row_seed, _splitmix64, _stream_seed
-from .kernel_checks import _check_gather
+from .._jit import jit
+from ._checks import _check_gather
+from ._dropout import _U64, _row_seed, _splitmix64, _stream_seed
+
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "AUGMENT_STREAM", "ELASTIC_NODES", "_elastic_node", "_gather_shifted", "_gather_warped",
+    "_rotation", "_shift_offsets", "_shift_sparse", "elastic_nodes", "gather_shifted",
+    "gather_warped", "input_of_pixel", "rotation_angles", "shift_offsets",
+]
 
 # the random stream of the offsets, apart from the dropout streams (0 = input, l + 1 = layer l)
 AUGMENT_STREAM = 1 << 32

@@ -2,7 +2,7 @@
 
 import math
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 SCHEDULES = ("constant", "step", "cosine")
 

@@ -1,5 +1,5 @@
 """A run's output files: the summary as strict JSON and the per-epoch history as CSV, each
-written atomically (atomic.py)."""
+written atomically (files.py)."""
 
 import csv
 import io
@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .atomic import atomic_write
+from ..files import atomic_write
 
 
 def write_metrics_json(path, summary):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["NORMALIZE_MODES", "InputTransform", "make_transform"]
 
@@ -226,6 +226,51 @@ def _pixel_stats(flat, pixel_index):
     return len(flat) * pixel_index.size, total, total_sq
 
 
+def _checked_images(train_images):
+    """``train_images`` as an array, checked to be non-empty ``(N, rows, cols)`` uint8."""
+    train_images = np.asarray(train_images)
+    if train_images.dtype != np.uint8 or train_images.ndim != 3 or train_images.size == 0:
+        raise DataError(
+            f"make_transform: expected non-empty (N, rows, cols) uint8 training images, got "
+            f"{train_images.dtype} of shape {train_images.shape}"
+        )
+    return train_images
+
+
+def _auto_crop(train_images, pixel_index, top, left, h, w, text):
+    """The pixels of the ``h x w`` window at (top, left) that are nonzero in some training
+    image, and the description's words for them; ``text`` names the window."""
+    seen = np.any(train_images[:, top:top + h, left:left + w], axis=0).ravel()
+    if not seen.any():
+        raise ConfigError(
+            f"auto crop keeps no pixel: every training image is all zeros in the "
+            f"{h}x{w} window ({text}); drop auto crop or check the data"
+        )
+    pixel_index = pixel_index[seen]
+    return pixel_index, (f", auto crop: {pixel_index.size} of {h}x{w} pixels (nonzero in some "
+                         f"training image) = {pixel_index.size} inputs")
+
+
+def _scaling(train_images, pixel_index, normalize):
+    """(scale, shift, description's words) of the affine map: ``u / 255`` for "unit", or
+    exact standardization over the kept pixels of every training image."""
+    if normalize == "unit":
+        return 1.0 / 255.0, 0.0, ", unit scale (u/255)"
+    n, rows, cols = train_images.shape
+    flat = train_images.reshape(n, rows * cols)
+    count, total, total_sq = _pixel_stats(flat, pixel_index)
+    var_num = count * total_sq - total * total  # count**2 * variance of the bytes, exact
+    if var_num == 0:
+        raise ConfigError(
+            f"normalize 'standardize': every kept training pixel has the value "
+            f"{total // count}, so the std is 0; use normalize 'unit'"
+        )
+    mean = total / count / 255.0
+    std = math.sqrt(var_num) / count / 255.0
+    return (1.0 / (255.0 * std), -mean / std,
+            f", standardized (mean {mean:.4f}, std {std:.4f} on the 0-1 scale)")
+
+
 def make_transform(train_images, crop=0, center=None, auto_crop=False, normalize="unit"):
     """Work out an input transform from the training images.
 
@@ -263,51 +308,25 @@ def make_transform(train_images, crop=0, center=None, auto_crop=False, normalize
     DataError
         If ``train_images`` is not a non-empty ``(N, rows, cols)`` uint8 array.
     """
-    train_images = np.asarray(train_images)
-    if train_images.dtype != np.uint8 or train_images.ndim != 3 or train_images.size == 0:
-        raise DataError(
-            f"make_transform: expected non-empty (N, rows, cols) uint8 training images, got "
-            f"{train_images.dtype} of shape {train_images.shape}"
-        )
+    train_images = _checked_images(train_images)
     if normalize not in NORMALIZE_MODES:
         raise ConfigError(
             f"unknown normalize {normalize!r}; choose one of: {', '.join(NORMALIZE_MODES)}"
         )
-    n, rows, cols = train_images.shape
+    rows, cols = train_images.shape[1:]
     top, left, h, w, text = _window(rows, cols, crop, center)
     grid = np.arange(rows * cols, dtype=np.int64).reshape(rows, cols)
     pixel_index = grid[top:top + h, left:left + w].ravel()
     kept_shape = (h, w)
     if auto_crop:
-        seen = np.any(train_images[:, top:top + h, left:left + w], axis=0).ravel()
-        if not seen.any():
-            raise ConfigError(
-                f"auto crop keeps no pixel: every training image is all zeros in the "
-                f"{h}x{w} window ({text}); drop auto crop or check the data"
-            )
-        pixel_index = pixel_index[seen]
+        pixel_index, kept_text = _auto_crop(train_images, pixel_index, top, left, h, w, text)
         kept_shape = None
-        text += (f", auto crop: {pixel_index.size} of {h}x{w} pixels (nonzero in some training "
-                 f"image) = {pixel_index.size} inputs")
+        text += kept_text
     else:
         text += f": {h}x{w} = {h * w} inputs"
     d = pixel_index.size
-    if normalize == "unit":
-        scale, shift = 1.0 / 255.0, 0.0
-        text += ", unit scale (u/255)"
-    else:
-        flat = train_images.reshape(n, rows * cols)
-        count, total, total_sq = _pixel_stats(flat, pixel_index)
-        var_num = count * total_sq - total * total  # count**2 * variance of the bytes, exact
-        if var_num == 0:
-            raise ConfigError(
-                f"normalize 'standardize': every kept training pixel has the value "
-                f"{total // count}, so the std is 0; use normalize 'unit'"
-            )
-        mean = total / count / 255.0
-        std = math.sqrt(var_num) / count / 255.0
-        scale, shift = 1.0 / (255.0 * std), -mean / std
-        text += f", standardized (mean {mean:.4f}, std {std:.4f} on the 0-1 scale)"
+    scale, shift, scale_text = _scaling(train_images, pixel_index, normalize)
+    text += scale_text
     return InputTransform(
         image_shape=(rows, cols),
         pixel_index=pixel_index,

@@ -1,6 +1,6 @@
 """A user activation's element-wise pair, compiled alone, and how the cached loop calls it.
 
-The training loop (engine.py) is compiled once and cached for every activation. A user's
+The training loop (loop/steps.py) is compiled once and cached for every activation. A user's
 activation does not get a copy of that loop: its two scalar functions ``f`` and ``f'`` are
 compiled into two small C callbacks with one fixed signature each,
 
@@ -8,7 +8,7 @@ compiled into two small C callbacks with one fixed signature each,
     backward  void (T *dz, T *da, T *z, int64 n)      dz (n,) = da (n,) * f'(z) (n,)
 
 (T = float32 for the loop, float64 on request; ``dz`` may be ``da``: the loop computes in place),
-and the built-in activation kernels (activation_kernels.py) call them through their address
+and the built-in activation kernels (_activation.py) call them through their address
 (``code == USER``): one indirect call per layer and block of rows, the element loop compiled and
 vectorised inside the user's callback. So a new activation costs the compile of its own two
 callbacks, not of the loop; the callbacks are cached on disk under the activation's
@@ -31,7 +31,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import cfunc, overload
+from .._jit import cfunc, overload
+
+__all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
+    "UserKernels", "UserPair", "call_backward", "call_forward", "compile_pair",
+]
 
 _DTYPES = {np.dtype(np.float32): types.float32, np.dtype(np.float64): types.float64}
 
