@@ -8,9 +8,10 @@ cross-entropy, plain SGD, no dropout):
     gather uint8 rows -> float32 / 255 -> [dense -> sigmoid] * (L-1) -> dense -> softmax xent
     -> backward -> params -= lr * grads
 
-Dimension letters as in fastmlp/kernels.py: B batch, D inputs of a layer, H its outputs,
-K classes, N images. Parameters use fastmlp's flat layout (``fastmlp.model.make_layout``): for
-each layer its weight (D, H) then its bias (H,), so the same initial vector feeds every framework.
+Dimension letters as in fastmlp/kernels/__init__.py: B batch, D inputs of a layer, H its
+outputs, K classes, N images. Parameters use fastmlp's flat layout
+(``fastmlp.loop.buffers.make_layout``): for each layer its weight (D, H) then its bias (H,), so
+the same initial vector feeds every framework.
 
 Also here: :func:`reference_step`, a float64 version of one training step written the obvious
 way (no buffers, no ``out=``), which every benchmark uses to validate its implementation's first

@@ -57,7 +57,7 @@ def _phase1(ws, params, layout, zero, batch, hp, src):
 @numba.njit
 def _phase2(ws, params, layout, zero, one, batch, rows, hp, lr, ptr, cidx, cval, scale):
     steps._update_block(zero, one, ws, params, layout, batch, rows, hp, lr, one, ptr, cidx,
-                         cval, scale)
+                        cval, scale)
 
 
 def profile(sizes, batch, repeats, threads):
@@ -94,10 +94,10 @@ def profile(sizes, batch, repeats, threads):
     for T in sorted({1, threads}):
         hp_t = run.hp._replace(threads=T)
         calls.train_steps(model, ws, hp_t, X, y, order, run.transform, batch, 0, 20, lrs, 0, 0,
-                           csr=run.csr)
+                          csr=run.csr)
         t = time.perf_counter()
         calls.train_steps(model, ws, hp_t, X, y, order, run.transform, batch, 0, n, lrs, 0, 0,
-                           csr=run.csr)
+                          csr=run.csr)
         out[f"step ({T} thread{'s' if T > 1 else ''})"] = 1e6 * (time.perf_counter() - t) / n
     return out
 

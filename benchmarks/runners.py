@@ -103,7 +103,7 @@ class FastmlpRunner:
                          lr=cfg.lr, batch_size=cfg.batch, batch_ramp=None, dropout=0.0,
                          dropout_input=0.0, seed=SEED, input_path=input_path)
         self.csr, hyper_for = plan.input_plan(tc, act, X, self.transform,
-                                                 numba.get_num_threads())
+                                              numba.get_num_threads())
         self.hp = hyper_for(cfg.batch)
         self.input_path = "sparse" if self.hp.sparse else "dense"
         self.lrs = np.full(steps_in_epoch(len(X), cfg.batch), cfg.lr, dtype=np.float64)

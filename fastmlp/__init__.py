@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 # Exports are loaded on first use (PEP 562), so `import fastmlp.data` does not pay for Numba.
 _EXPORTS = {
     "TrainConfig": "config", "preset": "config", "train": "training.run",
-    "Data": "training.data", "prepare_data": "training.data",
+    "Data": "training.run_data", "prepare_data": "training.run_data",
     "load_model": "training.checkpoint", "MLP": "model",
     "custom_activation": "choices.activations", "get_activation": "choices.activations",
     "FastMLPError": "errors", "ConfigError": "errors", "DataError": "errors",

@@ -25,8 +25,7 @@ from .choices.augment import AUGMENTATIONS, parse_augment
 from .choices.augment import NOTE as AUGMENT_NOTE
 from .choices.optimizers import OPTIMIZERS as _OPTIMIZER_ROWS
 from .choices.schedules import SCHEDULES
-from .data import DATASETS, SPLIT_MODES
-from .data.transforms import NORMALIZE_MODES
+from .data import DATASETS, NORMALIZE_MODES, SPLIT_MODES
 from .errors import ConfigError
 
 OPTIMIZERS = tuple(_OPTIMIZER_ROWS)  # the names, from the table in optimizers.py

@@ -50,7 +50,7 @@ def check_memory(sizes, max_batch):
 class MLP:
     """A multilayer perceptron: ``sizes = (n_inputs, hidden..., n_classes)``, one activation
     for every hidden layer, a softmax output. ``transform`` (an
-    :class:`~fastmlp.transforms.InputTransform`) maps raw uint8 images to its inputs."""
+    :class:`~fastmlp.data.transforms.InputTransform`) maps raw uint8 images to its inputs."""
 
     sizes: tuple
     activation: Activation
@@ -70,7 +70,7 @@ class MLP:
     @classmethod
     def create(cls, sizes, activation, seed=0, init=None, transform=None):
         """A freshly initialised network, as the row of ``init`` (default: the activation's
-        own) in :data:`~fastmlp.activations.INIT_SCHEMES` says: He-normal (ReLU family) or
+        own) in :data:`~fastmlp.choices.activations.INIT_SCHEMES` says: He-normal (ReLU family) or
         Xavier-normal (sigmoid, tanh) weights for hidden layers, Xavier-normal for the output
         layer, zero biases; or the book's N(0, 1/(D+1)) for every weight and bias."""
         activation = get_activation(activation)

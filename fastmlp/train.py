@@ -106,8 +106,8 @@ def _fmt_pct(x):
 
 def main(argv=None):
     from .training import checkpoint
-    from .training.data import prepare_data
     from .training.run import train
+    from .training.run_data import prepare_data
 
     args = build_parser().parse_args(argv)
     quiet = getattr(args, "quiet", False)

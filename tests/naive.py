@@ -1,4 +1,4 @@
-"""Naive twins: plain NumPy float64 versions of every kernel in ``fastmlp/kernels.py``.
+"""Naive twins: plain NumPy float64 versions of every kernel in ``fastmlp/kernels/``.
 
 Written the obvious way, for reading rather than speed. Each function takes arrays, casts them to
 float64 and *returns* its results (nothing is written in place), so a test can compare a kernel's

@@ -17,8 +17,8 @@ from fastmlp.data.transforms import make_transform
 from fastmlp.errors import ConfigError
 from fastmlp.loop import buffers, calls
 from fastmlp.training import plan
-from fastmlp.training.data import Data
 from fastmlp.training.run import train
+from fastmlp.training.run_data import Data
 
 shift_image = naive.shift_image
 
@@ -255,7 +255,7 @@ def test_a_crop_that_leaves_out_nonzero_pixels_shifts_on_the_dense_first_layer(s
         if not sparse:
             with pytest.raises(ConfigError, match="cannot shift these images"):
                 plan.input_plan(cfg.replace(input_path="sparse"), act, X, tr, 1,
-                                   image_width=28)
+                                image_width=28)
         plain = cfg.replace(augment="none")  # without a shift the crop runs sparse as before
         assert plan.input_plan(plain, act, X, tr, 1)[1](64).sparse
     with pytest.raises(ValueError, match="needs image_width"):
@@ -341,8 +341,8 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     ws = buffers.make_workspace(model.sizes, B, model.params.size)
     order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
     loss, _, n, bad = calls.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
-                                         np.zeros(step + 1), epoch, 0, csr=csr,
-                                         input_of_pixel=K.input_of_pixel(tr[0], X.shape[1]))
+                                        np.zeros(step + 1), epoch, 0, csr=csr,
+                                        input_of_pixel=K.input_of_pixel(tr[0], X.shape[1]))
     assert n == B and bad == -1
     rows = order[step * B:(step + 1) * B]
     offsets = K.shift_offsets(seed, epoch, step, B, k)
@@ -365,11 +365,11 @@ def test_one_engine_step_sees_the_images_moved_by_that_steps_offsets(small_mnist
     # augmentation kernels (loop/steps.py), so a moving hp with None would train on still images
     with pytest.raises(ValueError, match="input_of_pixel must be pixel_map_arg"):
         calls.train_steps(model, ws, hp, X, y, order, tr, B, step, 1, np.zeros(step + 1),
-                           epoch, 0, csr=csr)
+                          epoch, 0, csr=csr)
     still = hp._replace(shift_max=0, rotate_max=0.0, elastic_max=0.0)
     with pytest.raises(ValueError, match="input_of_pixel must be pixel_map_arg"):
         calls.train_steps(model, ws, still, X, y, order, tr, B, step, 1, np.zeros(step + 1),
-                           epoch, 0, csr=csr, input_of_pixel=calls.NO_PIXEL_MAP)
+                          epoch, 0, csr=csr, input_of_pixel=calls.NO_PIXEL_MAP)
 
 
 def test_every_preset_has_its_help_line_and_shifted_trains_on_shifts():

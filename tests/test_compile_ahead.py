@@ -19,9 +19,9 @@ import pytest
 from fastmlp import _jit
 from fastmlp.choices.activations import get_activation
 from fastmlp.loop import buffers, calls, steps, warmup
+from fastmlp.threads import available_cores
 from fastmlp.model import MLP
-from fastmlp.training import data as tdata
-from fastmlp.training import plan, run
+from fastmlp.training import plan, run, run_data
 
 # all of it is about compiling: with the JIT off there is no helper and nothing to compile
 pytestmark = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the JIT is off")
@@ -87,7 +87,7 @@ def test_the_loop_loads_what_the_helper_compiled(tmp_path):
 
 @pytest.mark.slow
 def test_a_cold_start_shares_the_work_with_its_helper(tmp_path):
-    if warmup.available_cores() < 2:
+    if available_cores() < 2:
         pytest.skip("the helper starts only with two or more cores")
     stats = json.loads(_run(["-c", PROBE, "beside"], tmp_path).strip().splitlines()[-1])
     # this process compiled the training worker and the forward pass; the two pieces and the
@@ -195,7 +195,7 @@ def test_no_helper_starts_when_the_loop_is_cached(monkeypatch):
     other[3] = args[3].astype(np.float64)
     assert not warmup._cached(steps._train_worker, tuple(other))
     warmup.start(tuple(other))
-    assert len(started) == (1 if warmup.available_cores() >= 2 else 0)
+    assert len(started) == (1 if available_cores() >= 2 else 0)
 
 
 # A stand-in helper: writes READY after a moment, then runs until its stdin is closed.
@@ -290,12 +290,19 @@ def test_the_helper_started_before_a_run_has_its_network_asks_about_that_runs_lo
     ws = buffers.make_workspace(model.sizes, 128, model.params.size)
     hp = plan.loop_hyper(cfg, act, False, 2, 28)
     real = calls.warmup_args(model, ws, hp, np.zeros((0, 784), np.uint8),
-                              np.zeros(60000, np.int64), calls.transform_arrays(model, 784),
-                              np.zeros(1875))
+                             np.zeros(60000, np.int64), calls.transform_arrays(model, 784),
+                             np.zeros(1875))
     tiny = warmup.tiny_train_args(calls.moves_images(hp))
     assert warmup._signature(tiny) == warmup._signature(real)
     assert warmup._signature(warmup.tiny_train_args(not calls.moves_images(hp))) \
         != warmup._signature(real)
+    # and the evaluation worker the helper compiles is the one compile_loop then asks for
+    real_eval = calls.evaluate_warmup_args(model, ws, calls.eval_hyper(act),
+                                           np.zeros((0, 784), np.uint8),
+                                           calls.transform_arrays(model, 784))
+    dispatcher, helper_eval = warmup._ahead_calls()[1]
+    assert dispatcher is steps._evaluate_worker
+    assert warmup._signature(helper_eval) == warmup._signature(real_eval)
 
 
 def test_a_run_refused_after_its_helper_started_stops_the_helper(monkeypatch, mnist):
@@ -313,9 +320,9 @@ def test_a_run_refused_after_its_helper_started_stops_the_helper(monkeypatch, mn
     # images of more inputs than the sparse path reads: refused by input_plan, after the start
     big = np.zeros((64, 257, 256), np.uint8)
     big[:, :28, :28] = mnist.train_images[:64]
-    data = tdata.Data.from_arrays(big, mnist.train_labels[:64], big[:20],
-                                    mnist.train_labels[:20])
+    data = run_data.Data.from_arrays(big, mnist.train_labels[:64], big[:20],
+                                     mnist.train_labels[:20])
     with pytest.raises(ConfigError, match="reads at most 65,536 inputs"):
         run.train(TrainConfig(hidden=(8,), epochs=1, input_path="sparse", threads=1),
-                      data=data)
+                  data=data)
     assert len(helpers) == 1 and helpers[0].poll() is not None  # stopped, not left running

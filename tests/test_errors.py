@@ -15,7 +15,7 @@ from fastmlp.errors import CheckpointError, ConfigError, DataError
 from fastmlp.evaluate import main as evaluate_main
 from fastmlp.train import main as train_main
 from fastmlp.training import checkpoint
-from fastmlp.training.data import prepare_data
+from fastmlp.training.run_data import prepare_data
 
 small_ck = synthetic.small_ck  # fixture
 small_dir = synthetic.small_dir  # fixture

@@ -174,8 +174,7 @@ print(json.dumps([code] + [[sum(s.cache_hits.values()), sum(s.cache_misses.value
 
 def test_a_new_process_loads_the_training_loop_from_the_cache(small_dir):
     # the loop holds compiled copies of every kernel and of kernels/_gemm.py's BLAS overload;
-    # none of
-    # them may keep Numba from caching it
+    # none of them may keep Numba from caching it
     argv = ["--data-dir", str(small_dir), "--epochs", "1", *synthetic.TINY]
     assert run_main(main, argv) == 0   # compiles the loop, or loads it, and caches it
     run = subprocess.run([sys.executable, "-c", CACHE_PROBE, *argv], check=False,
@@ -295,7 +294,8 @@ def test_a_workers_own_module_is_not_optimised_again_and_everything_else_is(monk
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="with the JIT off it is a plain function")
 def test_a_piece_without_a_python_entry_point_says_so_instead_of_crashing():
-    # engine's pieces have no Python wrapper (_jit.jit_inner); Numba would jump to a null one
+    # the loop's pieces (loop/steps.py) have no Python wrapper (_jit.jit_inner); Numba would
+    # jump to a null one
     with pytest.raises(TypeError, match=r"fastmlp\.loop\.steps\._view runs only inside compiled"):
         steps._view(np.zeros(4, np.float32), 0, 2, 2)
     # called from compiled code it works, and gives the view

@@ -1,4 +1,4 @@
-"""Every kernel in fastmlp/kernels.py against its plain-NumPy float64 twin in tests/naive.py,
+"""Every kernel in fastmlp/kernels/ against its plain-NumPy float64 twin in tests/naive.py,
 on ordinary, extreme and degenerate inputs, in float32 and float64; gradients against central
 finite differences; dropout statistics; input validation; activation specs and user activations.
 """
@@ -314,8 +314,8 @@ def test_sparse_dense_backward_params(alpha, T, values, dtype):
 
 
 def test_prefetch_is_a_cpu_prefetch_hint_and_reads_nothing():
-    # the sparse kernels' hint (fastmlp/prefetch.py) must reach the machine code as a prefetch
-    # instruction; as Python (JIT off) it is a no-op
+    # the sparse kernels' hint (fastmlp/kernels/_prefetch_hint.py) must reach the machine code as
+    # a prefetch instruction; as Python (JIT off) it is a no-op
     from fastmlp.kernels import _prefetch
 
     def touch(a, i):
@@ -336,8 +336,7 @@ def test_prefetch_is_a_cpu_prefetch_hint_and_reads_nothing():
 # GEMM with alpha and beta, and the dense layer's fused SGD step built on it
 # --------------------------------------------------------------------------------------------
 # kernels/_gemm.py's two ways: BLAS (what jitted code, the training loop, gets; gemm_tn calls
-# it) and the
-# plain NumPy function that Python callers and a run with the JIT off get
+# it) and the plain NumPy function that Python callers and a run with the JIT off get
 GEMM_PATHS = {"blas": lambda out, a, c0, b, alpha, beta: K.gemm_tn(out, a, b, alpha, beta, c0),
               "numpy": K._gemm_tn_cols}
 
@@ -374,7 +373,7 @@ def test_gemm_tn_refuses_what_blas_would_misread():
 @pytest.mark.parametrize("T", [1, 3])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_dense_backward_sgd_is_one_sgd_step(dtype, T, path):
-    # plain SGD fused into the gradient GEMM (beta = 1) as the engine's phase 2 applies it:
+    # plain SGD fused into the gradient GEMM (beta = 1) as the loop's phase 2 applies it:
     # T threads, each on its block of the weight's rows (columns d0.. of inp) and of the bias's
     rng = np.random.default_rng(21)
     B, D, H, lr = 9, 7, 5, 0.3

@@ -1,8 +1,8 @@
 """fastmlp without the JIT (NUMBA_DISABLE_JIT=1): every kernel runs as plain Python and NumPy,
 kernels/_gemm.py's GEMM as its NumPy function instead of the BLAS overload, and
-kernels/_sync.py's barrier with
-its Python fallbacks. CI runs tests/test_kernels.py once so (.ci/run); here a short training
-run on each path, without the JIT in a subprocess, must take the compiled run's steps."""
+kernels/_sync.py's barrier with its Python fallbacks. CI runs tests/test_kernels.py once so
+(.ci/run); here a short training run on each path, without the JIT in a subprocess, must take
+the compiled run's steps."""
 
 import os
 import subprocess

@@ -1,7 +1,7 @@
-"""The optimizer table (fastmlp/optimizers.py): every row is a complete optimizer.
+"""The optimizer table (fastmlp/choices/optimizers.py): every row is a complete optimizer.
 
 Each row's kernel is compared to its naive twin in test_kernels.py; here each row is checked
-as the training loop runs it: the engine's branch on the row's code calls the row's kernel with
+as the training loop runs it: the loop's branch on the row's code calls the row's kernel with
 the row's hyperparameters and state buffers (one step through ``calls.train_steps`` equals the
 twin applied to the gradient the step computed, over a few steps so the state carries), the
 fused SGD step equals the unfused one, and a checkpoint holds and restores exactly the row's
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from synthetic import learnable
 
-from fastmlp import kernels as K
+from fastmlp.kernels import _update
 from fastmlp.choices.activations import get_activation
 from fastmlp.choices.optimizers import HYPERPARAMETERS, OPTIMIZERS, STATE_BUFFERS
 from fastmlp.config import OPTIMIZERS as CHOICES
@@ -25,9 +25,9 @@ from fastmlp.loop import buffers, calls
 from fastmlp.loop.buffers import Hyper
 from fastmlp.model import MLP
 from fastmlp.training import checkpoint
-from fastmlp.training.data import Data
 from fastmlp.training.plan import loop_hyper
 from fastmlp.training.run import train
+from fastmlp.training.run_data import Data
 
 ROWS = list(OPTIMIZERS)
 # hyperparameters away from their defaults, so a value passed to the wrong argument shows
@@ -44,7 +44,7 @@ def twin_of(row):
 def test_every_row_has_a_kernel_a_twin_and_fields_for_its_hyperparameters(name):
     row = OPTIMIZERS[name]
     assert row.name == name and CHOICES == tuple(OPTIMIZERS)
-    assert getattr(K, row.kernel.__name__) is row.kernel
+    assert getattr(_update, row.kernel.__name__) is row.kernel
     # kernel(params, *state, grads, lr, *hyper[, t]), and the twin takes the same arguments
     n_args = 1 + len(row.state) + 2 + len(row.hyper) + row.takes_step
     assert len(inspect.signature(row.kernel.py_func).parameters) == n_args
@@ -87,11 +87,11 @@ def test_each_engine_step_is_its_rows_twin_on_the_steps_gradient(name, weight_de
         before = model.params.astype(np.float64)
         state = [getattr(ws, b).astype(np.float64) for b in STATE_BUFFERS[:len(row.state)]]
         _, _, samples, bad = calls.train_steps(model, ws, hp, X, y, order, tr, 32, s, 1, lrs,
-                                                0, s)
+                                               0, s)
         assert samples == 32 and bad == -1
         if hp.fused:
             calls.train_steps(shadow, ws2, hp._replace(fused=False), X, y, order, tr, 32, s,
-                               1, lrs, 0, s)
+                              1, lrs, 0, s)
             grads = ws2.grads.astype(np.float64)
             shadow.params[:] = model.params  # both go on from the fused step's weights
         else:

@@ -20,8 +20,8 @@ from fastmlp.config import PRESETS, preset
 from fastmlp.errors import ConfigError
 from fastmlp.model import MLP
 from fastmlp.train import build_parser, config_from_args
-from fastmlp.training.data import Data, prepare_data
 from fastmlp.training.run import train
+from fastmlp.training.run_data import Data, prepare_data
 
 # float32 training vs a float64 reference over 8 steps at lr 1: differences grow from float32
 # rounding (~1e-7 relative per operation) through the steps; 2e-4 absolute on weights of

@@ -36,14 +36,14 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def no_training(monkeypatch):
     """Make any attempt to train fail the test: the checks must come first."""
-    import fastmlp.training.data
     import fastmlp.training.run
+    import fastmlp.training.run_data
 
     def refuse(*a, **k):
         pytest.fail("training started before the bad input was reported")
 
     monkeypatch.setattr(fastmlp.training.run, "train", refuse)
-    monkeypatch.setattr(fastmlp.training.data, "prepare_data", refuse)
+    monkeypatch.setattr(fastmlp.training.run_data, "prepare_data", refuse)
 
 
 def readme_block(marker):
@@ -219,7 +219,7 @@ def test_sigterm_and_sighup_save_a_checkpoint_like_ctrl_c(sig, small_dir, tmp_pa
 
 def test_an_interrupted_run_that_cannot_save_says_where_it_tried(small_dir, tmp_path):
     from fastmlp import TrainConfig, train
-    from fastmlp.training.data import Data, prepare_data
+    from fastmlp.training.run_data import Data, prepare_data
 
     cfg = TrainConfig(data_dir=str(small_dir), hidden=(8,), epochs=2, threads=1)
     data = prepare_data(cfg)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from fastmlp import TrainConfig, train
-from fastmlp.training.data import prepare_data
+from fastmlp.training.run_data import prepare_data
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from fastmlp import kernels as K
 from fastmlp.errors import ConfigError
 from fastmlp.loop import buffers, calls
 from fastmlp.training import plan
-from fastmlp.training.data import prepare_data
+from fastmlp.training.run_data import prepare_data
 
 RTOL32, ATOL32 = 1e-4, 1e-5   # float32 kernel vs float64 twin
 
@@ -219,7 +219,7 @@ def test_fused_sgd_is_the_same_step_as_gradients_then_update(mnist_data, input_p
         ws = buffers.make_workspace(model.sizes, 64, model.params.size)
         order = np.arange(len(X), dtype=np.int64)
         calls.train_steps(model, ws, hp, X, y, order, tr, 64, 0, 20, np.full(20, 0.1), 0, 0,
-                           csr=csr)
+                          csr=csr)
         results[fused] = model.params.copy()
     assert np.abs(results[False] - start.params).max() > 1e-2    # 20 steps moved the weights
     np.testing.assert_allclose(results[True], results[False], rtol=1e-4, atol=2e-6)  # ... alike
@@ -247,7 +247,7 @@ def test_sparse_input_dropout_step_is_the_dense_twin_on_the_same_mask(mnist_data
     order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
     epoch, step = 2, 5
     loss, _, n, bad = calls.train_steps(model, ws, hp, X, y, order, tr, B, step, 1,
-                                         np.zeros(step + 1), epoch, 0, csr=csr)
+                                        np.zeros(step + 1), epoch, 0, csr=csr)
     assert n == B and bad == -1
 
     rows = order[step * B:(step + 1) * B]
@@ -289,8 +289,8 @@ def test_training_chunks_run_blas_at_one_thread(monkeypatch, sparse):
         before = blas_threads()
         assert before and set(before.values()) == {2}
         calls.train_steps(model, None, hp, np.zeros((1, 4), np.uint8), np.zeros(1, np.int64),
-                           np.zeros(1, np.int64), calls.transform_arrays(model, 4), 1, 0, 1,
-                           np.zeros(1), 0, 0)
+                          np.zeros(1, np.int64), calls.transform_arrays(model, 4), 1, 0, 1,
+                          np.zeros(1), 0, 0)
         assert len(seen) == 2 and all(set(s.values()) == {1} for s in seen)  # both threads
         assert blas_threads() == before
     finally:

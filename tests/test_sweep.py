@@ -21,7 +21,7 @@ from fastmlp.sweep import grid as G
 from fastmlp.sweep import store
 from fastmlp.sweep.command import main as sweep_main
 from fastmlp.sweep.command import parse
-from fastmlp.training.data import Data
+from fastmlp.training.run_data import Data
 
 # Tiny real runs: the full 60,000 training images, one epoch of a 16-unit layer, one thread.
 TINY = dict(hidden=(16,), epochs=1, threads=1, data_dir=str(BUNDLED_MNIST_DIR))

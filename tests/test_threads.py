@@ -1,6 +1,6 @@
 """The training loop on several threads (loop/steps.py, kernels/_sync.py): each step's rows
-and each layer's
-parameter blocks split between threads must give the one-thread step, on every path."""
+and each layer's parameter blocks split between threads must give the one-thread step, on
+every path."""
 
 import numpy as np
 import pytest
@@ -30,7 +30,7 @@ def run(arrays, threads, steps=12, batch=50, **settings):
     order = np.random.default_rng(1).permutation(len(X)).astype(np.int64)
     lrs = np.full(steps, cfg.lr)
     loss, correct, n, bad = calls.train_steps(model, ws, hp, X, y, order, tr, batch, 0, steps,
-                                               lrs, 0, 0, csr=csr)
+                                              lrs, 0, 0, csr=csr)
     assert bad == -1 and n == steps * batch
     return model, loss, correct, hp
 
@@ -86,7 +86,7 @@ def test_evaluation_splits_the_images_between_threads(arrays):
         pred = np.full(len(X), -1, np.int64)
         probs[threads] = np.full((len(X), 10), np.nan, np.float32)
         loss, correct = calls.evaluate(model, X, y, batch_size=256, pred_out=pred,
-                                        probs_out=probs[threads], threads=threads)
+                                       probs_out=probs[threads], threads=threads)
         results[threads] = (loss, correct, pred)
     for threads in (2, 3):
         np.testing.assert_array_equal(results[threads][2], results[1][2])

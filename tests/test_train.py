@@ -22,7 +22,7 @@ from fastmlp.cli import run_main
 from fastmlp.errors import CheckpointError, ConfigError, DivergenceError, OutputError
 from fastmlp.train import main as train_main
 from fastmlp.training.checkpoint import load_model
-from fastmlp.training.data import Data, prepare_data
+from fastmlp.training.run_data import Data, prepare_data
 
 SMALL = dict(hidden=(32,), epochs=2, threads=1)
 

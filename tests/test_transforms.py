@@ -1,4 +1,4 @@
-"""Tests for fastmlp.transforms: pixel selection and scaling, on real MNIST and small arrays.
+"""Tests for fastmlp.data.transforms: pixel selection and scaling, on real MNIST and small arrays.
 
 Tolerances: ``apply`` computes ``u * float32(1/255)`` in float32 while the references divide in
 float64, so they agree to float32 rounding (rtol 1e-6). Standardized data has mean 0 and std 1

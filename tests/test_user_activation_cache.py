@@ -1,7 +1,7 @@
-"""A user activation compiles only its own pair of callbacks (user_kernels.py), cached under a
-digest of the user's code: the training loop is the built-ins' cached one for every activation,
-a later process with the same functions loads the pair, and an edit to their file compiles the
-pair anew, never the loop."""
+"""A user activation compiles only its own pair of callbacks (kernels/_user_activation.py),
+cached under a digest of the user's code: the training loop is the built-ins' cached one for
+every activation, a later process with the same functions loads the pair, and an edit to their
+file compiles the pair anew, never the loop."""
 
 import json
 import subprocess
@@ -59,7 +59,7 @@ if {train}:
     hp = plan.loop_hyper(cfg, act, False, 1)
     lrs = np.full(4, 0.1)
     calls.train_steps(model, ws, hp, X, y, np.arange(32), calls.transform_arrays(model, 16),
-                       8, 0, 4, lrs, 0, 0)
+                      8, 0, 4, lrs, 0, 0)
 loss, _ = calls.evaluate(model, X, y)
 stats = lambda fn: [sum(fn.stats.cache_hits.values()), sum(fn.stats.cache_misses.values())]
 print(json.dumps(dict(key=act.cache_key, train=stats(train_fn), evaluate=stats(eval_fn),
@@ -72,7 +72,7 @@ def _probe(folder, module, train):
     script = PROBE.format(module=module, train=train)
     env_path = f"{folder}:{Path(_jit.PACKAGE_DIR).parent}"
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         env={**__import__("os").environ, "PYTHONPATH": env_path}, timeout=600)
+                          env={**__import__("os").environ, "PYTHONPATH": env_path}, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

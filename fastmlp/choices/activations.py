@@ -25,7 +25,7 @@ Write two plain Python functions of one float, the activation and its derivative
 
     # mymodule.py
     import math
-    from fastmlp.activations import custom_activation
+    from fastmlp import custom_activation
 
     def swish(x):
         return x / (1.0 + math.exp(-x))
@@ -222,7 +222,7 @@ def _load_user(spec):
     if callable(obj) and callable(derivative):
         return custom_activation(obj, derivative, name=spec)
     raise ConfigError(f"activation {spec!r}: {attr!r} must be made by "
-                      f"fastmlp.activations.custom_activation(f, df), or be a function with a "
+                      f"fastmlp.custom_activation(f, df), or be a function with a "
                       f"{attr + '_derivative'!r} beside it")
 
 

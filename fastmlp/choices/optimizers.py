@@ -11,11 +11,11 @@ plain SGD's step and no other's).
 
 Every kernel is called as ``kernel(params, *state, grads, lr, *hyper[, t])`` on flat (P,)
 slices. Numba cannot call through a table of functions inside compiled code (a first-class
-function value breaks on-disk caching and costs a call per slice), so ``loop.steps._update_block``
-keeps one branch per row, on the row's code, calling the row's kernel.
+function value breaks on-disk caching and costs a call per slice), so
+``loop.steps._update_block`` keeps one branch per row, on the row's code, calling the row's kernel.
 
-A new optimizer: its row below (and its code beside the others in workspace.py), its kernel
-in kernels/_update.py, its branch in ``loop.steps._update_block``, its naive twin in tests/naive.py
+A new optimizer: its row below, its kernel and its code (beside the others) in
+kernels/_update.py, its branch in ``loop.steps._update_block``, its naive twin in tests/naive.py
 (the kernel's name without the underscore); tests/test_optimizers.py checks every row. A new
 hyperparameter also needs its TrainConfig field (with its help: the flag follows) and a
 ``Hyper`` field of the same name.

@@ -1,8 +1,9 @@
-"""Data: IDX files, the MNIST-like data sets, where to find them, and the validation/test split.
+"""Data, everything before the network: IDX files, the MNIST-like data sets, where to find
+them, the validation/test split, downloads and the input transform (crop, scaling).
 
 Everything here stays ``uint8``: MNIST is 55 MB as bytes and 220 MB as float32, so nothing in
 this package converts a data set to float. The training loop gathers each batch straight from the
-``uint8`` images through an :class:`fastmlp.transforms.InputTransform`.
+``uint8`` images through an :class:`fastmlp.data.transforms.InputTransform`.
 
 ==============  =================================================================================
 idx.py          the IDX file format: :func:`read_idx`, :func:`write_idx` (raw or gzip)
@@ -11,11 +12,14 @@ datasets.py     the named data sets (:data:`DATASETS`, one row each) and where a
 load.py         a data set in memory: :class:`Dataset`, :func:`load_dataset`,
                 :func:`dataset_from_arrays`
 splits.py       the validation/test split: :data:`SPLIT_MODES`, :class:`Splits`, :func:`split`
+transforms.py   crop, center, auto-crop and scaling, all on uint8: :class:`InputTransform`,
+                :func:`make_transform`, :data:`NORMALIZE_MODES`
+download.py     checksums and downloads (only into the cache)
 ==============  =================================================================================
 
-Checksums and downloads are in fastmlp/download.py (which imports this package); their names
-are reachable from here too, loaded on first use. Every name is importable from
-``fastmlp.data``; the modules above are where each one lives.
+This package's one namespace is ``fastmlp.data``: code outside it imports every name from here
+(the modules above are where each one lives). download.py imports this package, so its names
+are loaded here on first use.
 """
 
 from __future__ import annotations
@@ -34,16 +38,19 @@ from .datasets import (
 from .idx import GZIP_MAGIC, read_idx, write_idx
 from .load import Dataset, classes_of, dataset_from_arrays, load_dataset
 from .splits import SPLIT_MODES, Splits, split
+from .transforms import NORMALIZE_MODES, InputTransform, make_transform
 
 __all__ = [
     "BUNDLED_MNIST_DIR",
     "DATASETS",
     "FILES",
     "GZIP_MAGIC",
+    "NORMALIZE_MODES",
     "N_CLASSES",
     "SPLIT_MODES",
     "Dataset",
     "DatasetInfo",
+    "InputTransform",
     "Splits",
     "cache_dir",
     "classes_of",
@@ -51,14 +58,14 @@ __all__ = [
     "default_download_dir",
     "find_dataset",
     "load_dataset",
+    "make_transform",
     "read_idx",
     "search_dirs",
     "split",
     "write_idx",
 ]
 
-# Checksums and downloads live in download.py (which imports this package); their names stay
-# reachable here, loaded on first use.
+# Checksums and downloads (download.py, which imports this package): loaded on first use
 _DOWNLOAD_NAMES = ("content_sha256", "download_dataset", "fetch_url", "verify_checksums")
 
 

@@ -19,8 +19,8 @@ Checksums are SHA-256 of the *decompressed* IDX bytes, so that they hold whateve
 the ``.gz`` (Debian's Fashion-MNIST files are recompressed: their ``.gz`` hashes differ from the
 upstream ones while their contents are identical) and for files a user has decompressed.
 Downloads are always verified; files found on disk are not (that would cost ~0.3 s per load),
-but :func:`fastmlp.download.verify_checksums` checks any directory on request. Checksums and
-downloads are in fastmlp/download.py; their names are reachable from :mod:`fastmlp.data` too.
+but :func:`fastmlp.data.download.verify_checksums` checks any directory on request. Checksums and
+downloads are in data/download.py; their names are reachable from :mod:`fastmlp.data` too.
 """
 
 from __future__ import annotations

@@ -147,7 +147,8 @@ def _activation_backward(dz, da, z, a, code, p, fn):
 
 
 def activation_forward(out, z, activation):
-    """``out = f(z)`` for an :class:`~fastmlp.activations.Activation`; any shape, same for both."""
+    """``out = f(z)`` for an :class:`~fastmlp.choices.activations.Activation`; any shape, the
+    same for both."""
     _check_elementwise(z=z, out=out)
     fn = activation.addresses(z.dtype)[0]
     _activation_forward(out.reshape(-1), z.reshape(-1), activation.code, activation.param, fn)

@@ -180,7 +180,7 @@ def compile_pair(f, df, key, dtype=np.float32):
 
 class UserKernels:
     """A user activation's pairs, compiled per dtype on first use (the loop's float32 pair at
-    once, by :func:`custom_activation <fastmlp.activations.custom_activation>`)."""
+    once, by :func:`custom_activation <fastmlp.custom_activation>`)."""
 
     def __init__(self, f, df, key):
         self.f, self.df, self.key = f, df, key

@@ -57,8 +57,8 @@ def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, pr
         return float("nan"), 0
     with one_blas_thread():  # the threads share the work; BLAS inside each runs on one
         K.run_workers(_evaluate_worker, T, pred, probs, model.params, ws, model.layout,
-                    eval_hyper(model.activation), images_flat, labs, idx, scale, shift, batch,
-                    want)
+                      eval_hyper(model.activation), images_flat, labs, idx, scale, shift, batch,
+                      want)
     if labels is None:
         return float("nan"), 0
     return float(ws.part[:T, 0].sum()) / N, int(ws.part[:T, 1].sum())

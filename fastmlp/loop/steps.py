@@ -6,7 +6,7 @@ fused softmax + cross-entropy, backward, update) and returns only the chunk's st
 caller (``training/run.py``) chooses chunk sizes so progress bars and Ctrl-C stay responsive.
 
 Threads (``Hyper.threads`` = T): every thread runs the same compiled worker over the whole chunk
-(:func:`fastmlp.sync.run_workers`), and each step has two phases with a barrier after each:
+(:func:`fastmlp.kernels.run_workers`), and each step has two phases with a barrier after each:
 
     1. thread t takes its block of the batch's rows, [b*t/T, b*(t+1)/T): gather, forward pass,
        loss, and every layer's output gradient dz (reading the weights, writing nothing shared);

@@ -3,8 +3,8 @@ loop into Numba's on-disk cache while this one compiles the rest.
 
 Numba compiles in one thread per process (it holds a global compiler lock), so a cold start
 (an empty cache: the first run, or after an edit to a kernel) used one core of two. When
-no training loop is cached for a run's argument types, the trainer starts
-``python -m fastmlp.loop.warmup`` (:func:`start_for`, before it builds the network and the
+no training loop is cached for a run's argument types, a run's plan (training/plan.py)
+starts ``python -m fastmlp.loop.warmup`` (:func:`start_for`, before it builds the network and the
 CSR, so that the helper's imports overlap them; :func:`compile_loop` starts it itself when
 not given one), which compiles, for the very argument types the loop calls them with (none of
 them depends on a value, a size or the activation; they are rebuilt here from a tiny network):
@@ -18,7 +18,7 @@ them depends on a value, a size or the activation; they are rebuilt here from a 
    module: Numba links and optimises every callee into it). The forward pass they share is
    compiled once: the helper waits for this process to put it in the cache (or to say, by
    closing the helper's stdin, that it is done) before it comes to it. (The two small kernels
-   that turn the training images into CSR, ``kernels.csr_inputs``, the trainer compiles
+   that turn the training images into CSR, ``kernels.csr_inputs``, the plan compiles
    before the loop, so that the CSR is built before the compiler's memory comes on top.)
 
 Nothing depends on the helper: if it fails, is slow or the types ever differ, this process
@@ -76,9 +76,8 @@ def _ahead_calls():
         (_rows_loss_backward, (ws, model.params, model.layout, 0, 0, 0, 0, hp)),
         # (t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, csr_idx, csr_val, scale)
         (_update_block, (0, 1, ws, model.params, model.layout, 0, rows, hp, 0.0, 0,
-                                *calls.NO_CSR, scale)),
-    ], (_evaluate_worker, calls.evaluate_warmup_args(
-        model, ws, Hyper(act_code=K.RELU, act_param=0.0), images, transform))
+                         *calls.NO_CSR, scale)),
+    ], (_evaluate_worker, calls.evaluate_warmup_args(model, ws, hp, images, transform))
 
 
 def _main_calls():
@@ -143,7 +142,7 @@ def tiny_train_args(moves_images):
     model, ws, hp = _tiny_run(moves_images)
     images = np.zeros((0, model.sizes[0]), np.uint8)
     return calls.warmup_args(model, ws, hp, images, np.zeros(0, np.int64),
-                              calls.transform_arrays(model, model.sizes[0]), np.zeros(1))
+                             calls.transform_arrays(model, model.sizes[0]), np.zeros(1))
 
 
 def _signature(args):

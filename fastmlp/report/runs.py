@@ -89,7 +89,7 @@ class Context:
 
     def data(self, cfg):
         """Prepared data for ``cfg``'s data settings in this process (cached; last two)."""
-        from ..training.data import prepare_data
+        from ..training.run_data import prepare_data
 
         key = tuple(getattr(cfg, f) for f in _DATA_FIELDS)
         if cfg.split != "book":

@@ -27,7 +27,7 @@ def data_key(config):
 
 def data_for(cfg):
     """Prepared data for ``cfg``, reused while the data setting stays the same."""
-    from ..training.data import prepare_data
+    from ..training.run_data import prepare_data
 
     key = data_key(cfg.to_dict())
     with _LOCK:
@@ -68,8 +68,8 @@ def warm(config):
     """Load (or compile) every compiled function a run of ``config`` calls, with one short run
     on a few images, so that workers started after this one find Numba's cache filled."""
     from ..config import TrainConfig
-    from ..training.data import Data
     from ..training.run import train
+    from ..training.run_data import Data
 
     cfg = TrainConfig.from_dict(config)
     data = data_for(cfg)

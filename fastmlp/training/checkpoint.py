@@ -154,9 +154,9 @@ def transform_meta(t):
 
 
 def transform_from_meta(tm, arrays):
-    """The :class:`~fastmlp.transforms.InputTransform` saved as ``transform_meta`` and the
+    """The :class:`~fastmlp.data.transforms.InputTransform` saved as ``transform_meta`` and the
     ``pixel_index``, ``scale`` and ``shift`` arrays."""
-    from ..data.transforms import InputTransform
+    from ..data import InputTransform
 
     return InputTransform(
         image_shape=tuple(tm["image_shape"]), pixel_index=arrays["pixel_index"],
@@ -211,7 +211,8 @@ def load_model(path, activation=None):
 
     Loading never imports or runs anything named in the file. A model trained with a user
     activation needs that activation passed as ``activation`` (``"myacts:SWISH"`` or the
-    :class:`~fastmlp.activations.Activation` itself); a built-in one is read from the file."""
+    :class:`~fastmlp.choices.activations.Activation` itself); a built-in one is read from the
+    file."""
     from ..choices.activations import checkpoint_activation
     from ..model import MLP
 

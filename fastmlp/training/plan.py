@@ -5,8 +5,8 @@ first step: the data, the network and its buffers, the compiled loop's settings 
 decided per epoch's batch size. Both paths give the same results (except input dropout, which
 draws its masks per nonzero pixel on the sparse path and per input on the dense one); the plan
 picks the one that measured faster, and the dense one where only it is right (a rotation; a
-shift with a crop that leaves out pixels nonzero in some image). Below this module nothing
-reads a TrainConfig.
+shift with a crop that leaves out pixels nonzero in some image). The loop below (loop/) never
+reads a TrainConfig: it gets arrays and a ``Hyper``.
 
 A run (run.py) calls :func:`make_plan` once; benchmarks call :func:`input_plan` too, so they
 time what training runs.
@@ -30,7 +30,7 @@ from ..loop.buffers import Hyper, activation_fields, make_workspace
 from ..loop.calls import NO_CSR, evaluate, moves_images, pixel_map_arg, transform_arrays
 from ..model import MLP, check_memory, training_memory_bytes
 from ..threads import set_threads
-from .data import Data, prepare_data, release_train_images
+from .run_data import Data, prepare_data, release_train_images
 
 # When input_path is "auto", an epoch runs the sparse first layer only where it measured
 # faster than BLAS on the dense one (2 threads, this project's AMD EPYC Zen 3 machines, AVX2):

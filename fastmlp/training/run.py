@@ -28,8 +28,8 @@ from ..model import MLP
 from ..threads import one_blas_thread
 from . import checkpoint
 from .checkpoint import RunState
-from .data import Data
 from .plan import make_plan
+from .run_data import Data
 
 # Samples per call into compiled code: small enough for a lively progress bar and a prompt
 # Ctrl-C, large enough that the call's overhead (tens of microseconds) is noise.

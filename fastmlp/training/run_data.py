@@ -6,8 +6,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..config import TrainConfig
-from ..data import Splits, dataset_from_arrays, load_dataset, split
-from ..data.transforms import make_transform
+from ..data import Splits, dataset_from_arrays, load_dataset, make_transform, split
 
 
 @dataclass
