@@ -303,7 +303,7 @@ def _imported_modules(source, module, is_package):
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+                base = package[:len(package) - node.level + 1]  # . is the package, .. its parent
             elif (node.module or "").split(".")[0] == top:
                 base = []
             else:

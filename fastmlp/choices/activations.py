@@ -66,7 +66,6 @@ import numpy as np
 from .. import kernels
 from .._jit import jit_uncached
 from ..errors import CheckpointError, ConfigError
-from ..kernels import UserKernels
 
 # name: (code, default parameter or None if it takes none, init scheme)
 BUILTINS = {
@@ -93,7 +92,7 @@ class Activation:
     init: str
     spec: str = ""
     # user activations: their compiled pair (kernels/_user_activation.py); None for a built-in
-    user: Optional[UserKernels] = field(default=None, compare=False, repr=False)
+    user: Optional[kernels.UserKernels] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if (self.code == kernels.USER) != (self.user is not None):
@@ -137,8 +136,8 @@ def custom_activation(forward, derivative, name=None, init="he"):
     f = getattr(forward, "py_func", forward)
     df = getattr(derivative, "py_func", derivative)
     if (f, df) not in _USER_KERNELS:  # the same functions again (a second get_activation)
-        user = UserKernels(jit_uncached(inline="always")(f), jit_uncached(inline="always")(df),
-                           source_key(f, df))
+        user = kernels.UserKernels(jit_uncached(inline="always")(f),
+                                   jit_uncached(inline="always")(df), source_key(f, df))
         _check_compiles(name, user)
         _USER_KERNELS[f, df] = user
     user = _USER_KERNELS[f, df]
