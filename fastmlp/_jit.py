@@ -77,6 +77,8 @@ from numba.core import caching
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher, cpu_target
 
+from .errors import CacheError
+
 FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
 
 _OPTIONS = dict(fastmath=set(FASTMATH), error_model="numpy", nogil=True)
@@ -172,7 +174,13 @@ def _dispatcher(func, options, cls=_Dispatcher):
     targetoptions = dict(options, nopython=True, boundscheck=None)
     dispatcher = cls(py_func=func, locals={}, targetoptions=targetoptions)
     if cache:
-        dispatcher.enable_caching()
+        try:
+            dispatcher.enable_caching()
+        except RuntimeError as exc:  # "cannot cache function ...: no locator available"
+            raise CacheError(f"Numba cannot cache fastmlp's compiled code: no folder is writable "
+                             f"(the package's {PACKAGE_DIR}, the user cache, "
+                             f"{temp_cache_dir()}); set NUMBA_CACHE_DIR to a writable folder, "
+                             "e.g. NUMBA_CACHE_DIR=$PWD/.numba-cache") from exc
     return dispatcher
 
 
@@ -357,9 +365,39 @@ class _UserWideLocator(_PackageStamp, _numba_class("UserWideCacheLocator")):
     pass
 
 
+class _TempDirLocator(_UserWideLocator):
+    """The last resort, when neither the package's ``__pycache__`` nor the user's cache folder
+    can be written (a read-only install, no HOME) and NUMBA_CACHE_DIR is unset: a folder of this
+    user's under the system's temporary directory, said once on stderr."""
+
+    def __init__(self, py_func, py_file):
+        super().__init__(py_func, py_file)
+        self._cache_path = os.path.join(temp_cache_dir(), self.get_suitable_cache_subpath(py_file))
+
+    def ensure_cache_path(self):
+        super().ensure_cache_path()
+        _note_temp_cache()
+
+
+def temp_cache_dir():
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), f"fastmlp-numba-cache-{os.getuid()}"
+                        if hasattr(os, "getuid") else "fastmlp-numba-cache")
+
+
+@functools.lru_cache(maxsize=None)
+def _note_temp_cache():
+    import sys
+
+    print(f"fastmlp: compiled code is cached in {temp_cache_dir()} (the package folder "
+          f"{PACKAGE_DIR} and the user cache folder are not writable); set NUMBA_CACHE_DIR to a "
+          "lasting writable folder to keep it", file=sys.stderr)
+
+
 _LOCATOR_LIST = _numba_class("CacheImpl")._locator_classes
 if _InTreeLocator.__qualname__ not in [c.__qualname__ for c in _LOCATOR_LIST]:
-    _LOCATOR_LIST[:0] = [_UserProvidedLocator, _InTreeLocator, _UserWideLocator]
+    _LOCATOR_LIST[:0] = [_UserProvidedLocator, _InTreeLocator, _UserWideLocator, _TempDirLocator]
 
 
 # ---------------------------------------------------------------------------------------------

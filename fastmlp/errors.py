@@ -24,6 +24,10 @@ class CheckpointError(FastMLPError):
     """A checkpoint is corrupt or does not fit the requested model."""
 
 
+class CacheError(FastMLPError):
+    """Numba has no writable folder to cache fastmlp's compiled code in."""
+
+
 class DivergenceError(FastMLPError):
     """Training produced a NaN or infinite loss."""
 

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import numba
 import numpy as np
@@ -337,3 +338,42 @@ def test_fastmlp_cache_loads_and_saves_wait_for_the_lock_and_other_caches_do_not
     holder.close()
     reader.join(10)
     assert loaded == ["data"]
+
+
+# -- a read-only install -----------------------------------------------------------------------
+# The package folder and the user cache folder are not writable (as root, permissions cannot
+# show it: their locators are told so)
+_NO_CACHE = """
+import fastmlp._jit as J
+nothing = classmethod(lambda cls, f, p: None)
+J._InTreeLocator.from_function = nothing
+J._UserWideLocator.from_function = nothing
+J._TempDirLocator.from_function = J._PackageStamp.__dict__["from_function"]
+J._LOCATOR_LIST[:] = [c for c in J._LOCATOR_LIST if c.__module__ == J.__name__]  # not Numba's
+"""
+
+
+def test_with_no_writable_cache_folder_the_cache_goes_to_a_temp_folder_and_says_so(tmp_path):
+    script = _NO_CACHE + textwrap.dedent("""
+        from fastmlp.loop import steps
+        print(steps._train_worker._cache._cache_path)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, env={"TMPDIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(str(tmp_path / "fastmlp-numba-cache-")), run.stdout
+    assert len(run.stderr.strip().splitlines()) == 1 and "NUMBA_CACHE_DIR" in run.stderr, run.stderr
+
+
+def test_with_no_folder_at_all_a_command_says_where_the_cache_could_go(tmp_path):
+    script = _NO_CACHE + textwrap.dedent("""
+        J._TempDirLocator.from_function = nothing
+        import sys
+        from fastmlp.cli import run_main
+        from fastmlp.evaluate import main
+        sys.exit(run_main(main, [sys.argv[1]]))
+    """)
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path / "x.npz")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "NUMBA_CACHE_DIR" in run.stderr and "cannot cache" in run.stderr, run.stderr
