@@ -111,3 +111,39 @@ def check_writable(path, flag):
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(tmp)
+
+
+def _same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file (existing or not): the same inode, or the
+    same real path (symbolic links and ``..`` resolved)."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_outputs(outputs, inputs=(), overwrite=False, allow_same=()):
+    """Before any long work, every output of a command: ``outputs`` are ``(flag, path,
+    is_ours, kind)`` (``is_ours(path)``: the existing file is ``kind``, one fastmlp wrote for
+    this purpose, e.g. "a fastmlp checkpoint" for ``--save``), ``inputs`` ``(flag, path)``. Raises ConfigError naming the
+    flags unless each output can be written (:func:`check_writable`), is no other output and no
+    input (except the ``(output flag, input flag)`` pairs in ``allow_same``, such as --save onto
+    the checkpoint --resume continues), and replaces an existing file only if ``is_ours`` says
+    it is of its kind, or with ``overwrite``."""
+    outputs = [(f, os.fspath(p), ours, kind) for f, p, ours, kind in outputs if p is not None]
+    inputs = [(f, os.fspath(p)) for f, p in inputs if p is not None]
+    for i, (flag, path, is_ours, kind) in enumerate(outputs):
+        check_writable(path, flag)
+        for other, other_path, _, _ in outputs[:i]:
+            if _same_file(path, other_path):
+                raise ConfigError(f"{other} and {flag} both name {path}; give each output its "
+                                  "own file")
+        for other, other_path in inputs:
+            if (flag, other) not in allow_same and _same_file(path, other_path):
+                raise ConfigError(f"{flag} {path} is the {other} file this command reads; "
+                                  "writing it would destroy it: choose another path")
+        if os.path.exists(path) and not overwrite and not is_ours(path):
+            raise ConfigError(f"{flag} {path} exists and is not {kind}; refusing to overwrite "
+                              "it: choose another path, or add --overwrite to replace it")

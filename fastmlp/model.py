@@ -66,6 +66,11 @@ class MLP:
                               f"{self.sizes}, got {self.params.dtype} {self.params.shape}")
         if not self.params.flags.c_contiguous:
             self.params = np.ascontiguousarray(self.params)
+        n_inputs = getattr(self.transform, "n_inputs", self.sizes[0])
+        if n_inputs != self.sizes[0]:
+            raise ConfigError(f"the input transform makes {n_inputs} inputs, the network's "
+                              f"first layer takes {self.sizes[0]}; give a transform of "
+                              f"{self.sizes[0]} inputs")
 
     @classmethod
     def create(cls, sizes, activation, seed=0, init=None, transform=None):
@@ -107,20 +112,27 @@ class MLP:
 
     # -- prediction -------------------------------------------------------------------------
     def _inputs(self, images):
+        """``images`` as the (N, pixels) uint8 rows the compiled evaluation reads: a batch of
+        (N, rows, cols) images of the model's size, or (N, rows * cols) flattened ones."""
         images = np.asarray(images)
         if images.dtype != np.uint8:
             raise ConfigError(f"images must be uint8 pixels (0..255), got {images.dtype}")
-        if self.transform is None:
-            flat = images.reshape(len(images), -1)
-            if flat.shape[1] != self.sizes[0]:
-                raise ConfigError(f"images have {flat.shape[1]} pixels, the model expects "
-                                  f"{self.sizes[0]} inputs")
-            return flat
-        shape = tuple(self.transform.image_shape)
-        if images.shape[1:] != shape and images.reshape(len(images), -1).shape[1] != np.prod(shape):
-            raise ConfigError(f"images have shape {images.shape[1:]}, the model was trained "
-                              f"on {shape}")
-        return images.reshape(len(images), -1)
+        if not np.isfinite(self.params).all():
+            raise ConfigError("the model's parameters hold NaN or infinite values (from a run "
+                              "that diverged?): its predictions would mean nothing; train again")
+        shape = (tuple(self.transform.image_shape) if self.transform is not None
+                 else (self.sizes[0],))
+        n_pixels = int(np.prod(shape))
+        if images.shape == shape and len(shape) == 2:
+            raise ConfigError(f"got one {shape[0]}x{shape[1]} image (shape {images.shape}); "
+                              f"pass a batch of shape (N, {shape[0]}, {shape[1]}), e.g. "
+                              "image[None]")
+        if images.ndim < 2 or images.shape[1:] not in (shape, (n_pixels,)):
+            want = " or ".join(f"(N, {', '.join(map(str, s))})"
+                               for s in dict.fromkeys((shape, (n_pixels,))))
+            raise ConfigError(f"images have shape {images.shape}, the model takes a batch of "
+                              f"shape {want}")
+        return images.reshape(len(images), n_pixels)
 
     def predict_proba(self, images, batch_size=1000):
         """Class probabilities (N, K) float32 for uint8 images (N, rows, cols)."""
@@ -141,7 +153,7 @@ class MLP:
         return pred
 
     def accuracy(self, images, labels, batch_size=1000):
-        """Fraction of ``images`` whose predicted class equals ``labels``."""
+        """Fraction of ``images`` whose predicted class equals ``labels`` (NaN for none)."""
         from .loop.calls import evaluate
 
         flat = self._inputs(images)
@@ -154,4 +166,4 @@ class MLP:
                               f"found {int(labels.max())}; is this the data set it was "
                               f"trained on?")
         _, correct = evaluate(self, flat, labels, batch_size=batch_size)
-        return correct / max(1, len(flat))
+        return correct / len(flat) if len(flat) else float("nan")  # of no images: undefined

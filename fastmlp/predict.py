@@ -6,6 +6,7 @@ every image is classified (one line each).
 """
 
 import sys
+import warnings
 
 import numpy as np
 
@@ -14,19 +15,28 @@ from .errors import ConfigError, DataError
 
 
 def _read_png(path, shape, invert):
+    """The PNG at ``path`` as a (1, rows, cols) uint8 batch. Its size is read from its header
+    and checked against the model's before a pixel is decoded: a 30000 x 30000 image (a
+    decompression bomb) is refused in a line, not decoded."""
     try:
         from PIL import Image
     except ImportError:
         raise ConfigError("reading PNG files needs Pillow, which is not installed: "
                           "pip install pillow (or give an IDX file)") from None
     try:
-        img = Image.open(path).convert("L")
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read the image ({exc})") from None
-    if img.size != (shape[1], shape[0]):
-        raise DataError(f"{path}: image is {img.size[0]}x{img.size[1]}, the model expects "
-                        f"{shape[1]}x{shape[0]}; resize it first")
-    a = np.asarray(img, dtype=np.uint8)
+        with warnings.catch_warnings():  # the size is checked below, before decoding
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            if img.size != (shape[1], shape[0]):
+                raise DataError(f"{path}: image is {img.size[0]}x{img.size[1]}, the model "
+                                f"expects {shape[1]}x{shape[0]}; resize it first")
+            a = np.asarray(img.convert("L"), dtype=np.uint8)
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: the image is far larger than the model's {shape[1]}x"
+                        f"{shape[0]} ({exc}); resize it first") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read the image ({exc}); give a PNG file") from None
     return (255 - a if invert else a)[None]
 
 

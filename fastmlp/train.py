@@ -5,7 +5,6 @@ reports accuracy on the validation half, the test half and all 10,000 test image
 """
 
 import argparse
-import os
 import signal
 import sys
 import time
@@ -38,7 +37,8 @@ def build_parser():
                    help="checkpoint path, written atomically after every epoch; an existing "
                         "file is replaced only if it is a fastmlp checkpoint")
     g.add_argument("--overwrite", action="store_true",
-                   help="let --save replace an existing file that is not a fastmlp checkpoint")
+                   help="let --save, --metrics-json and --history-csv replace an existing "
+                        "file that is not of their kind")
     g.add_argument("--resume", metavar="PATH",
                    help="continue from a checkpoint (its settings, overridden by given flags)")
     g.add_argument("--metrics-json", metavar="PATH", help="write the final summary as JSON")
@@ -83,21 +83,21 @@ def _checkpoint_settings(base, path, activation):
 
 
 def check_outputs(args):
-    """Before any data is read: every output path can be written, and --save would not
-    destroy a file that is not a checkpoint (exit 2 otherwise)."""
-    from .files import check_writable
-    from .training.checkpoint import check_target
+    """Before any data is read: every output path can be written, is no other output and not
+    the checkpoint --resume reads (--save may continue it in place), and replaces an existing
+    file only if it is of its own kind (a checkpoint, a metrics JSON, a history CSV) or with
+    --overwrite: a typo must not destroy someone's data (exit 2 otherwise)."""
+    from .files import check_outputs as check
+    from .training.checkpoint import is_checkpoint
+    from .training.outputs import is_history_csv, is_metrics_json
 
-    if getattr(args, "save", None) is not None:
-        check_target(args.save, "--save", overwrite=getattr(args, "overwrite", False))
-    for flag in ("metrics_json", "history_csv"):
-        path = getattr(args, flag, None)
-        if path is not None:
-            check_writable(path, "--" + flag.replace("_", "-"))
-    paths = [os.path.abspath(p) for p in (getattr(args, f, None) for f in
-             ("save", "metrics_json", "history_csv")) if p is not None]
-    if len(set(paths)) < len(paths):
-        raise ConfigError("--save, --metrics-json and --history-csv must be different files")
+    check([("--save", getattr(args, "save", None), is_checkpoint, "a fastmlp checkpoint"),
+           ("--metrics-json", getattr(args, "metrics_json", None), is_metrics_json,
+            "a metrics JSON fastmlp wrote"),
+           ("--history-csv", getattr(args, "history_csv", None), is_history_csv,
+            "a history CSV fastmlp wrote")],
+          inputs=[("--resume", getattr(args, "resume", None))],
+          overwrite=getattr(args, "overwrite", False), allow_same={("--save", "--resume")})
 
 
 def _fmt_pct(x):
@@ -114,7 +114,7 @@ def main(argv=None):
     resume = getattr(args, "resume", None)
     base = None
     if resume:
-        _, meta = checkpoint.load(resume)
+        meta = checkpoint.read_meta(resume)  # its arrays are read (and checked) once, later
         base = meta.get("config")
         if not isinstance(base, dict):
             raise CheckpointError(f"checkpoint {resume} holds no training configuration")

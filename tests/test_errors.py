@@ -71,7 +71,7 @@ def test_a_layer_too_large_for_memory_says_how_much_was_asked(small_dir, capsys)
     (lambda m: m.pop("state"), ["no run state"]),
     (lambda m: m["config"].update(from_the_future=True), ["from_the_future"]),
     (lambda m: m["config"].update(lr="fast"), ["--lr"]),
-    (lambda m: m.update(config=[1, 2]), ["no training configuration"]),
+    (lambda m: m.update(config=[1, 2]), ["config: a table expected"]),
 ])
 def test_resumed_checkpoints_with_unexpected_metadata_are_one_line_errors(
         change, words, small_ck, tmp_path, capsys):

@@ -214,5 +214,11 @@ def load_dataset(name="mnist", data_dir=None, download=False):
             f"{test_x.shape[1]}x{test_x.shape[2]}; the files come from different data sets"
         )
     source = str(paths[0].parent)
-    log.info("loaded %s from %s", info.name, source)
-    return Dataset(info.name, source, train_x, train_y, test_x, test_y, n_classes)
+    name = info.name
+    if data_dir is not None and name in DATASETS and (
+            n_classes != 10 or train_x.shape[1:] != (28, 28)):
+        # Files that are not the named set (--dataset defaults to mnist) go by their folder's
+        # name: a 3-class 8x8 set is not "mnist".
+        name = paths[0].parent.name or source
+    log.info("loaded %s from %s", name, source)
+    return Dataset(name, source, train_x, train_y, test_x, test_y, n_classes)

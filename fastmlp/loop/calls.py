@@ -38,14 +38,17 @@ def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, pr
     """Forward pass over ``images_flat`` (N, P) uint8. Returns ``(mean loss, n_correct)`` when
     labels are given (else ``(nan, 0)``); fills ``pred_out`` (N,) / ``probs_out`` (N, K).
     ``threads`` (default: Numba's thread count, see fastmlp.threads) split the images."""
-    images_flat = np.ascontiguousarray(images_flat.reshape(len(images_flat), -1))
+    if images_flat.ndim != 2:  # (N, rows, cols): an empty batch's -1 would not resolve
+        images_flat = images_flat.reshape(len(images_flat), int(np.prod(images_flat.shape[1:])))
+    images_flat = np.ascontiguousarray(images_flat)
     N = len(images_flat)
+    idx, scale, shift = transform_arrays(model, images_flat.shape[1])
+    _check_evaluate_args(model, images_flat, labels, idx, scale, shift, pred_out, probs_out)
     T = max(1, min(threads or numba.get_num_threads(), N, MAX_THREADS))
     batch = max(1, min(batch_size, N))
     ws = workspace
     if ws is None or ws.x.shape[0] < max(batch, T):
         ws = make_workspace(model.sizes, max(batch, T), model.params.size)
-    idx, scale, shift = transform_arrays(model, images_flat.shape[1])
     pred = pred_out if pred_out is not None else np.empty(N, dtype=np.int64)
     want = probs_out is not None
     probs = probs_out if want else np.empty((1, 1), dtype=np.float32)
@@ -62,6 +65,35 @@ def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, pr
     if labels is None:
         return float("nan"), 0
     return float(ws.part[:T, 0].sum()) / N, int(ws.part[:T, 1].sum())
+
+
+def _check_evaluate_args(model, images, labels, idx, scale, shift, pred_out, probs_out):
+    """What ``_evaluate_worker`` indexes, checked before it runs (ValueError otherwise): the
+    parameters hold every layer of ``model.layout``, one pixel index, scale and shift per input
+    of the first layer, each pixel index inside the images' rows, labels 0..K-1, outputs of
+    N rows."""
+    N, P = images.shape
+    D, K = int(model.layout[0][2]), int(model.layout[-1][3])
+    _, b, _, H = (int(v) for v in model.layout[-1])
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {images.dtype}")
+    if model.params.dtype != np.float32 or model.params.size != b + H:
+        raise ValueError(f"parameters: {model.params.size} float32, {b + H} expected")
+    if idx.shape != (D,) or scale.shape != (D,) or shift.shape != (D,):
+        raise ValueError(f"the input transform has {idx.shape[0]} pixel indices, "
+                         f"{scale.shape[0]} scales and {shift.shape[0]} shifts; the first "
+                         f"layer takes {D} inputs")
+    if D and (idx.min() < 0 or idx.max() >= P):
+        raise ValueError(f"the input transform reads pixels up to {int(idx.max())}, the images "
+                         f"have {P}")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (N,) or (N and (labels.min() < 0 or labels.max() >= K)):
+            raise ValueError(f"labels must be ({N},) classes 0..{K - 1}")
+    if pred_out is not None and (pred_out.shape != (N,) or pred_out.dtype != np.int64):
+        raise ValueError(f"pred_out must be ({N},) int64")
+    if probs_out is not None and (probs_out.shape != (N, K) or probs_out.dtype != np.float32):
+        raise ValueError(f"probs_out must be ({N}, {K}) float32")
 
 
 NO_CSR = (np.zeros(1, np.int64), np.zeros(0, np.uint16), np.zeros(0, np.uint8))

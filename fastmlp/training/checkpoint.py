@@ -40,39 +40,227 @@ def save(path, arrays, meta):
     atomic_write(path, write)
 
 
+# The arrays a checkpoint may hold: name -> (dtype, what fixes its length, needed by every
+# reader). "params": the network's parameter count (from the metadata's "sizes"); "inputs": the
+# first layer's input count (sizes[0]). Each array's header is read and checked against this
+# table before a byte of its data is: a file cannot make a reader allocate more than its own
+# metadata implies (a zip bomb), and nothing of the wrong shape reaches compiled code.
+ARRAYS = {
+    "params": (np.float32, "params", True),
+    **{b: (np.float32, "params", False) for b in STATE_BUFFERS},
+    "best_params": (np.float32, "params", False),
+    "pixel_index": (np.int64, "inputs", True),
+    "scale": (np.float32, "inputs", True),
+    "shift": (np.float32, "inputs", True),
+}
+MAX_META_BYTES = 64 * 2**20      # the JSON metadata (a run's history: ~300 bytes an epoch)
+MAX_PARAMS = 2**28               # 1 GiB of float32 per parameter array; training refuses more
+MAX_IMAGE_PIXELS = 2**24         # 4096 x 4096
+
+
 def load(path):
     """Read a checkpoint: ``(arrays, meta)``. Raises CheckpointError naming the file and the
-    problem when it is missing, truncated, corrupt or not a fastmlp checkpoint."""
+    problem when it is missing, truncated, corrupt, not a fastmlp checkpoint, or when its arrays
+    disagree with its metadata (shapes, dtypes, unknown or missing arrays; checked from each
+    array's header before its data is read), its metadata is inconsistent (:func:`check_meta`)
+    or its arrays hold values compiled code must not see (non-finite parameters, pixel indices
+    outside the image)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint {path}: no such file; check the path given to "
                               "--resume or to the model argument")
+    if os.path.isdir(path):
+        raise CheckpointError(f"checkpoint {path} is a directory; give a checkpoint file (.npz)")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        with zipfile.ZipFile(path) as z:
+            members = _members(z, path)
+            meta = _read_meta(z, members.pop("__meta__", None), path)
+            shapes = check_meta(meta, path)
+            arrays = {name: _read_array(z, info, path, name, shapes)
+                      for name, info in members.items()}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
+            NotImplementedError, RuntimeError) as exc:  # RuntimeError: an encrypted member
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc}); use an "
                               "earlier checkpoint or train again") from None
-    blob = arrays.pop("__meta__", None)
+    missing = [n for n, (_, _, needed) in ARRAYS.items() if needed and n not in arrays]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} has no {', '.join(missing)} array; use "
+                              "another checkpoint")
+    _check_values(arrays, meta, path)
+    return arrays, meta
+
+
+def _members(z, path):
+    """``{array name: ZipInfo}``; any other member, or a name twice, is a CheckpointError."""
+    members = {}
+    for info in z.infolist():
+        name = info.filename[:-4] if info.filename.endswith(".npy") else None
+        if name != "__meta__" and name not in ARRAYS:
+            raise CheckpointError(f"checkpoint {path} holds {info.filename[:60]!r}, which no "
+                                  "fastmlp checkpoint holds; use another checkpoint")
+        if name in members:
+            raise CheckpointError(f"checkpoint {path} holds {info.filename!r} twice; use "
+                                  "another checkpoint")
+        members[name] = info
+    return members
+
+
+def _header(f):
+    """``(shape, fortran_order, dtype)`` from the .npy header at the start of stream ``f``."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(f)
+    raise ValueError(f"unsupported .npy version {version}")
+
+
+def _read_exactly(z, info, dtype, shape):
+    """The array of ``dtype`` and ``shape`` in member ``info``, after its header was checked to
+    say exactly that: reads its bytes and no more, then checks the member ends there (and so
+    its CRC)."""
+    with z.open(info) as f:
+        _header(f)
+        out = np.empty(shape, dtype=dtype)
+        view = memoryview(out).cast("B")
+        got = 0
+        while got < len(view):
+            n = f.readinto(view[got:])
+            if not n:
+                raise EOFError(f"{info.filename} ends after {got} of {len(view)} bytes")
+            got += n
+        if f.read(1):
+            raise ValueError(f"{info.filename} holds more data than its header says")
+    return out
+
+
+def _check_header(z, info, path, name, dtype, shape):
+    with z.open(info) as f:
+        have_shape, fortran, have_dtype = _header(f)
+    if have_dtype != np.dtype(dtype).newbyteorder("<") and have_dtype != np.dtype(dtype):
+        raise CheckpointError(f"checkpoint {path}: array {name} is {have_dtype}, a fastmlp "
+                              f"checkpoint holds {np.dtype(dtype)}; use another checkpoint")
+    if tuple(have_shape) != shape or (fortran and len(shape) > 1):
+        raise CheckpointError(f"checkpoint {path}: array {name} has shape {tuple(have_shape)}, "
+                              f"its metadata implies {shape}; use another checkpoint")
+    return have_dtype
+
+
+def _read_meta(z, info, path):
+    if info is None:
+        raise CheckpointError(f"checkpoint {path} is not a fastmlp checkpoint (it holds no "
+                              "metadata)")
+    with z.open(info) as f:
+        shape, _, dtype = _header(f)
+    if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_META_BYTES:
+        raise CheckpointError(f"checkpoint {path} is not a fastmlp checkpoint (its metadata "
+                              f"is {dtype} {tuple(shape)}, not at most {MAX_META_BYTES} bytes)")
+    blob = _read_exactly(z, info, np.uint8, tuple(shape))
     try:
-        meta = json.loads(blob.tobytes().decode()) if blob is not None else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        meta = json.loads(blob.tobytes().decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         meta = None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} is not a fastmlp checkpoint (its metadata "
                               f"is missing or unreadable)")
-    return arrays, meta
+    return meta
+
+
+def _read_array(z, info, path, name, shapes):
+    dtype, length, _ = ARRAYS[name]
+    shape = (shapes[length],)
+    have = _check_header(z, info, path, name, dtype, shape)
+    return _read_exactly(z, info, have, shape).astype(dtype, copy=False)
+
+
+def _is_size(v, low=1, high=2**31):
+    return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def check_meta(meta, path):
+    """Check the metadata's network and input transform on their own and against each other,
+    before any array is read; returns ``{"params": parameter count, "inputs": input count}``
+    (the lengths :data:`ARRAYS` refers to). Raises CheckpointError naming the field."""
+    def bad(what):
+        return CheckpointError(f"checkpoint {path} has malformed metadata ({what}); use "
+                               "another checkpoint")
+
+    sizes = meta.get("sizes")
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(map(_is_size, sizes))):
+        raise bad(f"sizes = {str(sizes)[:60]}: two or more positive whole numbers expected")
+    n_params = sum(D * H + H for D, H in zip(sizes[:-1], sizes[1:]))
+    if n_params > MAX_PARAMS:
+        raise CheckpointError(f"checkpoint {path} declares a network of {n_params:,} parameters "
+                              f"(sizes {sizes}); fastmlp reads at most {MAX_PARAMS:,}")
+    if sizes[-1] < 2 or meta.get("n_classes", sizes[-1]) != sizes[-1]:
+        raise bad(f"n_classes = {str(meta.get('n_classes'))[:20]} for an output layer of "
+                  f"{sizes[-1]}: at least 2 classes, the output layer's size")
+    if not isinstance(meta.get("activation"), str):
+        raise bad("activation: a name expected")
+    tm = meta.get("transform")
+    if not isinstance(tm, dict):
+        raise bad("transform: a table expected")
+    shape, kept = tm.get("image_shape"), tm.get("kept_shape")
+    if not (isinstance(shape, list) and len(shape) == 2 and all(map(_is_size, shape))
+            and shape[0] * shape[1] <= MAX_IMAGE_PIXELS):
+        raise bad(f"image_shape = {str(shape)[:40]}: rows and columns expected, at most "
+                  f"{MAX_IMAGE_PIXELS:,} pixels")
+    if sizes[0] > shape[0] * shape[1]:
+        raise bad(f"{sizes[0]} inputs from {shape[0]}x{shape[1]} images")
+    if kept is not None and not (isinstance(kept, list) and len(kept) == 2
+                                 and all(map(_is_size, kept)) and kept[0] * kept[1] == sizes[0]):
+        raise bad(f"kept_shape = {str(kept)[:40]} for {sizes[0]} inputs")
+    if not isinstance(tm.get("description"), str):
+        raise bad("transform description: a string expected")
+    if "config" in meta and not isinstance(meta["config"], dict):
+        raise bad("config: a table expected")
+    return {"params": n_params, "inputs": sizes[0]}
+
+
+def _check_values(arrays, meta, path):
+    """What the compiled code indexes or computes with: pixel indices inside the image, finite
+    parameters (a NaN model predicts class 0 for every image), finite scaling."""
+    rows, cols = meta["transform"]["image_shape"]
+    idx = arrays["pixel_index"]
+    if idx.size and (idx.min() < 0 or idx.max() >= rows * cols):
+        raise CheckpointError(f"checkpoint {path}: pixel_index holds indices outside its "
+                              f"{rows}x{cols} images; use another checkpoint")
+    for name in ("scale", "shift"):
+        if not np.isfinite(arrays[name]).all():
+            raise CheckpointError(f"checkpoint {path}: its input {name} is not finite; use "
+                                  "another checkpoint")
+    for name in ("params", "best_params", *STATE_BUFFERS):
+        if name in arrays and not np.isfinite(arrays[name]).all():
+            raise CheckpointError(
+                f"checkpoint {path}: its {'parameters' if 'params' in name else name} hold NaN "
+                "or infinite values (saved from a run that diverged?); use an earlier "
+                "checkpoint or train again")
+
+
+def read_meta(path):
+    """A checkpoint's metadata alone, checked as :func:`load` checks it (no array is read)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint {path}: no such file; check the path given to "
+                              "--resume or to the model argument")
+    try:
+        with zipfile.ZipFile(path) as z:
+            meta = _read_meta(z, _members(z, path).get("__meta__"), path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
+            NotImplementedError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc}); use an "
+                              "earlier checkpoint or train again") from None
+    check_meta(meta, path)
+    return meta
 
 
 def is_checkpoint(path):
     """True if ``path`` is a readable fastmlp checkpoint (reads only its metadata)."""
     try:
-        with zipfile.ZipFile(os.fspath(path)) as z:
-            meta = json.loads(np.lib.format.read_array(z.open("__meta__.npy"),
-                                                       allow_pickle=False).tobytes().decode())
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError):
+        read_meta(path)
+    except CheckpointError:
         return False
-    return isinstance(meta, dict) and meta.get("format") == FORMAT
+    return True
 
 
 def check_target(path, flag="--save", overwrite=False):

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import math
+import os
 
 import numpy as np
 
@@ -30,6 +31,38 @@ def _finite_json(o):
     if isinstance(o, (np.floating, float)):
         return float(o) if math.isfinite(o) else None
     return o
+
+
+_MAX_OURS_BYTES = 64 * 2**20  # a metrics file or history this large was not written by fastmlp
+_METRICS_KEYS = {"test_accuracy", "val_accuracy", "epochs", "config", "history"}
+HISTORY_HEADER = "epoch,loss,train_accuracy,"
+
+
+def _head(path, n):
+    try:
+        if os.path.getsize(path) > _MAX_OURS_BYTES:
+            return None
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return None
+
+
+def is_metrics_json(path):
+    """Whether ``path`` holds a summary :func:`write_metrics_json` wrote (so --metrics-json may
+    replace it)."""
+    blob = _head(path, _MAX_OURS_BYTES)
+    try:
+        summary = json.loads(blob) if blob is not None else None
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(summary, dict) and _METRICS_KEYS <= set(summary)
+
+
+def is_history_csv(path):
+    """Whether ``path`` holds a history :func:`write_history_csv` wrote (or is empty)."""
+    head = _head(path, len(HISTORY_HEADER))
+    return head is not None and (head == b"" or head.decode("latin-1") == HISTORY_HEADER)
 
 
 def write_history_csv(path, history):

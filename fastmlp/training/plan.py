@@ -240,9 +240,10 @@ def _image_width(cfg, transform):
     height, width = transform.image_shape
     shift_max = parse_augment(cfg.augment).shift
     if shift_max >= min(height, width):
+        fix = (f"use a K below {min(height, width)}" if min(height, width) > 1 else
+               "images one pixel across cannot be shifted: drop the shift from --augment")
         raise ConfigError(f"--augment {cfg.augment}: a shift of {shift_max} pixels would move "
-                          f"a {height}x{width} image off itself; use a K below "
-                          f"{min(height, width)}")
+                          f"a {height}x{width} image off itself; {fix}")
     return width
 
 
