@@ -82,7 +82,7 @@ def _checkpoint_settings(base, path, activation):
     return base
 
 
-def check_outputs(args):
+def check_outputs(args, cfg=None):
     """Before any data is read: every output path can be written, is no other output and not
     the checkpoint --resume reads (--save may continue it in place), and replaces an existing
     file only if it is of its own kind (a checkpoint, a metrics JSON, a history CSV) or with
@@ -96,8 +96,22 @@ def check_outputs(args):
             "a metrics JSON fastmlp wrote"),
            ("--history-csv", getattr(args, "history_csv", None), is_history_csv,
             "a history CSV fastmlp wrote")],
-          inputs=[("--resume", getattr(args, "resume", None))],
+          inputs=[("--resume", getattr(args, "resume", None)), *_data_files(cfg)],
           overwrite=getattr(args, "overwrite", False), allow_same={("--save", "--resume")})
+
+
+def _data_files(cfg):
+    """``("--data-dir", file)`` for each data file a --data-dir run reads (none if unfound:
+    loading it says so)."""
+    from .data import find_dataset
+    from .errors import DataError
+
+    if cfg is None or cfg.data_dir is None:
+        return []
+    try:
+        return [("--data-dir", p) for p in find_dataset(cfg.dataset, cfg.data_dir).values()]
+    except (DataError, ConfigError, OSError):
+        return []
 
 
 def _fmt_pct(x):
@@ -119,7 +133,7 @@ def main(argv=None):
         if not isinstance(base, dict):
             raise CheckpointError(f"checkpoint {resume} holds no training configuration")
     cfg = config_from_args(args, base, resume)
-    check_outputs(args)
+    check_outputs(args, cfg)
 
     def log(msg=""):
         if not quiet:

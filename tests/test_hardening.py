@@ -316,3 +316,15 @@ def test_a_shift_advice_is_never_below_the_smallest_shift(tmp_path, capsys):
                                     "--epochs", "1", *TINY], capsys)
     assert code == 2 and one_line(err), err
     assert "below 1" not in err and "cannot be shifted" in err, err
+
+
+def test_no_output_replaces_a_data_file_the_run_reads_even_with_overwrite(tmp_path, capsys,
+                                                                          monkeypatch):
+    synthetic.write_idx_dir(tmp_path)
+    labels = tmp_path / "t10k-labels-idx1-ubyte"
+    before = labels.read_bytes()
+    no_training(monkeypatch)
+    code, _, err = cli(train_main, ["--data-dir", str(tmp_path), "--metrics-json", str(labels),
+                                    "--overwrite", *TINY], capsys)
+    assert code == 2 and one_line(err) and "is the --data-dir file" in err, err
+    assert labels.read_bytes() == before
