@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "TrainConfig": "config", "preset": "config", "train": "training.run",
     "Data": "training.run_data", "prepare_data": "training.run_data",
-    "load_model": "training.checkpoint", "MLP": "model",
+    "load_model": "training.checkpoint", "MLP": "model", "Ensemble": "model",
     "custom_activation": "choices.activations", "get_activation": "choices.activations",
     "FastMLPError": "errors", "ConfigError": "errors", "DataError": "errors",
     "CheckpointError": "errors", "DivergenceError": "errors", "OutputError": "errors",

@@ -167,3 +167,50 @@ class MLP:
                               f"trained on?")
         _, correct = evaluate(self, flat, labels, batch_size=batch_size)
         return correct / len(flat) if len(flat) else float("nan")  # of no images: undefined
+
+
+def _image_shape(model):
+    return tuple(model.transform.image_shape) if model.transform is not None else (
+        model.sizes[0],)
+
+
+class Ensemble:
+    """Several trained :class:`MLP` s that take the same images and classes, as one model: its
+    probabilities are the mean of theirs (a committee). Each member applies its own input
+    transform, so members trained with different crops or scalings combine."""
+
+    def __init__(self, models):
+        self.models = list(models)
+        if not self.models or not all(isinstance(m, MLP) for m in self.models):
+            raise ConfigError("an ensemble needs one or more MLP models")
+        shapes = {_image_shape(m) for m in self.models}
+        classes = {m.sizes[-1] for m in self.models}
+        if len(shapes) > 1 or len(classes) > 1:
+            raise ConfigError(
+                "the models of an ensemble must take the same images and classes, these take "
+                + ", ".join(f"{'x'.join(map(str, _image_shape(m)))} images -> {m.sizes[-1]} "
+                            "classes" for m in self.models) + "; combine models of one data set")
+
+    @property
+    def n_classes(self):
+        return self.models[0].sizes[-1]
+
+    def predict_proba(self, images, batch_size=1000):
+        """The mean of the members' class probabilities (N, K) float32."""
+        total = None
+        for m in self.models:
+            p = m.predict_proba(images, batch_size).astype(np.float64)
+            total = p if total is None else total + p
+        return (total / len(self.models)).astype(np.float32)
+
+    def predict(self, images, batch_size=1000):
+        """The class of highest mean probability (N,) int64."""
+        return np.argmax(self.predict_proba(images, batch_size), axis=1).astype(np.int64)
+
+    def accuracy(self, images, labels, batch_size=1000):
+        """Fraction of ``images`` whose predicted class equals ``labels`` (NaN for none)."""
+        labels = np.asarray(labels)
+        pred = self.predict(images, batch_size)
+        if labels.shape != pred.shape:
+            raise ConfigError(f"labels must have shape {pred.shape}, got {labels.shape}")
+        return float(np.mean(pred == labels)) if len(pred) else float("nan")

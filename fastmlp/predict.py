@@ -1,8 +1,9 @@
-"""``python -m fastmlp.predict MODEL IMAGE``: the predicted class of an image.
+"""``python -m fastmlp.predict MODEL [MODEL ...] IMAGE``: the predicted class of an image.
 
 IMAGE is a PNG (read with Pillow, if installed: ``pip install pillow``) of the model's image size,
 white digit on black as in MNIST (``--invert`` for black on white), or an IDX image file, whose
-every image is classified (one line each).
+every image is classified (one line each). Several models predict as an ensemble: the class of
+highest mean probability.
 """
 
 import sys
@@ -42,18 +43,21 @@ def _read_png(path, shape, invert):
 
 def main(argv=None):
     from .data import read_idx
+    from .model import Ensemble
     from .training.checkpoint import load_model
 
     p = ArgumentParser(prog="python -m fastmlp.predict",
                        description="Print the predicted class of an image.")
-    p.add_argument("model", help="checkpoint file (.npz)")
+    p.add_argument("model", nargs="+", help="checkpoint file(s) (.npz); several predict as an "
+                                            "ensemble (the mean of their probabilities)")
     p.add_argument("image", help="a PNG file, or an IDX images file (.gz or raw)")
     p.add_argument("--invert", action="store_true", help="PNG is a dark digit on light ground")
     p.add_argument("--probs", action="store_true", help="also print the class probabilities")
     p.add_argument("--activation", help=ACTIVATION_HELP)
     args = p.parse_args(argv)
-    model, _ = load_model(args.model, activation=args.activation)
-    shape = tuple(model.transform.image_shape)
+    models = [load_model(path, activation=args.activation)[0] for path in args.model]
+    model = Ensemble(models) if len(models) > 1 else models[0]
+    shape = tuple(models[0].transform.image_shape)
     if args.image.lower().endswith(".png"):
         images = _read_png(args.image, shape, args.invert)
     else:

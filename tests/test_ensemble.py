@@ -1,0 +1,103 @@
+"""Ensembles: several saved models as one (the mean of their probabilities), through the API,
+evaluate and predict. Checked against the members' own probabilities averaged in float64."""
+
+import numpy as np
+import pytest
+import synthetic
+from synthetic import TINY, cli, one_line
+
+from fastmlp import Ensemble, load_model
+from fastmlp.errors import ConfigError
+from fastmlp.evaluate import main as evaluate_main
+from fastmlp.predict import main as predict_main
+from fastmlp.train import main as train_main
+
+
+
+@pytest.fixture(scope="module")
+def members(mnist_slice_dir, tmp_path_factory):
+    """Three checkpoints of real MNIST (a slice of the training set; seeds 0, 1, 2, the third
+    cropped), trained briefly, so that they disagree on some images."""
+    from fastmlp.cli import run_main
+
+    out = tmp_path_factory.mktemp("members")
+    paths = []
+    for seed, extra in ((0, []), (1, []), (2, ["--crop", "1"])):
+        path = out / f"m{seed}.npz"
+        assert run_main(train_main, ["--data-dir", str(mnist_slice_dir), "--epochs", "1",
+                                     "--seed", str(seed), "--save", str(path), *TINY,
+                                     *extra]) == 0
+        paths.append(path)
+    return paths
+
+
+def test_an_ensemble_is_the_mean_of_its_members_probabilities(members, mnist):
+    models = [load_model(p)[0] for p in members]
+    images, labels = mnist.test_images[:2000], mnist.test_labels[:2000]
+    want = np.mean([m.predict_proba(images).astype(np.float64) for m in models], axis=0)
+    ens = Ensemble(models)
+    got = ens.predict_proba(images)
+    assert got.dtype == np.float32 and got.shape == (2000, 10)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert np.array_equal(ens.predict(images), np.argmax(want, axis=1))
+    assert ens.accuracy(images, labels) == np.mean(np.argmax(want, axis=1) == labels)
+    single = [m.predict(images) for m in models]
+    assert not np.array_equal(single[0], single[1])  # the members are not one model
+
+
+def test_models_of_other_images_or_classes_do_not_combine(members, tmp_path, capsys):
+    other = tmp_path / "other"
+    synthetic.write_idx_dir(other, k=4, shape=(6, 6))
+    ck = tmp_path / "other.npz"
+    assert cli(train_main, ["--data-dir", str(other), "--epochs", "1", "--save", str(ck), *TINY],
+               capsys)[0] == 0
+    with pytest.raises(ConfigError, match="same images and classes"):  # 28x28 vs 6x6
+        Ensemble([load_model(members[0])[0], load_model(ck)[0]])
+    with pytest.raises(ConfigError):
+        Ensemble([])
+    code, _, err = cli(evaluate_main, [str(members[0]), str(ck), "--data-dir", str(other)],
+                       capsys)
+    assert code == 2 and one_line(err) and "same images and classes" in err, err
+
+
+def test_evaluate_reports_each_model_and_their_ensemble(members, capsys):
+    code, out, err = cli(evaluate_main, [str(m) for m in members], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("data: ") and "validation" in lines[1]
+    rows = {" ".join(line.split()[:-4]): line.split()[-4:] for line in lines[3:]}
+    models = [load_model(p)[0] for p in members]
+    from fastmlp.data import load_dataset, split
+
+    cfg = load_model(members[0])[1]["config"]
+    sp = split(load_dataset(cfg["dataset"], data_dir=cfg["data_dir"]), mode=cfg["split"])
+    for name, m in [*zip(map(str, members), models), ("ensemble of 3", Ensemble(models))]:
+        want = f"{100 * m.accuracy(sp.test_x, sp.test_y):.2f}%"
+        assert rows[name][1] == want, (name, rows[name], want)
+
+
+def test_evaluate_refuses_models_trained_on_other_data(members, tmp_path, capsys):
+    other = tmp_path / "same-shape"
+    synthetic.write_idx_dir(other, k=10, shape=(28, 28))
+    ck = tmp_path / "x.npz"
+    assert cli(train_main, ["--data-dir", str(other), "--epochs", "1", "--save", str(ck), *TINY],
+               capsys)[0] == 0
+    code, _, err = cli(evaluate_main, [str(members[0]), str(ck)], capsys)
+    assert code == 2 and one_line(err) and "other data" in err and "data_dir" in err, err
+    code, out, err = cli(evaluate_main, [str(members[0]), str(ck), "--data-dir", str(other)],
+                         capsys)
+    assert code == 0 and "ensemble of 2" in out, err
+
+
+def test_predict_with_several_models_prints_the_ensembles_class(members, tmp_path, capsys):
+    from fastmlp.data import write_idx
+
+    images = synthetic.learnable(20, k=10, shape=(28, 28), seed=9)[0]
+    idx = tmp_path / "imgs.idx"
+    write_idx(idx, images)
+    code, out, err = cli(predict_main, [*map(str, members), str(idx), "--probs"], capsys)
+    assert code == 0, err
+    want = Ensemble([load_model(p)[0] for p in members]).predict_proba(images)
+    got = [line.split() for line in out.splitlines()]
+    assert [int(g[0]) for g in got] == list(np.argmax(want, axis=1))
+    np.testing.assert_allclose([[float(v) for v in g[1:]] for g in got], want, atol=6e-4)
