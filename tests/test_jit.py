@@ -142,13 +142,37 @@ def test_an_edit_to_a_kernel_in_a_subpackage_misses_the_cache_of_the_code_that_c
     activation = copy / "kernels" / "_activation.py"
     activation.write_text(activation.read_text() + "\n# an edit\n")
     assert probe() == (0, 1)  # the stamp changed: compiled again
+    gemm = copy / "kernels" / "_gemm.py"
+    gemm.write_text(gemm.read_text() + "\n# an edit\n")
+    assert probe() == (1, 0)  # _loss.py does not reach _gemm.py: still valid, loaded
+
+
+def test_an_edit_changes_the_stamps_of_the_modules_that_reach_it_and_only_theirs(tmp_path):
+    a = tmp_path / "a"
+    shutil.copytree(_jit.PACKAGE_DIR, a, ignore=shutil.ignore_patterns("__pycache__", "bundled"))
+    modules = ["kernels._gemm", "kernels._loss", "kernels._activation", "kernels._update",
+               "loop.steps", "choices.activations"]
+    before = {m: _jit.source_stamp(str(a), m) for m in modules}
+    assert len(set(before.values())) == len(modules)
+    for edited, changed in [("kernels/_gemm.py", {"kernels._gemm", "loop.steps",
+                                                  "choices.activations"}),
+                            ("kernels/_activation.py", {"kernels._loss", "kernels._activation",
+                                                        "loop.steps", "choices.activations"}),
+                            ("_jit.py", set(modules))]:
+        b = tmp_path / edited.replace("/", "-")
+        shutil.copytree(a, b)
+        (b / edited).write_text((b / edited).read_text() + "\n# an edit\n")
+        after = {m for m in modules if _jit.source_stamp(str(b), m) != before[m]}
+        assert after == changed, (edited, after)
 
 
 def test_fastmlp_functions_use_the_package_stamp_and_others_do_not(tmp_path):
-    for fn in (steps._train_worker, steps._evaluate_worker, kernels._dense_forward):
+    for fn, module in ((steps._train_worker, "loop.steps"),
+                       (steps._evaluate_worker, "loop.steps"),
+                       (kernels._dense_forward, "kernels._layers")):
         locator = fn._cache._impl._locator
         assert isinstance(locator, _jit._PackageStamp)
-        assert locator.get_source_stamp() == _jit.source_stamp()
+        assert locator.get_source_stamp() == _jit.source_stamp(_jit.PACKAGE_DIR, module)
     mod = tmp_path / "elsewhere.py"
     mod.write_text("def f(x):\n    return x + 1\n")
     import importlib.util
