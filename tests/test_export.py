@@ -272,3 +272,26 @@ def test_python_dash_m_runs_the_command(small_ck, tmp_path):
     assert done.returncode == 0, done.stderr
     label, probs = run_onnx(out, np.zeros((2, 8, 8), np.uint8))
     assert probs.shape == (2, 3)
+
+
+def test_readme_onnx_example_runs_and_gives_fastmlps_labels(small_mnist, mnist, tmp_path,
+                                                             monkeypatch):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## To ONNX\n", 1)[1].split("\n## ", 1)[0]
+    command = re.search(r"`(python -m fastmlp\.export [^`]+)`", section).group(1).split()
+    (block,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    ck = tmp_path / command[3]
+    train(TrainConfig(hidden=(16,), epochs=1, threads=1, crop=1), data=small_mnist,
+          save=str(ck))
+    monkeypatch.chdir(tmp_path)
+    assert export_main(command[3:]) == 0
+    names = {}
+    exec(block, names)
+    model, _ = load_model(ck)
+    images = mnist.test_images[:5]
+    np.testing.assert_array_equal(names["images"], images)
+    np.testing.assert_array_equal(names["labels"], model.predict(images))
+    np.testing.assert_allclose(names["probabilities"], model.predict_proba(images), atol=TOL)
