@@ -1,10 +1,11 @@
 """``python -m fastmlp.export RUN.npz MODEL.onnx``: a trained model as an ONNX graph, which
 onnxruntime (or any ONNX runtime) runs without fastmlp; :func:`export_onnx` from Python.
 
-The graph takes what the data set holds, uint8 images ``images`` (N, H, W), and does in the
-graph what fastmlp does before the first layer: the input transform's pixel selection (crop,
-center window, auto-crop: one ``Gather`` of the kept pixels, in fastmlp's order) and its
-scaling ``u * scale + shift`` in float32. Then each layer (``Gemm``) and the hidden activation
+The graph takes what the data set holds, uint8 images ``images`` (N, H, W) (or, for a model
+trained on float features, ``features`` (N, D) float32, used as given), and does in the graph
+what fastmlp does before the first layer: the input transform's pixel selection (crop, center
+window, auto-crop: one ``Gather`` of the kept pixels, in fastmlp's order) and its scaling
+``u * scale + shift`` in float32. Then each layer (``Gemm``) and the hidden activation
 (a row of :data:`ACTIVATIONS` per built-in; shifted ReLU max(-c, x) is ``Max``), a softmax, and
 two outputs: ``probabilities`` (N, K) float32 and ``label`` (N,) int64, the first most probable
 class, as ``MLP.predict`` picks it. A user activation (``custom_activation``) is Python code
@@ -115,37 +116,46 @@ def _user_activation_error(name, where):
                        f"built-in activation can ({', '.join(BUILTINS)})")
 
 
-def _image_inputs(g, model, onnx):
-    """The graph input for uint8 images and the nodes that turn them into the first layer's
-    float32 (N, D) inputs, as ``InputTransform.apply`` and the loop's gather do. Returns
-    ``(graph input, name of the (N, D) tensor)``."""
-    from .loop.calls import transform_arrays
-
-    t = model.transform
-    shape = tuple(t.image_shape) if t is not None else (model.sizes[0],)  # no transform: flat
-    n_pixels = int(np.prod(shape))
-    pixel_index, scale, shift = transform_arrays(model, n_pixels)
-    images = onnx.helper.make_tensor_value_info("images", onnx.TensorProto.UINT8,
-                                                ["N", *shape])
-    x = g.op("Flatten", ["images"], "pixels", axis=1) if len(shape) > 1 else "images"
-    if not np.array_equal(pixel_index, np.arange(n_pixels)):  # crop, center, auto-crop
-        x = g.op("Gather", [x, g.const("pixel_index", pixel_index)], "kept_pixels", axis=1)
-    x = g.op("Cast", [x], "bytes", to=onnx.TensorProto.FLOAT)
-    x = g.op("Mul", [x, g.const("scale", scale)], "scaled")
-    x = g.op("Add", [x, g.const("shift", shift)], "inputs")
-    return images, x
+def input_kind(model):
+    """What the model's rows are: ``"images"`` (uint8 pixels) or ``"features"`` (float32, used
+    as given), as its transform says (``InputTransform.inputs``; images where there is none)."""
+    return getattr(model.transform, "inputs", "images")
 
 
 def _input_part(g, model, onnx):
-    """The graph's input and the first layer's (N, D) float32 input. Models of images take
-    ``images`` (N, H, W) uint8. A model with another kind of input (float features) needs its
-    own branch here, reading that kind's transform; until there is one it is refused."""
-    from .data import InputTransform
+    """The graph's input and the nodes that turn it into the first layer's float32 (N, D)
+    inputs, as the loop's gather and ``InputTransform.apply`` do: ``images`` (N, H, W) uint8
+    (N, P for a model without a transform), or ``features`` (N, D) float32. Returns ``(graph
+    input, name of the (N, D) tensor)``."""
+    from .loop.calls import transform_arrays
 
-    if model.transform is None or isinstance(model.transform, InputTransform):
-        return _image_inputs(g, model, onnx)
-    raise ConfigError(f"this model's inputs ({type(model.transform).__name__}) cannot be "
-                      "exported to ONNX yet: only models of uint8 images can")
+    t, kind = model.transform, input_kind(model)
+    if kind not in ("images", "features"):
+        raise ConfigError(f"this model's inputs ({kind!r}) cannot be exported to ONNX: only "
+                          "uint8 images and float features can")
+    if t is None:
+        shape = (model.sizes[0],)  # flat pixels, u / 255
+    else:
+        shape = tuple(t.image_shape) if kind == "images" else (int(np.prod(t.image_shape)),)
+    width = int(np.prod(shape))
+    pixel_index, scale, shift = transform_arrays(model, width)
+    if kind == "features":
+        graph_input = onnx.helper.make_tensor_value_info("features", onnx.TensorProto.FLOAT,
+                                                         ["N", *shape])
+        x = "features"
+    else:
+        graph_input = onnx.helper.make_tensor_value_info("images", onnx.TensorProto.UINT8,
+                                                         ["N", *shape])
+        x = g.op("Flatten", ["images"], "pixels", axis=1) if len(shape) > 1 else "images"
+    if not np.array_equal(pixel_index, np.arange(width)):  # crop, center, auto-crop
+        x = g.op("Gather", [x, g.const("pixel_index", pixel_index)], "kept", axis=1)
+    if kind == "images":
+        x = g.op("Cast", [x], "bytes", to=onnx.TensorProto.FLOAT)
+    if not (scale == 1).all():  # (features are taken as given: x * 1 + 0 is x)
+        x = g.op("Mul", [x, g.const("scale", scale)], "scaled")
+    if shift.any():
+        x = g.op("Add", [x, g.const("shift", shift)], "inputs")
+    return graph_input, x
 
 
 def build_graph(model):
@@ -184,6 +194,14 @@ def build_graph(model):
                                         "fastmlp.inputs": _inputs_text(model)})
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _input_text(model):
+    """The graph's input in words: ``uint8 images 28x28`` or ``float32 features (64)``."""
+    t = model.transform
+    if input_kind(model) == "features":
+        return f"float32 features ({model.sizes[0]})"
+    return f"uint8 images {'x'.join(map(str, t.image_shape)) if t else model.sizes[0]}"
 
 
 def _inputs_text(model):
@@ -264,8 +282,8 @@ def export_onnx(model, path=None, *, overwrite=False):
     Returns
     -------
     onnx.ModelProto
-        The graph: input ``images`` (N, H, W) uint8, outputs ``label`` (N,) int64 and
-        ``probabilities`` (N, K) float32.
+        The graph: input ``images`` (N, H, W) uint8 (``features`` (N, D) float32 for a model
+        of float features), outputs ``label`` (N,) int64 and ``probabilities`` (N, K) float32.
 
     Raises
     ------
@@ -296,8 +314,9 @@ def export_onnx(model, path=None, *, overwrite=False):
 def main(argv=None):
     p = ArgumentParser(prog="python -m fastmlp.export",
                        description="Write a saved model (a checkpoint written by --save) as an "
-                                   "ONNX graph: uint8 images (N, H, W) in, label (N,) int64 and "
-                                   "probabilities (N, K) float32 out. Needs the onnx package: "
+                                   "ONNX graph: uint8 images (N, H, W) (or float32 features "
+                                   "(N, D)) in, label (N,) int64 and probabilities (N, K) "
+                                   "float32 out. Needs the onnx package: "
                                    'pip install "fastmlp[onnx]".')
     p.add_argument("model", help="checkpoint file (.npz)")
     p.add_argument("output", help="the ONNX file to write (.onnx)")
@@ -307,9 +326,7 @@ def main(argv=None):
     check_output(args.output, args.model, args.overwrite)
     model = load_exportable(args.model)
     size = _write(build_graph(model), args.output)
-    t = model.transform
-    shape = "x".join(map(str, t.image_shape)) if t is not None else str(model.sizes[0])
-    print(f"wrote {args.output} ({size / 1024:,.0f} KB): uint8 images {shape} -> "
+    print(f"wrote {args.output} ({size / 1024:,.0f} KB): {_input_text(model)} -> "
           f"{'-'.join(map(str, model.sizes))} {model.activation} -> label, probabilities; "
           f"ONNX opset {OPSET}, IR {IR_VERSION}")
     return 0

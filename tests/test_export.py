@@ -295,3 +295,29 @@ def test_readme_onnx_example_runs_and_gives_fastmlps_labels(small_mnist, mnist, 
     np.testing.assert_array_equal(names["images"], images)
     np.testing.assert_array_equal(names["labels"], model.predict(images))
     np.testing.assert_allclose(names["probabilities"], model.predict_proba(images), atol=TOL)
+
+
+def test_float_features_take_a_float32_input(mnist):
+    # real MNIST pixels as standardized float features (N, 784): what a scikit-learn user has
+    import fastmlp.data
+
+    if not hasattr(fastmlp.data, "feature_transform"):
+        pytest.skip("float features arrive with issue 33a (fastmlp.data.feature_transform)")
+
+    def features(images):
+        x = images.reshape(len(images), -1).astype(np.float64) / 255
+        return ((x - 0.13) / 0.31).astype(np.float32)
+
+    data = Data.from_arrays(features(mnist.train_images[:3000]), mnist.train_labels[:3000],
+                            features(mnist.test_images[:1000]), mnist.test_labels[:1000])
+    model = tiny(data, activation="gelu", hidden=(24, 16))
+    assert model.transform.inputs == "features"
+    proto = export_onnx(model)
+    (inp,) = proto.graph.input
+    assert inp.name == "features" and inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    x = features(mnist.test_images)
+    session = ort.InferenceSession(proto.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    label, probs = session.run(None, {"features": x})
+    np.testing.assert_array_equal(label, model.predict(x))
+    np.testing.assert_allclose(probs, model.predict_proba(x), rtol=0, atol=TOL)
