@@ -73,9 +73,8 @@ class _Graph:
 def _softplus(g, x, p, out):
     # max(x, 0) + log(1 + exp(-|x|)), as fastmlp computes it: the spec's log(exp(x) + 1)
     # overflows for x > 88 in a runtime that computes it as written; this never does
-    tail = g.op("Log", [g.op("Add", [g.op("Exp", [g.op("Neg", [g.op("Abs", [x], out + "_abs")],
-                                                           out + "_neg")], out + "_exp"),
-                                     g.const(out + "_one", np.float32(1.0))], out + "_1p")],
+    e = g.op("Exp", [g.op("Neg", [g.op("Abs", [x], out + "_abs")], out + "_neg")], out + "_exp")
+    tail = g.op("Log", [g.op("Add", [e, g.const(out + "_one", np.float32(1.0))], out + "_1p")],
                 out + "_log")
     return g.op("Add", [g.op("Relu", [x], out + "_pos"), tail], out)
 
