@@ -151,10 +151,16 @@ def _input_part(g, model, onnx):
     if kind == "images":
         x = g.op("Cast", [x], "bytes", to=onnx.TensorProto.FLOAT)
     if not (scale == 1).all():  # (features are taken as given: x * 1 + 0 is x)
-        x = g.op("Mul", [x, g.const("scale", scale)], "scaled")
+        x = g.op("Mul", [x, g.const("scale", _one_if_equal(scale))], "scaled")
     if shift.any():
-        x = g.op("Add", [x, g.const("shift", shift)], "inputs")
+        x = g.op("Add", [x, g.const("shift", _one_if_equal(shift))], "inputs")
     return graph_input, x
+
+
+def _one_if_equal(values):
+    """``values`` (D,), or the one value they all hold as a scalar (the same product, 4 bytes
+    instead of 4 D: ``make_transform``'s scale and shift are one value each)."""
+    return values[0] if (values == values[0]).all() else values
 
 
 def build_graph(model):

@@ -134,6 +134,19 @@ def test_extreme_preactivations_stay_finite_and_equal(mnist, activation):
     np.testing.assert_array_equal(label, model.predict(images))
 
 
+def test_a_scale_and_shift_per_input_are_applied_per_input(mnist):
+    # make_transform gives one scale and one shift for all inputs (the graph stores scalars);
+    # a transform may hold one per input (InputTransform.from_dict): vectors then, in order
+    from fastmlp.data import InputTransform
+
+    rng = np.random.default_rng(5)
+    index = np.sort(rng.choice(784, 300, replace=False))
+    t = InputTransform((28, 28), index, rng.uniform(0.001, 0.01, 300), rng.normal(0, 1, 300),
+                       None, "300 random pixels, random scales")
+    model = MLP.create((300, 16, 10), "elu:1", seed=2, transform=t)
+    assert_same_as_fastmlp(model, export_onnx(model), mnist.test_images)
+
+
 def test_model_without_a_transform_takes_flat_images(small_mnist, mnist):
     trained = tiny(small_mnist)
     model = MLP(trained.sizes, trained.activation, trained.params)  # transform None: u / 255
