@@ -221,37 +221,40 @@ def _describe(model):
 
 
 # -- files ----------------------------------------------------------------------------------
-def check_output(path, source=None, overwrite=False, flag="output"):
-    """Before any work: ``path`` can be written atomically, is not the checkpoint ``source``
-    read from, and is not an existing file unless ``overwrite``."""
-    from .files import check_writable
+def check_output(path, source=None, overwrite=False):
+    """Before any work (files.check_outputs, as train checks its outputs): ``path`` can be
+    written atomically, is not the checkpoint ``source`` read from, and replaces an existing
+    file only if it is an ONNX file fastmlp wrote, or with ``overwrite``."""
+    from .files import check_outputs
 
-    path = os.fspath(path)
-    check_writable(path, flag)
-    if source is not None and _same_file(path, os.fspath(source)):
-        raise ConfigError(f"{flag} {path} is the checkpoint being exported; give another path, "
-                          f"e.g. {os.path.splitext(path)[0]}.onnx")
-    if os.path.exists(path) and not overwrite:
-        raise ConfigError(f"{flag} {path} exists; refusing to overwrite it: choose another "
-                          "path, or add --overwrite (overwrite=True) to replace it")
+    check_outputs([("output", path, is_fastmlp_onnx, "an ONNX file fastmlp wrote")],
+                  inputs=[("model", source)], overwrite=overwrite)
 
 
-def _same_file(a, b):
-    if os.path.abspath(a) == os.path.abspath(b):
-        return True
+def is_fastmlp_onnx(path):
+    """Whether ``path`` is an ONNX file fastmlp wrote, from its first bytes: a ModelProto is
+    serialized in field order, so ir_version (field 1, a varint) comes first and
+    producer_name (field 2) "fastmlp" right after it."""
     try:
-        return os.path.samefile(a, b)  # a link, another spelling
-    except OSError:  # one of them does not exist
+        with open(path, "rb") as f:
+            head = f.read(32)
+    except OSError:
         return False
+    if head[:1] != b"\x08":
+        return False
+    i = 1
+    while i < len(head) and head[i] & 0x80:  # the varint's continuation bytes
+        i += 1
+    return head[i + 1:i + 10] == b"\x12\x07fastmlp"
 
 
 def load_exportable(path):
     """The model in checkpoint ``path``, for export: a user activation is refused in one line
     (before load_model would ask for it to be named), every other problem is load_model's."""
     from .choices.activations import BUILTINS
-    from .training.checkpoint import load, load_model
+    from .training.checkpoint import load_model, read_meta
 
-    _, meta = load(path)  # a missing, corrupt or foreign file: the error evaluate gives
+    meta = read_meta(path)  # a missing, corrupt or foreign file: the error evaluate gives
     recorded = meta.get("activation")
     if meta.get("activation_builtin") is False or (
             isinstance(recorded, str) and recorded.partition(":")[0].strip() not in BUILTINS):
@@ -282,7 +285,8 @@ def export_onnx(model, path=None, *, overwrite=False):
         written by ``--save``.
     path : str or os.PathLike, optional
         Where to write the ``.onnx`` file (atomically); checked before any work. An existing
-        file is replaced only with ``overwrite=True``, the checkpoint read never.
+        file is replaced only if fastmlp wrote it as ONNX, or with ``overwrite=True``; the
+        checkpoint read never.
 
     Returns
     -------
@@ -325,7 +329,9 @@ def main(argv=None):
                                    'pip install "fastmlp[onnx]".')
     p.add_argument("model", help="checkpoint file (.npz)")
     p.add_argument("output", help="the ONNX file to write (.onnx)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output file that is not an ONNX file fastmlp "
+                        "wrote (one it wrote is replaced anyway)")
     args = p.parse_args(argv)
     _onnx()
     check_output(args.output, args.model, args.overwrite)

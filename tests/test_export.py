@@ -24,7 +24,7 @@ from fastmlp import Data, MLP, TrainConfig, custom_activation, export_onnx, trai
 from fastmlp.choices.activations import BUILTINS  # noqa: E402
 from fastmlp.errors import CheckpointError, ConfigError  # noqa: E402
 from fastmlp.evaluate import main as evaluate_main  # noqa: E402
-from fastmlp.export import ACTIVATIONS, IR_VERSION, OPSET  # noqa: E402
+from fastmlp.export import ACTIVATIONS, IR_VERSION, OPSET, is_fastmlp_onnx  # noqa: E402
 from fastmlp.export import main as export_main  # noqa: E402
 from fastmlp.training.checkpoint import load_model  # noqa: E402
 
@@ -244,13 +244,14 @@ def test_existing_output_is_refused_before_any_work_unless_overwrite(small_ck, t
         no_export_work(m)
         code, _, err = cli(export_main, [str(small_ck), str(out)], capsys)
         assert code == 2 and one_line(err) and "--overwrite" in err, err
+        assert "is not an ONNX file fastmlp wrote" in err
         assert out.read_text() == "someone's file"
-        with pytest.raises(ConfigError, match="exists"):
+        with pytest.raises(ConfigError, match="refusing to overwrite"):
             export_onnx(small_ck, out)
         # never the checkpoint itself, not even with --overwrite
         before = small_ck.read_bytes()
         code, _, err = cli(export_main, [str(small_ck), str(small_ck), "--overwrite"], capsys)
-        assert code == 2 and one_line(err) and "is the checkpoint being exported" in err
+        assert code == 2 and one_line(err) and "is the model file this command reads" in err
         assert small_ck.read_bytes() == before
         code, _, err = cli(export_main, [str(small_ck), str(tmp_path / "no" / "m.onnx")],
                            capsys)
@@ -258,6 +259,17 @@ def test_existing_output_is_refused_before_any_work_unless_overwrite(small_ck, t
     code, _, err = cli(export_main, [str(small_ck), str(out), "--overwrite"], capsys)
     assert code == 0, err
     onnx.checker.check_model(onnx.load(str(out)))
+    # an ONNX file fastmlp wrote is replaced as train's --save replaces a checkpoint; another
+    # program's ONNX file (its producer another) is not
+    assert is_fastmlp_onnx(out)
+    code, _, err = cli(export_main, [str(small_ck), str(out)], capsys)
+    assert code == 0, err
+    other = onnx.load(str(out))
+    other.producer_name = "pytorch"
+    onnx.save(other, str(out))
+    assert not is_fastmlp_onnx(out)
+    code, _, err = cli(export_main, [str(small_ck), str(out)], capsys)
+    assert code == 2 and "is not an ONNX file fastmlp wrote" in err, err
 
 
 def test_without_onnx_one_line_says_how_to_install(small_ck, tmp_path, monkeypatch, capsys):
