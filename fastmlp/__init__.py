@@ -25,6 +25,7 @@ _EXPORTS = {
     "FastMLPError": "errors", "ConfigError": "errors", "DataError": "errors",
     "CheckpointError": "errors", "DivergenceError": "errors", "OutputError": "errors",
     "sweep": "sweep.api",
+    "MLPClassifier": "estimator",  # needs scikit-learn: pip install "fastmlp[sklearn]"
 }
 __all__ = sorted(_EXPORTS)
 
