@@ -252,19 +252,22 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         hidden = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
         momentum = float(self.momentum) if isinstance(self.momentum, numbers.Real) else None
         sgd = "momentum" if momentum else "sgd"
-        fields = dict(
-            hidden=hidden, activation=self._activation(), optimizer=(
-                "adam" if self.solver == "adam" else sgd),
+        try:
+            return TrainConfig(**self._fields(hidden, "adam" if self.solver == "adam" else sgd,
+                                              batch, seed, epochs))
+        except ConfigError as exc:
+            raise ValueError(f"MLPClassifier: {_param_names(str(exc))}") from None
+
+    def _fields(self, hidden, optimizer, batch, seed, epochs):
+        """TrainConfig's fields for these parameters (see SKLEARN_PARAMS and EXTRAS)."""
+        return dict(
+            hidden=hidden, activation=self._activation(), optimizer=optimizer,
             weight_decay=float(self.alpha) / batch, batch_size=batch,
             lr=self.learning_rate_init, momentum=self.momentum,
             nesterov=self.nesterovs_momentum, beta1=self.beta_1, beta2=self.beta_2,
             eps=self.epsilon, seed=seed, epochs=epochs, schedule="constant",
             warmup=0.0, lr_scale_batch=False,
             **{name: getattr(self, name) for name in EXTRAS})
-        try:
-            return TrainConfig(**fields)
-        except ConfigError as exc:
-            raise ValueError(f"MLPClassifier: {_param_names(str(exc))}") from None
 
     def _encode(self, y, classes, incremental):
         """Labels of any type -> class indices 0..K-1 (int64), setting ``classes_`` on a first

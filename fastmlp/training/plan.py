@@ -191,7 +191,8 @@ def make_plan(cfg, data, release):
     # On a cold cache the helper that compiles half of the loop (loop/warmup.py) starts now,
     # so that its start-up (imports, a second) overlaps the network and the CSR being built
     hp0 = loop_hyper(cfg, act, False, threads, width)
-    helper = warmup.start_for(moves_images(hp0), train_x.dtype)
+    features = () if train_x.dtype == np.uint8 else (train_x.dtype,)  # float32 rows
+    helper = warmup.start_for(moves_images(hp0), *features)
     try:
         model, ws = _network(cfg, act, sizes, transform, max_batch)
         tr_arrays = transform_arrays(model, train_x.shape[1])
