@@ -8,7 +8,9 @@ the image paths, pickling and ONNX export."""
 import contextlib
 import importlib.util
 import pickle
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +30,9 @@ NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
 # the digits file is ordered by groups of writers; a shuffled stratified 3-fold split (on the
 # file's order, scikit-learn's own MLPClassifier scores 0.949 with its defaults)
 CV = StratifiedKFold(3, shuffle=True, random_state=0)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +61,15 @@ def test_a_pipeline_on_digits_with_string_labels_in_cross_val_score(digits):
     scores = cross_val_score(make_pipeline(StandardScaler(), MLPClassifier(random_state=0)),
                              X, y, cv=CV)
     assert scores.mean() >= 0.95, scores  # measured 0.976 (scikit-learn's own: 0.978)
+
+
+def test_the_readme_example_runs_and_prints_what_it_promises(capsys):
+    block = next(b for b in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+                 if "MLPClassifier" in b)
+    with _no_filter():
+        exec(compile(block, "README.md", "exec"), {})
+    promised = float(block.strip().splitlines()[-1].split("# ")[-1])
+    assert round(float(capsys.readouterr().out), 2) == promised
 
 
 def test_grid_search_picks_parameters_and_predicts_string_labels(digits):
