@@ -72,10 +72,12 @@ import numpy as np
 from fastmlp import Data, TrainConfig, train
 from fastmlp.data import BUNDLED_MNIST_DIR, load_dataset
 ds = load_dataset("mnist", data_dir=BUNDLED_MNIST_DIR)
-x, y, tx, ty = ds.train_images[:2000], ds.train_labels[:2000], ds.test_images[:500], ds.test_labels[:500]
+x, y = ds.train_images[:2000], ds.train_labels[:2000]
+tx, ty = ds.test_images[:500], ds.test_labels[:500]
 if sys.argv[1] == "features":
     x, tx = (a.reshape(len(a), -1) / np.float32(255) for a in (x, tx))
-s = train(TrainConfig(hidden=(100,), epochs=1, dropout=0.0), data=Data.from_arrays(x, y, tx, ty)).summary
+data = Data.from_arrays(x, y, tx, ty)
+s = train(TrainConfig(hidden=(100,), epochs=1, dropout=0.0), data=data).summary
 print(json.dumps(dict(inputs=sys.argv[1], compile_seconds=s["compile_seconds"],
                       input_path=s["input_path"])))
 """

@@ -3,8 +3,9 @@ them, the validation/test split, downloads and the input transform (crop, scalin
 
 Images stay ``uint8``: MNIST is 55 MB as bytes and 220 MB as float32, so nothing in this
 package converts a data set of images to float (float features, ``(N, D)`` float32 from
-:func:`dataset_from_arrays`, are the other kind of input and are used as given). The training loop gathers each batch straight from the
-``uint8`` images through an :class:`fastmlp.data.transforms.InputTransform`.
+:func:`dataset_from_arrays`, are the other kind of input and are used as given). The training
+loop gathers each batch straight from the ``uint8`` images through an
+:class:`fastmlp.data.transforms.InputTransform`.
 
 ==============  =================================================================================
 idx.py          the IDX file format: :func:`read_idx`, :func:`write_idx` (raw or gzip)

@@ -1,8 +1,9 @@
 """A data set in memory (:class:`Dataset`): read from its IDX files, or made from arrays.
 
-Images stay ``uint8`` (float features, ``(N, D)`` float32, come only from arrays); the checks here are those every consumer relies on: images
-``(N, rows, cols)``, as many labels as images, train and test images of one size, test labels
-among the training classes (K = the largest training label + 1, 2 to 256).
+Images stay ``uint8`` (float features, ``(N, D)`` float32, come only from arrays); the checks
+here are those every consumer relies on: images ``(N, rows, cols)``, as many labels as images,
+train and test images of one size, test labels among the training classes (K = the largest
+training label + 1, 2 to 256).
 """
 
 from __future__ import annotations

@@ -36,8 +36,9 @@ def eval_hyper(activation):
 def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, probs_out=None,
              workspace=None, threads=None):
     """Forward pass over ``images_flat`` (N, P) uint8 (float32 features for a model trained
-    on them). Returns ``(mean loss, n_correct)`` when labels are given (else ``(nan, 0)``); fills ``pred_out`` (N,) / ``probs_out`` (N, K).
-    ``threads`` (default: Numba's thread count, see fastmlp.threads) split the images."""
+    on them). Returns ``(mean loss, n_correct)`` when labels are given (else ``(nan, 0)``);
+    fills ``pred_out`` (N,) / ``probs_out`` (N, K). ``threads`` (default: Numba's thread
+    count, see fastmlp.threads) split the images."""
     if images_flat.ndim != 2:  # (N, rows, cols): an empty batch's -1 would not resolve
         images_flat = images_flat.reshape(len(images_flat), int(np.prod(images_flat.shape[1:])))
     images_flat = np.ascontiguousarray(images_flat)
