@@ -41,16 +41,20 @@ MIN_ACCURACY = 0.95
 MAX_GAP = 0.01
 
 
-def child(framework, config, n_train, seed):
-    """One fit in this (fresh) process; prints its JSON record."""
+def child(framework, config, n_train, seed, inputs):
+    """One fit in this (fresh) process on ``inputs`` (float32 or float64 pixels / 255, or the
+    uint8 images flattened); prints its JSON record."""
     import numpy as np
 
     from fastmlp.data import BUNDLED_MNIST_DIR, load_dataset
 
     ds = load_dataset("mnist", data_dir=BUNDLED_MNIST_DIR)
-    X = (ds.train_images[:n_train].reshape(n_train, -1) / np.float32(255)).astype(np.float32)
-    X_test = (ds.test_images.reshape(len(ds.test_images), -1) / np.float32(255)).astype(
-        np.float32)
+
+    def rows(images):
+        flat = images.reshape(len(images), -1)
+        return flat if inputs == "uint8" else (flat / 255).astype(inputs)
+
+    X, X_test = rows(ds.train_images[:n_train]), rows(ds.test_images)
     if framework == "fastmlp":
         from fastmlp import MLPClassifier
     else:
@@ -62,6 +66,7 @@ def child(framework, config, n_train, seed):
     model.fit(X, ds.train_labels[:n_train])
     seconds = time.perf_counter() - t0
     print(json.dumps(dict(framework=framework, config=config, seed=seed, seconds=seconds,
+                          inputs=str(X.dtype),
                           n_iter=int(model.n_iter_),
                           accuracy=float(model.score(X_test, ds.test_labels)))))
 
@@ -102,9 +107,9 @@ def startup():
                   f"{rec['compile_seconds']:.2f} s")
 
 
-def run_child(framework, config, n_train, seed):
+def run_child(framework, config, n_train, seed, inputs="float32"):
     out = subprocess.run([sys.executable, __file__, "--child", framework, config, str(n_train),
-                          str(seed)], capture_output=True, text=True, check=True)
+                          str(seed), inputs], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -126,11 +131,16 @@ def main():
     p.add_argument("--quick", action="store_true", help="6,000 images, one repeat")
     p.add_argument("--startup", action="store_true",
                    help="only the compile time of float features next to images")
-    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--sklearn-input", choices=("float32", "float64"), default="float32",
+                   help="float64: what X / 255 gives a user (scikit-learn then trains in "
+                   "float64)")
+    p.add_argument("--fastmlp-input", choices=("float32", "uint8"), default="float32",
+                   help="uint8: the images as they are (fastmlp's image paths)")
+    p.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        framework, config, n, seed = args.child
-        return child(framework, config, int(n), int(seed))
+        framework, config, n, seed, inputs = args.child
+        return child(framework, config, int(n), int(seed), inputs)
     if args.startup:
         print(f"CPU: {cpu_name()}; compile seconds as each run's summary counts them")
         return startup()
@@ -138,14 +148,15 @@ def main():
     repeats = 1 if args.quick else args.repeats
     import os
 
-    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {n_train:,} training images as float32 "
-          f"features; {repeats} repeat(s), each fit in a fresh process")
-    run_child("fastmlp", args.configs[0], 1000, 0)  # fills Numba's cache (untimed)
+    inputs = {"fastmlp": args.fastmlp_input, "sklearn": args.sklearn_input}
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {n_train:,} training images, inputs "
+          f"{inputs}; {repeats} repeat(s), each fit in a fresh process")
+    run_child("fastmlp", args.configs[0], 1000, 0, args.fastmlp_input)  # fills Numba's cache
     for config in args.configs:
         rows = {f: [] for f in FRAMEWORKS}
         for r in range(repeats):
             for f in FRAMEWORKS:  # interleaved
-                rows[f].append(run_child(f, config, n_train, seed=r))
+                rows[f].append(run_child(f, config, n_train, r, inputs[f]))
         epochs = CONFIGS[config]["max_iter"]
         for f in FRAMEWORKS:  # validate before reporting
             for rec in rows[f]:
@@ -159,8 +170,8 @@ def main():
         med = {f: statistics.median(s) for f, s in sec.items()}
         print(f"\n{config}: {json.dumps(CONFIGS[config])}")
         for f in FRAMEWORKS:
-            print(f"  {f:8s} fit {med[f]:7.2f} s (range {min(sec[f]):.2f}-{max(sec[f]):.2f}), "
-                  f"test accuracy {acc[f]:.4f}")
+            print(f"  {f:8s} {inputs[f]:8s} fit {med[f]:7.2f} s (range {min(sec[f]):.2f}-"
+                  f"{max(sec[f]):.2f}), test accuracy {acc[f]:.4f}")
         print(f"  fastmlp is {med['sklearn'] / med['fastmlp']:.1f}x faster")
 
 
