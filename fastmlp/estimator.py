@@ -19,6 +19,7 @@ columns, which gives the same probabilities.
 """
 
 import numbers
+import textwrap
 import warnings
 
 import numpy as np
@@ -69,8 +70,11 @@ _CHUNK_SAMPLES = 8192  # samples per call into the compiled loop (as training/ru
 
 
 def _extras_doc():
-    return "\n".join(f"    {name} : default {off!r}\n        {_FIELDS[name].metadata['help']}"
-                     for name, off in EXTRAS.items())
+    """The extras' lines of the class docstring: each one's help from its TrainConfig row, in
+    the parameters' names (the command line's flags renamed)."""
+    return "\n".join(f"    {name} : default {off!r}\n" + textwrap.fill(
+        _param_names(_FIELDS[name].metadata["help"]), 92, initial_indent=" " * 8,
+        subsequent_indent=" " * 8) for name, off in EXTRAS.items())
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
