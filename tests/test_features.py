@@ -121,6 +121,23 @@ def test_digits_as_features_learn_checkpoint_and_predict_from_the_checkpoint(dig
         model.predict(X[:5, :63])
 
 
+def test_a_features_run_asks_the_compile_helper_about_the_loop_it_compiles(digits, monkeypatch):
+    # plan.make_plan asks warmup.start whether the training worker is cached for a tiny
+    # stand-in of the run's argument types (and starts the helper if not): for features, the
+    # float32 loop, which the run then compiles (or loads); uint8 images would ask about
+    # another loop and start a helper for nothing on every cold features run
+    from fastmlp.loop import warmup
+    from fastmlp.loop.steps import _train_worker
+
+    asked = []
+    monkeypatch.setattr(warmup, "start", lambda args: asked.append(args))
+    X, y = digits
+    train(TrainConfig(hidden=(8,), epochs=1, threads=1),
+          data=Data.from_arrays(X[:100], y[:100], X[100:140], y[100:140]))
+    (args,) = asked
+    assert args[7].dtype == np.float32 and warmup._cached(_train_worker, args)
+
+
 def test_a_checkpoint_from_before_features_loads_as_images():
     t = checkpoint.transform_from_meta(
         dict(image_shape=[4, 4], kept_shape=[4, 4], description="full image"),
