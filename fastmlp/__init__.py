@@ -26,6 +26,7 @@ _EXPORTS = {
     "CheckpointError": "errors", "DivergenceError": "errors", "OutputError": "errors",
     "sweep": "sweep.api",
     "export_onnx": "export",
+    "MLPClassifier": "estimator",  # needs scikit-learn: pip install "fastmlp[sklearn]"
 }
 __all__ = sorted(_EXPORTS)
 

@@ -50,7 +50,8 @@ def check_memory(sizes, max_batch):
 class MLP:
     """A multilayer perceptron: ``sizes = (n_inputs, hidden..., n_classes)``, one activation
     for every hidden layer, a softmax output. ``transform`` (an
-    :class:`~fastmlp.data.transforms.InputTransform`) maps raw uint8 images to its inputs."""
+    :class:`~fastmlp.data.transforms.InputTransform`) maps raw uint8 images to its inputs
+    (or takes float features as given: ``transform.inputs == "features"``)."""
 
     sizes: tuple
     activation: Activation
@@ -113,13 +114,18 @@ class MLP:
     # -- prediction -------------------------------------------------------------------------
     def _inputs(self, images):
         """``images`` as the (N, pixels) uint8 rows the compiled evaluation reads: a batch of
-        (N, rows, cols) images of the model's size, or (N, rows * cols) flattened ones."""
-        images = np.asarray(images)
-        if images.dtype != np.uint8:
-            raise ConfigError(f"images must be uint8 pixels (0..255), got {images.dtype}")
+        (N, rows, cols) images of the model's size, or (N, rows * cols) flattened ones (or for a
+        model trained on float features, (N, D) float32 features)."""
         if not np.isfinite(self.params).all():
             raise ConfigError("the model's parameters hold NaN or infinite values (from a run "
                               "that diverged?): its predictions would mean nothing; train again")
+        if self.transform is not None and self.transform.inputs == "features":
+            from .data import checked_features  # float features: (N, D), used as given
+
+            return checked_features(images, "predict", self.sizes[0])
+        images = np.asarray(images)
+        if images.dtype != np.uint8:
+            raise ConfigError(f"images must be uint8 pixels (0..255), got {images.dtype}")
         shape = (tuple(self.transform.image_shape) if self.transform is not None
                  else (self.sizes[0],))
         n_pixels = int(np.prod(shape))
@@ -135,7 +141,8 @@ class MLP:
         return images.reshape(len(images), n_pixels)
 
     def predict_proba(self, images, batch_size=1000):
-        """Class probabilities (N, K) float32 for uint8 images (N, rows, cols)."""
+        """Class probabilities (N, K) float32 for uint8 images (N, rows, cols) (or float
+        features (N, D) for a model trained on features)."""
         from .loop.calls import evaluate
 
         flat = self._inputs(images)
@@ -144,7 +151,8 @@ class MLP:
         return probs
 
     def predict(self, images, batch_size=1000):
-        """Predicted class (N,) int64 for uint8 images (N, rows, cols)."""
+        """Predicted class (N,) int64 for uint8 images (N, rows, cols) (or float features
+        (N, D) for a model trained on features)."""
         from .loop.calls import evaluate
 
         flat = self._inputs(images)

@@ -1,9 +1,11 @@
 """Data, everything before the network: IDX files, the MNIST-like data sets, where to find
 them, the validation/test split, downloads and the input transform (crop, scaling).
 
-Everything here stays ``uint8``: MNIST is 55 MB as bytes and 220 MB as float32, so nothing in
-this package converts a data set to float. The training loop gathers each batch straight from the
-``uint8`` images through an :class:`fastmlp.data.transforms.InputTransform`.
+Images stay ``uint8``: MNIST is 55 MB as bytes and 220 MB as float32, so nothing in this
+package converts a data set of images to float (float features, ``(N, D)`` float32 from
+:func:`dataset_from_arrays`, are the other kind of input and are used as given). The training
+loop gathers each batch straight from the ``uint8`` images through an
+:class:`fastmlp.data.transforms.InputTransform`.
 
 ==============  =================================================================================
 idx.py          the IDX file format: :func:`read_idx`, :func:`write_idx` (raw or gzip)
@@ -38,13 +40,21 @@ from .datasets import (
 from .idx import GZIP_MAGIC, read_idx, write_idx
 from .load import Dataset, classes_of, dataset_from_arrays, load_dataset
 from .splits import SPLIT_MODES, Splits, split
-from .transforms import NORMALIZE_MODES, InputTransform, make_transform
+from .transforms import (
+    INPUT_KINDS,
+    NORMALIZE_MODES,
+    InputTransform,
+    checked_features,
+    feature_transform,
+    make_transform,
+)
 
 __all__ = [
     "BUNDLED_MNIST_DIR",
     "DATASETS",
     "FILES",
     "GZIP_MAGIC",
+    "INPUT_KINDS",
     "NORMALIZE_MODES",
     "N_CLASSES",
     "SPLIT_MODES",
@@ -53,9 +63,11 @@ __all__ = [
     "InputTransform",
     "Splits",
     "cache_dir",
+    "checked_features",
     "classes_of",
     "dataset_from_arrays",
     "default_download_dir",
+    "feature_transform",
     "find_dataset",
     "load_dataset",
     "make_transform",

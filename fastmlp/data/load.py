@@ -1,8 +1,9 @@
 """A data set in memory (:class:`Dataset`): read from its IDX files, or made from arrays.
 
-Everything stays ``uint8``; the checks here are those every consumer relies on: images
-``(N, rows, cols)``, as many labels as images, train and test images of one size, test labels
-among the training classes (K = the largest training label + 1, 2 to 256).
+Images stay ``uint8`` (float features, ``(N, D)`` float32, come only from arrays); the checks
+here are those every consumer relies on: images ``(N, rows, cols)``, as many labels as images,
+train and test images of one size, test labels among the training classes (K = the largest
+training label + 1, 2 to 256).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .datasets import (
     find_dataset,
 )
 from .idx import _REDOWNLOAD, read_idx
+from .transforms import checked_features
 
 log = logging.getLogger("fastmlp.data")
 
@@ -56,8 +58,13 @@ class Dataset:
 
     @property
     def image_shape(self):
-        """``(rows, cols)`` of every image."""
+        """``(rows, cols)`` of every image (``(D,)`` for float features)."""
         return self.train_images.shape[1:]
+
+    @property
+    def features(self):
+        """Whether the rows are float32 features ``(N, D)`` rather than uint8 images."""
+        return self.train_images.dtype == np.float32
 
     def __repr__(self):
         return (
@@ -107,32 +114,49 @@ def classes_of(labels, where):
 
 
 def dataset_from_arrays(train_x, train_y, test_x, test_y, val_x=None, val_y=None,
-                        name="arrays"):
-    """A :class:`Dataset` from arrays in memory: images ``(N, H, W)`` uint8 of any size, labels
+                        name="arrays", n_classes=None):
+    """A :class:`Dataset` from arrays in memory: images ``(N, H, W)`` uint8 of any size, or
+    float features ``(N, D)`` of any real dtype (kept as float32, finite, used as given), labels
     ``(N,)`` of whole numbers ``0..K-1`` (K from the training labels, 2 to 256). ``val_x`` and
-    ``val_y`` (both or neither) are an explicit validation set. Raises DataError naming the
-    argument at fault."""
+    ``val_y`` (both or neither) are an explicit validation set. ``n_classes``: K given (2 to
+    256), when the training labels need not hold every class (an incremental fit's rows).
+    Raises DataError naming the argument at fault."""
     if (val_x is None) != (val_y is None):
         raise DataError("from_arrays: give both val_x and val_y, or neither")
     parts = [("train_x", train_x, "train_y", train_y), ("test_x", test_x, "test_y", test_y)]
     if val_x is not None:
         parts.append(("val_x", val_x, "val_y", val_y))
     out = []
+    features = np.asarray(train_x).dtype != np.uint8
     for xname, x, yname, y in parts:
         x, y = np.asarray(x), np.asarray(y)
-        if x.dtype != np.uint8:
-            raise DataError(f"from_arrays: {xname} must be uint8 pixels (0..255), got "
-                            f"{x.dtype}; convert with np.clip(x, 0, 255).astype(np.uint8)")
+        if features:  # float features (any count, already scaled): float32 (N, D)
+            if x.dtype == np.uint8:
+                raise DataError(f"from_arrays: {xname} is uint8 images but train_x holds "
+                                f"{np.asarray(train_x).dtype} features; give one kind")
+            if x.ndim != 2:
+                raise DataError(f"from_arrays: {xname} must be uint8 images (N, H, W) or "
+                                f"numeric features (N, D), got {x.dtype} of shape {x.shape}")
+            x = checked_features(x, f"from_arrays: {xname}")[:, None, :]  # (N, 1, D) view
         if y.dtype.kind not in "ui" or (y.size and (y.min() < 0 or y.max() > 255)):
             raise DataError(f"from_arrays: {yname} must hold whole-number classes 0..255, got "
                             f"{y.dtype}" + (f" from {y.min()} to {y.max()}" if y.size and
                                             y.dtype.kind in "ui" else ""))
         _check_pair(x, y, xname, yname, None, "check the arrays")
+        x = x[:, 0, :] if features else x
         out += [np.ascontiguousarray(x), np.ascontiguousarray(y, dtype=np.uint8)]
-    k = classes_of(out[1], "train_y")
+    if n_classes is None:
+        k = classes_of(out[1], "train_y")
+    else:
+        k = int(n_classes)
+        if not 2 <= k <= 256:
+            raise DataError(f"from_arrays: n_classes must be 2..256, got {n_classes}")
+        _check_pair(out[0] if not features else out[0][:, None, :], out[1], "train_x",
+                    "train_y", k, "check the arrays")
     for i, yname in ((3, "test_y"), (5, "val_y")):
         if i < len(out):
-            _check_pair(out[i - 1], out[i], yname[:-1] + "x", yname, k, "check the arrays")
+            x = out[i - 1][:, None, :] if features else out[i - 1]
+            _check_pair(x, out[i], yname[:-1] + "x", yname, k, "check the arrays")
             if out[i - 1].shape[1:] != out[0].shape[1:]:
                 raise DataError(f"from_arrays: {yname[:-1]}x holds {out[i - 1].shape[1:]} "
                                 f"images but train_x holds {out[0].shape[1:]}")

@@ -31,9 +31,13 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["NORMALIZE_MODES", "InputTransform", "make_transform"]
+__all__ = ["INPUT_KINDS", "NORMALIZE_MODES", "InputTransform", "feature_transform",
+           "make_transform"]
 
 NORMALIZE_MODES = ("unit", "standardize")
+# What a model's rows are: uint8 images (pixels gathered, cropped and scaled as below), or
+# float32 features taken as given (any count, already scaled: :func:`feature_transform`)
+INPUT_KINDS = ("images", "features")
 
 _STATS_CHUNK = 1024  # images per chunk when summing pixels: a few MB of temporaries
 
@@ -58,6 +62,9 @@ class InputTransform:
         can be shown as an image; None after ``auto_crop``.
     description : str
         One line for logs and reports, e.g. ``"crop 3: 22x22 = 484 inputs, unit scale"``.
+    inputs : {"images", "features"}
+        ``"features"``: the rows are float32 features ``(n, D)``, taken as given (image_shape
+        ``(1, D)``, every input kept, scale 1, shift 0; see :func:`feature_transform`).
 
     The arrays are made C-contiguous with the dtypes above; treat them as read-only (they stay
     writeable so that Numba functions with pinned signatures accept them).
@@ -69,6 +76,7 @@ class InputTransform:
     shift: np.ndarray
     kept_shape: tuple | None
     description: str
+    inputs: str = "images"
 
     def __post_init__(self):
         rows, cols = (int(v) for v in self.image_shape)
@@ -98,6 +106,9 @@ class InputTransform:
         object.__setattr__(self, "shift", shift)
         object.__setattr__(self, "kept_shape", kept)
         object.__setattr__(self, "description", str(self.description))
+        if self.inputs not in INPUT_KINDS:
+            raise ConfigError(f"InputTransform: inputs must be one of {', '.join(INPUT_KINDS)}, "
+                              f"got {self.inputs!r}")
 
     def __repr__(self):
         return (f"InputTransform({self.image_shape[0]}x{self.image_shape[1]} -> "
@@ -129,6 +140,8 @@ class InputTransform:
         """
         images = np.asarray(images)
         rows, cols = self.image_shape
+        if self.inputs == "features":
+            return checked_features(images, "transform", cols)
         if images.dtype != np.uint8:
             raise DataError(f"transform: expected uint8 images, got {images.dtype}")
         if images.ndim == 3 and images.shape[1:] == (rows, cols):
@@ -159,6 +172,7 @@ class InputTransform:
             "shift": self.shift,
             "kept_shape": np.array(self.kept_shape or (), dtype=np.int64),
             "description": np.array(self.description),
+            "inputs": np.array(self.inputs),
         }
 
     @classmethod
@@ -182,7 +196,42 @@ class InputTransform:
             shift=np.asarray(d["shift"]),
             kept_shape=kept,
             description=str(np.asarray(d.get("description", ""))),
+            inputs=str(np.asarray(d.get("inputs", "images"))),
         )
+
+
+def feature_transform(n_features):
+    """The transform of float features ``(n, D)``: every input kept, as given (scale 1, shift
+    0: the gather's ``x * 1 + 0`` is ``x`` exactly). Features are scaled by their user (a
+    ``StandardScaler``, say); crops, auto-crop and standardize are for images."""
+    d = int(n_features)
+    if d < 1:
+        raise DataError(f"features: need at least one feature per row, got {d}")
+    return InputTransform(image_shape=(1, d), pixel_index=np.arange(d, dtype=np.int64),
+                          scale=np.ones(d, np.float32), shift=np.zeros(d, np.float32),
+                          kept_shape=None, description=f"{d} float features, as given",
+                          inputs="features")
+
+
+def checked_features(x, where, n_features=None):
+    """``x`` as C-contiguous float32 features ``(n, D)``: any real dtype but uint8 images'
+    (bool and integers too), 2-D, finite (also after the cast: float64 beyond float32's range
+    is refused), ``D == n_features`` if given. Raises DataError naming ``where``."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{where}: features must be real numbers, got {x.dtype}")
+    if x.ndim != 2:
+        raise DataError(f"{where}: features must be a 2-D array (n samples, n features), got "
+                        f"shape {x.shape}")
+    if n_features is not None and x.shape[1] != n_features:
+        raise DataError(f"{where}: {x.shape[1]} features per row, the model expects "
+                        f"{n_features}")
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(out).all():
+        raise DataError(f"{where}: features must be finite float32 values (no NaN, no "
+                        "infinity, none beyond +-3.4e38); clean or rescale them")
+    return out
 
 
 def _window(rows, cols, crop, center):

@@ -42,11 +42,11 @@ def _check_elementwise(**arrays):
 
 
 def _check_gather(out, images, rows, pixel_index, scale, shift):
-    """The arguments of a batch gather: out (B, D) float, images (N, P) uint8, rows (B,) int64
-    indexing images, pixel_index (D,) int64 indexing a flattened image, scale and shift (D,)
-    of out's dtype."""
+    """The arguments of a batch gather: out (B, D) float, images (N, P) uint8 (or float32
+    features), rows (B,) int64 indexing images, pixel_index (D,) int64 indexing a flattened
+    image, scale and shift (D,) of out's dtype."""
     _check_float("out", out, 2)
-    _check_array("images", images, 2, np.uint8)
+    _check_array("images", images, 2, np.float32 if images.dtype == np.float32 else np.uint8)
     _check_array("rows", rows, 1, np.int64)
     _check_array("pixel_index", pixel_index, 1, np.int64)
     _check_array("scale", scale, 1, out.dtype)

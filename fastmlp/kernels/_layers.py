@@ -1,4 +1,5 @@
-"""The layers' kernels: the input gather (uint8 images -> float batch, crop and scaling), the
+"""The layers' kernels: the input gather (uint8 images or float32 features -> float batch,
+crop and scaling), the
 training images as CSR and the sparse first layer that reads them, and the dense layers
 (forward and backward, BLAS through Numba's ``np.dot`` and _gemm.py). Shapes use the legend in
 ``kernels/__init__.py``."""
@@ -20,11 +21,15 @@ __all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init_
 
 
 # ---------------------------------------------------------------------------------------------
-# Input gather: uint8 images -> float32 batch, applying crop (pixel index map) and scaling
+# Input gather: uint8 images -> float32 batch, applying crop (pixel index map) and scaling.
+# Float features (N, D) float32 take the same kernel (a second Numba specialisation, compiled
+# the first time features are trained) with the identity map, scale 1 and shift 0: the window
+# copy below, x * 1 + 0 = x exactly.
 # ---------------------------------------------------------------------------------------------
 @jit
 def _gather_batch(out, images, rows, pixel_index, scale, shift):
-    # out (B, D) float; images (N, P) uint8; rows (B,) int64; pixel_index, scale, shift (D,)
+    # out (B, D) float; images (N, P) uint8 or float32; rows (B,) int64; pixel_index, scale,
+    # shift (D,)
     B, D = out.shape
     if D == 0:
         return
@@ -64,7 +69,8 @@ def _gather_batch(out, images, rows, pixel_index, scale, shift):
 def gather_batch(out, images, rows, pixel_index, scale, shift):
     """Fill ``out[b, d] = images[rows[b], pixel_index[d]] * scale[d] + shift[d]``.
 
-    ``out`` (B, D) float32/float64, ``images`` (N, P) uint8, ``rows`` (B,) int64 indices into
+    ``out`` (B, D) float32/float64, ``images`` (N, P) uint8 (or float32 features), ``rows``
+    (B,) int64 indices into
     ``images``, ``pixel_index`` (D,) int64 indices into a flattened image, ``scale``/``shift`` (D,)
     of ``out``'s dtype. The data set stays uint8; only the batch becomes float.
     """

@@ -35,9 +35,10 @@ def eval_hyper(activation):
 
 def evaluate(model, images_flat, labels=None, batch_size=1000, pred_out=None, probs_out=None,
              workspace=None, threads=None):
-    """Forward pass over ``images_flat`` (N, P) uint8. Returns ``(mean loss, n_correct)`` when
-    labels are given (else ``(nan, 0)``); fills ``pred_out`` (N,) / ``probs_out`` (N, K).
-    ``threads`` (default: Numba's thread count, see fastmlp.threads) split the images."""
+    """Forward pass over ``images_flat`` (N, P) uint8 (float32 features for a model trained
+    on them). Returns ``(mean loss, n_correct)`` when labels are given (else ``(nan, 0)``);
+    fills ``pred_out`` (N,) / ``probs_out`` (N, K). ``threads`` (default: Numba's thread
+    count, see fastmlp.threads) split the images."""
     if images_flat.ndim != 2:  # (N, rows, cols): an empty batch's -1 would not resolve
         images_flat = images_flat.reshape(len(images_flat), int(np.prod(images_flat.shape[1:])))
     images_flat = np.ascontiguousarray(images_flat)
@@ -75,8 +76,9 @@ def _check_evaluate_args(model, images, labels, idx, scale, shift, pred_out, pro
     N, P = images.shape
     D, K = int(model.layout[0][2]), int(model.layout[-1][3])
     _, b, _, H = (int(v) for v in model.layout[-1])
-    if images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8, got {images.dtype}")
+    kind = np.float32 if getattr(model.transform, "inputs", "images") == "features" else np.uint8
+    if images.dtype != kind:  # uint8 images, or float32 features for a model trained on them
+        raise ValueError(f"images must be {np.dtype(kind).name}, got {images.dtype}")
     if model.params.dtype != np.float32 or model.params.size != b + H:
         raise ValueError(f"parameters: {model.params.size} float32, {b + H} expected")
     if idx.shape != (D,) or scale.shape != (D,) or shift.shape != (D,):

@@ -58,18 +58,21 @@ WAIT_SECONDS = 120.0
 READY = b"ready\n"
 # the helper's argument when a main process runs beside it (and talks to it through its pipes)
 BESIDE_MAIN = "--beside-main"
+# the helper's argument when the run's inputs are float32 features (not uint8 images)
+FEATURES = "--features"
 # how often the helper looks whether the forward pass is in the cache yet
 POLL_SECONDS = 0.05
 
 
-def _ahead_calls():
+def _ahead_calls(inputs=np.uint8):
     """``([(dispatcher, args)], (dispatcher, args))``: the two pieces the helper compiles first,
     with arguments of the types ``_train_worker`` passes (see its calls of these two
-    functions), and the evaluation worker with the arguments :func:`compile_loop` gives it."""
+    functions; they never see the inputs), and the evaluation worker with the arguments
+    :func:`compile_loop` gives it, for ``inputs`` (uint8 images or float32 features)."""
     model, ws, hp = _tiny_run()
     rows = np.zeros(1, np.int64)[0:0]  # a slice of the epoch's order
     scale = np.zeros(model.sizes[0], np.float32)
-    images = np.zeros((0, model.sizes[0]), np.uint8)
+    images = np.zeros((0, model.sizes[0]), inputs)
     transform = calls.transform_arrays(model, model.sizes[0])
     return [
         # (ws, params, layout, last, r0, r1, b, hp)
@@ -127,20 +130,20 @@ def _tiny_run(moves_images=False):
     return model, ws, hp
 
 
-def start_for(moves_images):
+def start_for(moves_images, inputs=np.uint8):
     """:func:`start` for the training worker of a run whose loop moves its images or not (the
     only thing about a run its argument types depend on; ``calls.moves_images``), before that
     run has its network and inputs: the helper's own start-up (imports, about a second) then
     overlaps this process's preparations. Returns the helper or None; hand it to
     :func:`compile_loop`, or :func:`stop` it."""
-    return start(tiny_train_args(moves_images))
+    return start(tiny_train_args(moves_images, inputs))
 
 
-def tiny_train_args(moves_images):
+def tiny_train_args(moves_images, inputs=np.uint8):
     """``calls.warmup_args`` of :func:`_tiny_run`: of the types of every run's training worker
     that moves its images or not."""
     model, ws, hp = _tiny_run(moves_images)
-    images = np.zeros((0, model.sizes[0]), np.uint8)
+    images = np.zeros((0, model.sizes[0]), inputs)  # uint8 images or float32 features
     return calls.warmup_args(model, ws, hp, images, np.zeros(0, np.int64),
                              calls.transform_arrays(model, model.sizes[0]), np.zeros(1))
 
@@ -173,7 +176,8 @@ def start(train_args):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (parent, env.get("PYTHONPATH")) if p)
     try:
-        return subprocess.Popen([sys.executable, "-m", __name__, BESIDE_MAIN],
+        features = [FEATURES] if train_args[7].dtype == np.float32 else []  # the inputs
+        return subprocess.Popen([sys.executable, "-m", __name__, BESIDE_MAIN, *features],
                                 env=env,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
@@ -315,14 +319,15 @@ def _hold_back(dispatcher, stdin):
 
 def main(argv):
     """Compile the helper's pieces; ``[BESIDE_MAIN]``: as the helper of a main process (say
-    READY on stdout, take the forward pass from its cache), else all of it here."""
-    beside_main = argv == [BESIDE_MAIN]
+    READY on stdout, take the forward pass from its cache), else all of it here; with
+    FEATURES, the evaluation worker for float32 features (else uint8 images)."""
+    beside_main = argv[:1] == [BESIDE_MAIN]
     if beside_main:
         # stdout is the channel to the main process and carries READY alone: whatever else
         # would print there (Numba's debug output, say) goes to stderr (which it discards)
         channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    pieces, (evaluate, args) = _ahead_calls()
+    pieces, (evaluate, args) = _ahead_calls(np.float32 if FEATURES in argv else np.uint8)
     for dispatcher, piece_args in pieces:
         dispatcher.compile(_signature(piece_args))
     if beside_main:

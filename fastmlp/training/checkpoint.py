@@ -338,7 +338,8 @@ def transform_meta(t):
     """The JSON part of input transform ``t`` (its arrays are saved beside it)."""
     return dict(image_shape=list(t.image_shape),
                 kept_shape=list(t.kept_shape) if t.kept_shape is not None else None,
-                description=t.description)
+                description=t.description,
+                inputs=t.inputs)  # "images" or "features" (absent before: images)
 
 
 def transform_from_meta(tm, arrays):
@@ -350,7 +351,8 @@ def transform_from_meta(tm, arrays):
         image_shape=tuple(tm["image_shape"]), pixel_index=arrays["pixel_index"],
         scale=arrays["scale"], shift=arrays["shift"],
         kept_shape=tuple(tm["kept_shape"]) if tm["kept_shape"] else None,
-        description=tm["description"])
+        description=tm["description"],
+        inputs=tm.get("inputs", "images"))  # checkpoints from before features: images
 
 
 def save_run(path, cfg, model, activation, ws, transform_arrays, best_params, state):

@@ -79,7 +79,7 @@ def _input_csr(cfg, train_x, tr_arrays):
     """The training inputs as CSR if the sparse first layer applies and pays in some epoch (see
     SPARSE_MAX_*), else ``loop.calls.NO_CSR``. Sparse needs zero pixels to stay zero."""
     idx, _, shift = tr_arrays
-    if cfg.input_path == "dense":
+    if cfg.input_path == "dense" or train_x.dtype != np.uint8:  # float features: dense only
         return NO_CSR
     if parse_augment(cfg.augment).resamples:  # sampled bilinearly over every input (config.py
         return NO_CSR                           # refuses --input-path sparse with it)
@@ -152,7 +152,8 @@ class _Plan:
     act: object                    # the hidden activation (choices.activations.Activation)
     model: MLP
     ws: object                     # loop.buffers.Workspace, sized for the largest batch
-    train_x: np.ndarray            # (N, P) uint8, and train_y (N,) int64
+    train_x: np.ndarray            # (N, P) uint8 images or (N, D) float32 features; train_y
+                                   # (N,) int64
     train_y: np.ndarray
     tr_arrays: tuple               # the input transform as (pixel_index, scale, shift)
     csr: tuple                     # the training inputs as CSR, or NO_CSR
@@ -190,7 +191,8 @@ def make_plan(cfg, data, release):
     # On a cold cache the helper that compiles half of the loop (loop/warmup.py) starts now,
     # so that its start-up (imports, a second) overlaps the network and the CSR being built
     hp0 = loop_hyper(cfg, act, False, threads, width)
-    helper = warmup.start_for(moves_images(hp0))
+    features = () if train_x.dtype == np.uint8 else (train_x.dtype,)  # float32 rows
+    helper = warmup.start_for(moves_images(hp0), *features)
     try:
         model, ws = _network(cfg, act, sizes, transform, max_batch)
         tr_arrays = transform_arrays(model, train_x.shape[1])
@@ -255,7 +257,8 @@ def _first_layer(cfg, act, train_x, tr_arrays, threads, width):
     compile (or load) first, on one input, so that images with more inputs than the sparse
     path takes still go dense; their compile time is counted."""
     t0 = time.perf_counter()
-    kernels.csr_inputs(train_x[:1], tr_arrays[0][:1])
+    if train_x.dtype == np.uint8:  # float features never go sparse
+        kernels.csr_inputs(train_x[:1], tr_arrays[0][:1])
     compile_seconds = time.perf_counter() - t0
     csr, hyper_for = input_plan(cfg, act, train_x, tr_arrays, threads, image_width=width)
     return compile_seconds, csr, hyper_for
