@@ -98,6 +98,8 @@ CRAFTED = {
                                     ["image_shape"]),
     "transform not a table": (lambda a, m: m.update(transform="crop"), ["transform"]),
     "activation not a name": (lambda a, m: m.update(activation=3), ["activation"]),
+    "inputs neither images nor features": (lambda a, m: m["transform"].update(inputs="pixels"),
+                                           ["inputs", "images or features"]),
 }
 
 

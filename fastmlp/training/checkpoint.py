@@ -212,6 +212,8 @@ def check_meta(meta, path):
         raise bad(f"kept_shape = {str(kept)[:40]} for {sizes[0]} inputs")
     if not isinstance(tm.get("description"), str):
         raise bad("transform description: a string expected")
+    if tm.get("inputs", "images") not in ("images", "features"):
+        raise bad(f"transform inputs = {str(tm.get('inputs'))[:20]!r}: images or features")
     if "config" in meta and not isinstance(meta["config"], dict):
         raise bad("config: a table expected")
     return {"params": n_params, "inputs": sizes[0]}
