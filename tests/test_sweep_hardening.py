@@ -293,6 +293,8 @@ def test_the_python_api_refuses_two_spellings_of_one_key_and_float_layer_sizes()
         fastmlp.sweep(TrainConfig(hidden=(8,)), {"batch-size": [8], "batch_size": [16]})
     with pytest.raises(ConfigError, match="whole layer sizes"):
         fastmlp.sweep(TrainConfig(hidden=(8,)), {"hidden": [[100.7]]})
+    with pytest.raises(ConfigError, match="epochs is given twice"):
+        fastmlp.sweep({"epochs": 1, "--epochs": 2}, {"seed": [0]})
 
 
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:notaport", "nonsense", "tcp://:8786",

@@ -184,8 +184,8 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
     """
     base = base if base is not None else TrainConfig()
     if isinstance(base, dict):
-        base = TrainConfig.from_dict({G.field_name(k): G.coerce(G.field_name(k), v)
-                                      for k, v in base.items()})
+        base = TrainConfig.from_dict({k: G.coerce(k, v)
+                                      for k, v in G.merge_keys(base, "base key").items()})
     grid = {k: list(v) for k, v in G.merge_keys(grid or {}, "grid key").items()}
     random = [G.parse_random_arg(r) if isinstance(r, str) else r for r in random]
     names = [r.name for r in random]
