@@ -93,18 +93,17 @@ def check_not_dropping(out, mode, replace):
         return
     prev, problem = _read_previous(out)
     md = os.path.join(out, "RESULTS.md")
-    how = (f"write this report elsewhere with --out DIR, or give --replace to overwrite "
-           f"{out}'s")
+    how = "write this report elsewhere with --out DIR, or give --replace to overwrite"
     if problem:
-        raise ConfigError(f"{problem}; a report would replace it: {how}")
+        raise ConfigError(f"{problem}; a report would replace it: {how} it")
     if prev is None and os.path.exists(md):
         raise ConfigError(f"{md} exists without the results.json it is written from; a report "
-                          f"would replace it: {how}")
+                          f"would replace it: {how} it")
     if prev is not None and prev["mode"] != mode:
         n = len(prev["experiments"])
         raise ConfigError(f"{os.path.join(out, 'results.json')} holds {prev['mode']}-mode "
                           f"results ({n} experiment(s)); this {mode} report would replace "
-                          f"them: {how}")
+                          f"them: {how} them")
 
 
 def _previous(out, mode):

@@ -167,7 +167,7 @@ def main(argv=None):
         if info.get("mismatched"):
             lines = ", ".join(map(str, info["mismatched"]))
             log(f"note: {info['path']} line(s) {lines}: the id is not the hash of the config "
-                "(edited?); not used, their runs run again")
+                "(edited by hand?); not used (a run no other line records runs again)")
 
     def on_result(rec, progress):
         n = f"[{progress['done']:{width[0]}d}/{progress['total']}]"

@@ -196,7 +196,7 @@ def count_runs(grid, random=(), samples=0):
 def _size_text(grid, random, samples):
     parts = [f"{len(vs)} {k}" for k, vs in grid.items()]
     if list(random):
-        parts.append(f"{samples} random samples")
+        parts.append(f"{samples:,} random samples")
     return " x ".join(parts)
 
 

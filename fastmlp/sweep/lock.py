@@ -63,8 +63,8 @@ def _read(fd):
 
 
 def _who(info):
-    if info.get("unreadable"):
-        return "its holder is not recorded"
+    if info.get("unreadable") or not info:
+        return "its holder is not recorded (yet)"
     return (f"pid {info.get('pid')} on host {info.get('host')}, started "
             f"{info.get('started')}")
 
