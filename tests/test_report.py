@@ -422,3 +422,84 @@ def test_a_report_of_runs_from_two_commits_says_so_and_names_each_sections_commi
         results["experiments"][name]["git_commit"] = "ccccccc"
     results["machine"]["git_commit"] = "ccccccc"
     assert "(git ccccccc)" in report.render_markdown(results).splitlines()[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# A report never drops results it does not redo (issue 30): a quick report over the full one
+# ---------------------------------------------------------------------------------------------
+REPO_DOCS = __import__("pathlib").Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.fixture
+def full_docs(tmp_path, monkeypatch):
+    """A copy of the repository's full-mode docs/RESULTS.md and results.json in tmp_path/docs,
+    the working directory; experiments fail at once instead of training."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("RESULTS.md", "results.json"):
+        shutil.copy(REPO_DOCS / name, docs / name)
+    assert json.loads((docs / "results.json").read_text())["mode"] == "full"
+
+    def diverge(ctx):
+        raise DivergenceError("training diverged (a stand-in: nothing trains in this test)")
+
+    for name in report.EXPERIMENTS:
+        monkeypatch.setitem(report.EXPERIMENT_FUNCTIONS, name, diverge)
+    monkeypatch.chdir(tmp_path)
+    return docs
+
+
+def _files(docs):
+    return {p.name: p.read_bytes() for p in docs.iterdir() if p.is_file()}
+
+
+def test_a_quick_report_never_replaces_the_full_one_without_being_told(full_docs, capsys):
+    before = _files(full_docs)
+    assert run_main(report.main, ["--quick", "--only", "center"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "docs/results.json holds full-mode results (10 experiment(s))" in err
+    assert "--out DIR" in err and "--replace" in err
+    assert _files(full_docs) == before  # 211 lines of full results still there
+    assert not (full_docs / "runs").exists()  # refused before anything ran
+
+
+def test_a_quick_report_elsewhere_or_with_replace_is_written(full_docs, tmp_path):
+    before = _files(full_docs)
+    assert run_main(report.main, ["--quick", "--only", "center", "--out",
+                                  str(tmp_path / "quick")]) == 0
+    assert json.loads((tmp_path / "quick" / "results.json").read_text())["mode"] == "quick"
+    assert _files(full_docs) == before
+    assert run_main(report.main, ["--quick", "--only", "center", "--replace"]) == 0
+    assert json.loads((full_docs / "results.json").read_text())["mode"] == "quick"
+
+
+@pytest.mark.parametrize("spoil, words", [
+    (lambda d: (d / "results.json").write_text("{not json"), "cannot be read"),
+    (lambda d: (d / "results.json").write_text("[1, 2]"), "is not a report's results"),
+    (lambda d: (d / "results.json").unlink(), "exists without the results.json"),
+])
+def test_results_a_report_cannot_read_are_not_overwritten(full_docs, capsys, spoil, words):
+    spoil(full_docs)
+    before = _files(full_docs)
+    assert run_main(report.main, ["--only", "center"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert _files(full_docs) == before
+
+
+def test_a_full_report_with_only_keeps_the_other_sections_of_the_full_one(full_docs):
+    before = json.loads((full_docs / "results.json").read_text())
+    assert run_main(report.main, ["--only", "center"]) == 0
+    after = json.loads((full_docs / "results.json").read_text())
+    assert after["experiments"]["crop"] == before["experiments"]["crop"]
+    assert after["experiments"]["center"]["verdict"] == "failed"
+
+
+def test_a_report_output_that_is_a_folder_is_refused_before_anything_runs(tmp_path, capsys,
+                                                                          monkeypatch):
+    (tmp_path / "RESULTS.md").mkdir()
+    monkeypatch.setitem(report.EXPERIMENT_FUNCTIONS, "center",
+                        lambda ctx: pytest.fail("an experiment ran"))
+    assert run_main(report.main, ["--quick", "--only", "center", "--out", str(tmp_path)]) == 2
+    assert "RESULTS.md is a folder" in capsys.readouterr().err

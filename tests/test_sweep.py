@@ -138,16 +138,21 @@ def test_sweep_file_and_flags_combine(tmp_path):
 
 
 # --- results.jsonl --------------------------------------------------------------------------
+def _error_record(config):
+    return {"id": G.run_id(config), "config": config, "summary": None, "error": "failed"}
+
+
 def test_torn_last_line_is_skipped_and_the_next_append_starts_a_fresh_line(tmp_path):
     path = tmp_path / "results.jsonl"
-    store.append_record(path, {"id": "a", "config": {}, "summary": None, "error": None})
+    a, c = _error_record({"seed": 0}), _error_record({"seed": 2})
+    store.append_record(path, a)
     with open(path, "ab") as f:  # a write cut short by kill -9 or power loss
         f.write(b'{"id": "b", "config": {"hid')
     records, bad = store.read_records(path)
-    assert list(records) == ["a"] and bad == 1
-    store.append_record(path, {"id": "c", "config": {}, "summary": None, "error": None})
+    assert list(records) == [a["id"]] and bad == 1
+    store.append_record(path, c)
     records, bad = store.read_records(path)
-    assert list(records) == ["a", "c"] and bad == 1
+    assert list(records) == [a["id"], c["id"]] and bad == 1
 
 
 def test_grouped_summary_is_median_and_half_range_sorted_by_validation():

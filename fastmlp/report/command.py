@@ -13,7 +13,7 @@ from ..sweep.api import SweepInterrupted
 from .claims import EXPERIMENT_FUNCTIONS
 from .render import machine_info, write_report
 from .runs import Context, RunFailed
-from .settings import CLAIMS, EXPERIMENTS, TITLES
+from .settings import CLAIMS, EXPERIMENTS, PLOT_NAMES, TITLES
 
 
 def build_parser():
@@ -25,7 +25,9 @@ def build_parser():
     p.add_argument("--quick", action="store_true",
                    help="a tiny version for CI: one seed, 1-2 epochs, small networks, one "
                         "thread (under a minute); its verdicts are not about the claims")
-    p.add_argument("--out", default="docs", help="output directory (default: docs)")
+    p.add_argument("--out", default="docs",
+                   help="output directory (default: docs); a report never replaces results "
+                        "of the other mode there without --replace")
     p.add_argument("--only", default=None,
                    help="comma-separated experiments to run, of: " + ", ".join(EXPERIMENTS)
                         + "; the others' results are kept from OUT/results.json if it was made "
@@ -39,6 +41,10 @@ def build_parser():
     p.add_argument("--runs", metavar="DIR", default=None,
                    help="where the runs are kept and resumed from (default: OUT/runs/MODE-"
                         "VERSION-COMMIT, so other code does not reuse them)")
+    p.add_argument("--replace", action="store_true",
+                   help="write OUT/RESULTS.md and results.json even where they hold results "
+                        "this report would drop: another mode's (a --quick report over the "
+                        "full one, or the reverse), or a results.json that cannot be read")
     p.add_argument("--fresh", action="store_true",
                    help="ignore the runs kept from before (they are set aside as "
                         "results.jsonl.old) and train everything again")
@@ -60,19 +66,54 @@ def _set_aside(runs_dir):
             os.replace(path, path + ".old")
 
 
+def _read_previous(out):
+    """OUT/results.json as a dict, None if there is none, or a ConfigError-worthy reason."""
+    path = os.path.join(out, "results.json")
+    if not os.path.lexists(path):
+        return None, None
+    try:
+        with open(path, encoding="utf-8") as f:
+            prev = json.load(f)
+    except (OSError, ValueError) as exc:
+        return None, f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    if not isinstance(prev, dict) or not isinstance(prev.get("experiments"), dict) or \
+            prev.get("mode") not in ("quick", "full"):
+        return None, f"{path} is not a report's results (no mode and experiments)"
+    return prev, None
+
+
+def check_not_dropping(out, mode, replace):
+    """Raise ConfigError, before anything runs, if writing a ``mode`` report into ``out`` would
+    drop results it holds that this run does not redo: another mode's, or files it cannot
+    read (then it cannot keep what they hold). ``replace`` allows it."""
+    from ..sweep.api import check_outputs
+
+    check_outputs(out, ["results.json", "RESULTS.md"] + sorted(PLOT_NAMES.values()), ["runs"])
+    if replace:
+        return
+    prev, problem = _read_previous(out)
+    md = os.path.join(out, "RESULTS.md")
+    how = "write this report elsewhere with --out DIR, or give --replace to overwrite"
+    if problem:
+        raise ConfigError(f"{problem}; a report would replace it: {how} it")
+    if prev is None and os.path.exists(md):
+        raise ConfigError(f"{md} exists without the results.json it is written from; a report "
+                          f"would replace it: {how} it")
+    if prev is not None and prev["mode"] != mode:
+        n = len(prev["experiments"])
+        raise ConfigError(f"{os.path.join(out, 'results.json')} holds {prev['mode']}-mode "
+                          f"results ({n} experiment(s)); this {mode} report would replace "
+                          f"them: {how} them")
+
+
 def _previous(out, mode):
     """The experiments of OUT/results.json if it was made in ``mode``, each with the commit it
     was run at (older files name it once, for all, in their machine record)."""
-    path = os.path.join(out, "results.json")
-    try:
-        with open(path) as f:
-            prev = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    if prev.get("mode") != mode:
+    prev, _ = _read_previous(out)
+    if prev is None or prev.get("mode") != mode:
         return {}
     commit = (prev.get("machine") or {}).get("git_commit")
-    experiments = prev.get("experiments", {})
+    experiments = {n: e for n, e in prev["experiments"].items() if isinstance(e, dict)}
     for e in experiments.values():
         e.setdefault("git_commit", commit)
     return experiments
@@ -94,6 +135,7 @@ def main(argv=None):
 
     if args.workers is not None and args.workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {args.workers}")
+    check_not_dropping(args.out, mode, args.replace)
     machine = machine_info()
     runs_dir = _runs_dir(args, mode, machine)
     if args.fresh:

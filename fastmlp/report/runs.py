@@ -125,13 +125,18 @@ class Context:
         """Train every group's runs through the sweep engine; returns the group dicts
         (label, command, config, seeds, median, spread, reached, runs). Raises RunFailed if a
         run failed."""
-        from ..sweep.api import default_parallelism, model_path, run_plan
+        from ..sweep.api import cap_workers, default_parallelism, model_path, run_bytes, run_plan
         from ..sweep.grid import Plan, run_id
 
         widest = max(max(g.cfg.hidden) for g in groups)
         fixed = {g.cfg.threads for g in groups} - {None}
         workers, threads, reason = default_parallelism(
             widest, self.workers, fixed.pop() if len(fixed) == 1 else None)
+        if workers:  # no more than the cores and the memory hold at once (said in one line)
+            workers, note = cap_workers(workers, threads,
+                                        run_bytes(g.cfg.to_dict() for g in groups))
+            if note:
+                self.log("  " + note)
         runs, save, order = [], set(), []
         for g in groups:
             if g.cfg.threads is None:

@@ -5,9 +5,10 @@ parallel worker processes or on a Dask cluster, resumable, tabulated and plotted
 line; ``fastmlp.sweep(base, {"crop": [0, 2], "seed": [0, 1, 2]}, out="runs/crop")`` from Python
 (``fastmlp.sweep`` is both this package and that function).
 
-Layout: grid.py (keys, values, random specs, sweep files, the runs and their ids) -> worker.py
-(one run, data reused) -> pool.py (local processes, Dask, serial) -> store.py (results.jsonl,
-rows, summaries) -> plots.py -> api.py (``sweep()``) -> command.py (the command line).
+Layout: grid.py (keys, values, random specs, sweep files, the runs and their ids, counted before
+they are built) -> worker.py (one run, data reused) -> pool.py (local processes, Dask, serial)
+-> store.py (results.jsonl, its lines checked, rows, summaries) -> plots.py -> lock.py (one
+sweep per output folder) -> api.py (``sweep()``) -> command.py (the command line).
 """
 
 import sys

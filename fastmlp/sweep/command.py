@@ -52,11 +52,15 @@ def build_parser():
                    help="keep every run's final weights in OUT/models/<id>.npz (a checkpoint: "
                         "python -m fastmlp.evaluate reads it)")
     g.add_argument("--no-plots", action="store_true", help="write no PNG plots")
+    g.add_argument("--max-runs", type=int, metavar="N",
+                   help=f"refuse a plan of more than N runs, counted before it is built "
+                        f"(default {G.MAX_RUNS:,})")
     return p
 
 
 _SWEEP_DESTS = ("grid", "random", "samples", "sweep_seed", "file", "out", "workers",
-                "threads_per_run", "dask", "retry_errors", "save_models", "no_plots")
+                "threads_per_run", "dask", "retry_errors", "save_models", "no_plots",
+                "max_runs")
 
 
 def parse(argv):
@@ -72,29 +76,35 @@ def parse(argv):
     doc = G.load_sweep_file(opts["file"]) if "file" in opts else \
         {"base": {}, "grid": {}, "random": {}, "sweep": {}}
     train_opts = {k: v for k, v in opts.items() if k not in _SWEEP_DESTS}
-    for key, value in doc["base"].items():
-        name = "preset" if key == "preset" else G.field_name(key)
-        train_opts.setdefault(name, value if name == "preset" else G.coerce(name, value))
+    for key, value in G.merge_keys(doc["base"], "[base] key", ("preset",)).items():
+        train_opts.setdefault(key, value if key == "preset" else G.coerce(key, value))
     base = config_from_args(argparse.Namespace(**train_opts))
-    grid = {G.field_name(k): [G.coerce(G.field_name(k), v) for v in vs]
-            for k, vs in doc["grid"].items()}
+    grid = {k: [G.coerce(k, v) for v in vs]
+            for k, vs in G.merge_keys(doc["grid"], "[grid] key").items()}
+    given = {}  # a flag's key replaces the file's; a key twice among the flags is refused
     for text in opts.get("grid", []):
         name, values = G.parse_grid_arg(text)
+        if name in given:
+            raise ConfigError(f"--grid {name} is given twice (--grid {given[name]!r} and "
+                              f"--grid {text!r}); give each key once with all its values")
+        given[name] = text
         grid[name] = values
     rnd = dict(doc["random"])
     samples = opts.get("samples", rnd.pop("samples", 0))
     seed = opts.get("sweep_seed", rnd.pop("seed", 0))
     random = {}
-    for key, spec in rnd.items():
+    for key, spec in G.merge_keys(rnd, "[random] key").items():
         r = G.parse_random_arg(f"{key}={spec}")
         random[r.name] = r
+    given.clear()
     for text in opts.get("random", []):
         r = G.parse_random_arg(text)
+        if r.name in given:
+            raise ConfigError(f"--random {r.name} is given twice (--random {given[r.name]!r} "
+                              f"and --random {text!r}); give each key once")
+        given[r.name] = text
         random[r.name] = r
     sw = doc["sweep"]
-    unknown = set(sw) - {"out", "workers", "threads_per_run", "dask"}
-    if unknown:
-        raise ConfigError(f"sweep file: unknown [sweep] keys {', '.join(sorted(unknown))}")
     out = opts.get("out", sw.get("out"))
     if out is None:
         raise ConfigError("give --out DIR: the folder for the sweep's results")
@@ -104,12 +114,14 @@ def parse(argv):
                    dask=opts.get("dask", sw.get("dask")),
                    retry_errors=opts.get("retry_errors", False),
                    save_models=opts.get("save_models", False),
-                   plots=not opts.get("no_plots", False))
-    for key in ("workers", "threads_per_run"):
+                   plots=not opts.get("no_plots", False),
+                   max_runs=opts.get("max_runs", sw.get("max_runs", G.MAX_RUNS)))
+    for key, low in (("workers", 0), ("threads_per_run", 1), ("samples", 0),
+                     ("max_runs", 1)):
         v = options[key]
-        if v is not None and (not isinstance(v, int) or v < (0 if key == "workers" else 1)):
+        if v is not None and (not G.is_whole(v) or v < low):
             raise ConfigError(f"--{key.replace('_', '-')} must be a whole number >= "
-                              f"{0 if key == 'workers' else 1}, got {v!r}")
+                              f"{low}, got {v!r}")
     return base, grid, options, opts.get("quiet", False)
 
 
@@ -137,6 +149,8 @@ def main(argv=None):
 
     def on_start(info):
         width[0] = len(str(info["total"]))
+        if info.get("note"):
+            log(info["note"])
         where = (f"on the Dask cluster at {info['dask']}, {info['threads']} thread(s) per run"
                  if info["dask"] else
                  f"in this process, {info['threads']} thread(s) per run" if not info["workers"]
@@ -150,6 +164,10 @@ def main(argv=None):
         if info["bad_lines"]:
             log(f"note: skipped {info['bad_lines']} unreadable line(s) in {info['path']} "
                 "(a torn write); their runs run again")
+        if info.get("mismatched"):
+            lines = ", ".join(map(str, info["mismatched"]))
+            log(f"note: {info['path']} line(s) {lines}: the id is not the hash of the config "
+                "(edited by hand?); not used (a run no other line records runs again)")
 
     def on_result(rec, progress):
         n = f"[{progress['done']:{width[0]}d}/{progress['total']}]"

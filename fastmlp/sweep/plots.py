@@ -83,6 +83,11 @@ def plot_time(rows, path):
     plt.close(fig)
 
 
+def plot_names(swept):
+    """The file names write_plots writes for the swept keys ``swept``."""
+    return [f"plot_{key}.png" for key in swept if key != "seed"] + ["accuracy_vs_time.png"]
+
+
 def write_plots(rows, out):
     """The PNGs in ``out`` (plot_<key>.png per swept key, accuracy_vs_time.png); returns
     their paths, or [] without matplotlib or finished runs."""

@@ -170,6 +170,34 @@ class LocalPool:
         self.procs.clear()
 
 
+_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+
+
+def check_address(address):
+    """Raise ConfigError unless ``address`` looks like a scheduler's: [SCHEME://]HOST:PORT
+    (SCHEME one of tcp, tls, ...; PORT 1..65535)."""
+    from ..errors import ConfigError
+
+    def bad(why):
+        raise ConfigError(f"--dask {address!r} is not a scheduler address ({why}); give "
+                          "tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786")
+
+    if not isinstance(address, str) or not address.strip():
+        bad("it is empty")
+    if any(c.isspace() for c in address) or "\0" in address:
+        bad("it holds spaces or control characters")
+    scheme, sep, rest = address.rpartition("://")
+    if sep and scheme not in _SCHEMES:
+        bad(f"unknown scheme {scheme!r}; use one of {', '.join(_SCHEMES)}")
+    if scheme == "inproc":
+        return
+    host, colon, port = rest.rpartition(":")
+    if not colon or not host.strip("[]"):
+        bad("no HOST:PORT")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        bad(f"the port {port!r} is not a number in 1..65535")
+
+
 class DaskPool:
     """Runs as tasks on an existing dask.distributed cluster; records come back here."""
 
@@ -181,9 +209,10 @@ class DaskPool:
 
             raise ConfigError('--dask needs dask.distributed: pip install "fastmlp[dask]"') \
                 from None
+        check_address(address)
         try:
             self.client = Client(address, timeout=timeout)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
             from ..errors import ConfigError
 
             raise ConfigError(f"cannot reach the Dask scheduler at {address} ({exc}); start "

@@ -8,6 +8,7 @@ line.
 """
 
 import csv
+import errno
 import io
 import json
 import math
@@ -49,32 +50,118 @@ def append_record(path, record):
                     line = "\n" + line
         data = line.encode()
         written = os.write(fd, data)
-        if written != len(data):  # pragma: no cover - full disk
-            raise OSError(f"short write to {path}")
+        if written != len(data):  # a full disk can cut a write short
+            raise OSError(errno.ENOSPC, f"short write to {path}")
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def read_records(path):
-    """The records of ``path`` by id (the first of duplicates), skipping unparsable lines
-    (a torn last line). Returns ``(records, n_bad_lines)``."""
-    records, bad = {}, 0
-    try:
-        with open(path, "rb") as f:
-            for raw in f:
+# What a finished run's summary must hold to be tabulated, plotted and reported: numbers for
+# these keys, and a history of epoch records with numbers for HISTORY_KEYS.
+SUMMARY_KEYS = tuple(key for _, key in METRICS + TIMES)
+HISTORY_KEYS = ("epoch", "loss", "train_accuracy", "val_accuracy", "seconds",
+                "samples_per_second", "batch_size")
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def record_problem(rec):
+    """What is wrong with the shape of a results.jsonl record, in words, or None: an ``id``
+    string, a ``config`` table, an ``error`` (a string, or null for a finished run whose
+    ``summary`` table holds numbers for SUMMARY_KEYS and a ``history`` list of epoch tables)."""
+    if not isinstance(rec, dict):
+        return f"a line must be a JSON object, got {type(rec).__name__}"
+    missing = [k for k in ("id", "config", "summary", "error") if k not in rec]
+    if missing:
+        return f"it has no {', '.join(missing)}"
+    if not isinstance(rec["id"], str):
+        return f"its id must be a string, got {rec['id']!r}"
+    if not isinstance(rec["config"], dict):
+        return f"its config must be a table of settings, got {type(rec['config']).__name__}"
+    if rec["error"] is not None:
+        if not isinstance(rec["error"], str):
+            return f"its error must be a string or null, got {rec['error']!r}"
+        return None
+    s = rec["summary"]
+    if not isinstance(s, dict):
+        return f"a run without an error needs a summary table, got {s!r}"
+    bad = [k for k in SUMMARY_KEYS if not _number(s.get(k))]
+    if bad:
+        return f"its summary has no number for {', '.join(bad)}"
+    history = s.get("history", [])
+    if not isinstance(history, list) or not all(
+            isinstance(h, dict) and all(_number(h.get(k)) for k in HISTORY_KEYS)
+            for h in history):
+        return f"its summary's history must be a list of epochs with {', '.join(HISTORY_KEYS)}"
+    return None
+
+
+class Scan:
+    """What ``results.jsonl`` holds: ``records`` by id (the first good line of each id),
+    ``torn`` (line numbers that are not JSON: a write cut short), ``mismatched`` (line numbers
+    whose id is not the hash of their config: edited; not used, so their runs run again) and
+    ``malformed`` ((line number, problem) of JSON lines of the wrong shape)."""
+
+    def __init__(self, path):
+        from .grid import run_id
+
+        self.path, self.records = path, {}
+        self.torn, self.mismatched, self.malformed = [], [], []
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"cannot read {path} ({exc.strerror or exc}); choose another "
+                              "--out") from None
+        with f:
+            for number, raw in enumerate(f, 1):
                 if not raw.strip():
                     continue
                 try:
                     rec = json.loads(raw)
-                    rid = rec["id"]
-                except (ValueError, KeyError, TypeError):
-                    bad += 1
+                except ValueError:
+                    self.torn.append(number)
                     continue
-                records.setdefault(rid, rec)
-    except FileNotFoundError:
-        pass
-    return records, bad
+                problem = record_problem(rec)
+                if problem is not None:
+                    self.malformed.append((number, problem))
+                elif _id_of(rec, run_id) != rec["id"]:
+                    self.mismatched.append(number)
+                else:
+                    self.records.setdefault(rec["id"], rec)
+
+    def check(self):
+        """Raise ConfigError naming the first malformed line (file and line number)."""
+        if self.malformed:
+            from ..errors import ConfigError
+
+            number, problem = self.malformed[0]
+            more = (f" (and {len(self.malformed) - 1} more line(s))"
+                    if len(self.malformed) > 1 else "")
+            raise ConfigError(f"{self.path} line {number}: {problem}{more}; fix or delete "
+                              "the line (its run then runs again)")
+        return self
+
+
+def _id_of(rec, run_id):
+    try:
+        return run_id(rec["config"])
+    except (TypeError, ValueError):  # a config that is no JSON (cannot come from a file)
+        return None
+
+
+def read_records(path):
+    """The records of ``path`` by id (the first good line of duplicates), skipping lines that
+    do not parse (a torn last line), lines of the wrong shape and lines whose id is not their
+    config's. Returns ``(records, n_skipped_lines)``."""
+    scan = Scan(path)
+    return scan.records, len(scan.torn) + len(scan.mismatched) + len(scan.malformed)
 
 
 def _value_text(v):
