@@ -63,6 +63,7 @@ def atomic_write(path, write):
     fd, tmp = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}-", suffix=".tmp",
                                dir=folder)
     try:
+        os.fchmod(fd, _new_file_mode(path))  # mkstemp's 0600 would hide the file from others
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -78,6 +79,18 @@ def atomic_write(path, write):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _new_file_mode(path):
+    """The mode ``path`` gets: the one it has if it exists, else what ``open`` would give a new
+    file under this process's umask (0644 under the usual 022)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        pass
+    umask = os.umask(0o022)  # read it (there is no other portable way), and put it back
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def check_writable(path, flag):

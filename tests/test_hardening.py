@@ -330,3 +330,22 @@ def test_no_output_replaces_a_data_file_the_run_reads_even_with_overwrite(tmp_pa
                                     "--overwrite", *TINY], capsys)
     assert code == 2 and one_line(err) and "is the --data-dir file" in err, err
     assert labels.read_bytes() == before
+
+
+def test_written_files_get_the_mode_a_new_file_gets_or_keep_their_own(tmp_path):
+    import os
+
+    from fastmlp.files import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        new = tmp_path / "new.txt"
+        atomic_write(new, lambda f: f.write(b"x"))
+        assert new.stat().st_mode & 0o777 == 0o644  # was 0600 (mkstemp's)
+        kept = tmp_path / "kept.txt"
+        kept.write_bytes(b"")
+        kept.chmod(0o640)
+        atomic_write(kept, lambda f: f.write(b"y"))
+        assert kept.stat().st_mode & 0o777 == 0o640 and kept.read_bytes() == b"y"
+    finally:
+        os.umask(old)
