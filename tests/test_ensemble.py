@@ -1,6 +1,8 @@
 """Ensembles: several saved models as one (the mean of their probabilities), through the API,
 evaluate and predict. Checked against the members' own probabilities averaged in float64."""
 
+import json
+
 import numpy as np
 import pytest
 import synthetic
@@ -101,3 +103,34 @@ def test_predict_with_several_models_prints_the_ensembles_class(members, tmp_pat
     got = [line.split() for line in out.splitlines()]
     assert [int(g[0]) for g in got] == list(np.argmax(want, axis=1))
     np.testing.assert_allclose([[float(v) for v in g[1:]] for g in got], want, atol=6e-4)
+
+
+def test_a_sweep_scores_each_configurations_seeds_as_an_ensemble(mnist_slice_dir, tmp_path,
+                                                                  capsys):
+    from fastmlp.sweep.api import model_path
+    from fastmlp.sweep.command import main as sweep_main
+
+    out = tmp_path / "sweep"
+    code, _, err = cli(sweep_main, ["--data-dir", str(mnist_slice_dir), "--hidden", "8",
+                                    "--epochs", "1", "--batch-ramp", "0", "--grid",
+                                    "seed=0,1,2", "--grid", "dropout=0,0.1", "--workers", "0",
+                                    "--ensemble", "--no-plots", "--out", str(out), "--quiet"],
+                       capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    summary = (out / "summary.md").read_text().splitlines()
+    assert "ens. test full %" in summary[0]
+    head = [c.strip() for c in summary[0].strip("|").split("|")]
+    from fastmlp.data import load_dataset, split
+
+    sp = split(load_dataset("mnist", data_dir=str(mnist_slice_dir)), mode="book")
+    for dropout in (0.0, 0.1):
+        ids = [r["id"] for r in records if r["config"]["dropout"] == dropout]
+        assert len(ids) == 3
+        ens = Ensemble([load_model(model_path(str(out), i))[0] for i in ids])
+        want = f"{100 * ens.accuracy(sp.test_full_x, sp.test_full_y):.2f}"
+        row = next(line for line in summary[2:]
+                   if line.split("|")[1].strip() == ("0" if dropout == 0 else "0.1"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[head.index("ensemble of")] == "3"
+        assert cells[head.index("ens. test full %")] == want, (cells, want)

@@ -161,7 +161,7 @@ class _Signals:
 
 def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, workers=None,
           threads_per_run=None, dask=None, retry_errors=False, plots=True, save_models=False,
-          max_runs=G.MAX_RUNS, on_start=None, on_result=None):
+          ensemble=False, max_runs=G.MAX_RUNS, on_start=None, on_result=None):
     """Run ``base`` (a TrainConfig or a dict of its fields; default ``TrainConfig()``) over the
     cross product of ``grid`` ({field: [values]}, fields or flag spellings, values as Python
     objects or as flag text) times ``samples`` random points of ``random`` (RandomSpec or
@@ -173,7 +173,8 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
     run (default from :func:`default_parallelism`, or ``base.threads`` if set). dask: the
     address of a dask.distributed scheduler to send the runs to instead. save_models: keep
     each run's final weights in ``out/models/<id>.npz`` (a checkpoint, for load_model).
-    max_runs: the most runs a plan may hold (counted before it is built; None: no limit).
+    ensemble: also score each configuration's seeds as an ensemble (the mean of their
+    probabilities; implies ``save_models``) in the summaries (ensemble.py). max_runs: the most runs a plan may hold (counted before it is built; None: no limit).
     Local workers are capped at what the machine's cores and memory hold at once (the start
     info's ``note`` says so). on_start(info) and on_result(record, progress) report to the
     caller.
@@ -208,10 +209,13 @@ def sweep(base=None, grid=None, *, random=(), samples=0, seed=0, out=None, worke
     if n_workers:
         n_workers, note = cap_workers(n_workers, threads,
                                       run_bytes(cfg for _, cfg, _, err in plan.runs if not err))
-    save = {rid for rid, *_ in plan.runs} if save_models else ()
+    if ensemble and out is None:
+        raise ConfigError("an ensemble is made of the runs' saved models: give --out (out=)")
+    save = {rid for rid, *_ in plan.runs} if save_models or ensemble else ()
     return run_plan(plan, out=out, workers=n_workers, threads=threads, reason=reason,
                     dask=dask, retry_errors=retry_errors, summaries=True, plots=plots,
-                    save=save, note=note, on_start=on_start, on_result=on_result)
+                    save=save, note=note, on_start=on_start, on_result=on_result,
+                    ensemble=ensemble)
 
 
 def model_path(out, rid):
@@ -280,17 +284,17 @@ def make_pool(workers, dask=None):
 
 def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
              retry_errors=False, summaries=True, plots=True, save=(), pool=None, note=None,
-             on_start=None, on_result=None):
+             on_start=None, on_result=None, ensemble=False):
     """Run ``plan`` (a :class:`~fastmlp.sweep.grid.Plan`: its runs' ids, configuration dicts,
     changes and validation errors) as :func:`sweep` does: resumed from ``out/results.jsonl``,
     ``workers`` processes (0: this process) or ``dask``; ``save`` holds the ids whose weights
     are kept (``model_path``; a recorded run whose file is missing runs again). ``pool``: a
     pool to use and leave running (closed only on interruption), else one made and closed
-    here. ``out`` is locked for the whole run (lock.py): a second sweep on it stops at once
+    here. ``ensemble``: the summaries score each configuration's saved models as one. ``out`` is locked for the whole run (lock.py): a second sweep on it stops at once
     naming this one. Returns Rows."""
     if out is None:
         return _run_plan(plan, None, None, workers, threads, reason, dask, retry_errors, summaries,
-                         plots, save, pool, note, on_start, on_result)
+                         plots, save, pool, note, on_start, on_result, False)
     from .plots import plot_names
 
     check_outputs(out, [store.RESULTS, "summary.csv", "summary.md", lock.LOCK]
@@ -299,7 +303,7 @@ def run_plan(plan, *, out=None, workers=1, threads=1, reason="", dask=None,
     path = _results_file(out)
     with lock.held(out):
         return _run_plan(plan, out, path, workers, threads, reason, dask, retry_errors, summaries,
-                         plots, save, pool, note, on_start, on_result)
+                         plots, save, pool, note, on_start, on_result, ensemble)
 
 
 def _recorded(out, path, retry_errors, save):
@@ -340,7 +344,7 @@ def _write_summaries(rows, out, path, plots):
 
 
 def _run_plan(plan, out, path, workers, threads, reason, dask, retry_errors, summaries, plots,
-              save, pool, note, on_start, on_result):
+              save, pool, note, on_start, on_result, ensemble):
     scan, records, saves = _recorded(out, path, retry_errors, save)
     plan_ids = {rid for rid, *_ in plan.runs}
     done_before = sum(rid in records for rid in plan_ids)
@@ -396,6 +400,10 @@ def _run_plan(plan, out, path, workers, threads, reason, dask, retry_errors, sum
                 pool.close()
     rows = store.Rows([records[rid] for rid, *_ in plan.runs if rid in records], plan.swept)
     if out is not None and rows and summaries:
+        if ensemble and interrupted is None:
+            from .ensemble import ensemble_scores
+
+            rows.ensembles = ensemble_scores(rows, lambda rid: model_path(out, rid))
         _write_summaries(rows, out, path, plots)
     if interrupted is not None:
         raise SweepInterrupted(rows, interrupted, total)

@@ -51,6 +51,10 @@ def build_parser():
     g.add_argument("--save-models", action="store_true",
                    help="keep every run's final weights in OUT/models/<id>.npz (a checkpoint: "
                         "python -m fastmlp.evaluate reads it)")
+    g.add_argument("--ensemble", action="store_true",
+                   help="also score each configuration's seeds as an ensemble (the mean of "
+                        "their probabilities) in the summaries; keeps the models as "
+                        "--save-models does")
     g.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     g.add_argument("--max-runs", type=int, metavar="N",
                    help=f"refuse a plan of more than N runs, counted before it is built "
@@ -59,7 +63,7 @@ def build_parser():
 
 
 _SWEEP_DESTS = ("grid", "random", "samples", "sweep_seed", "file", "out", "workers",
-                "threads_per_run", "dask", "retry_errors", "save_models", "no_plots",
+                "threads_per_run", "dask", "retry_errors", "save_models", "ensemble", "no_plots",
                 "max_runs")
 
 
@@ -114,6 +118,7 @@ def parse(argv):
                    dask=opts.get("dask", sw.get("dask")),
                    retry_errors=opts.get("retry_errors", False),
                    save_models=opts.get("save_models", False),
+                   ensemble=opts.get("ensemble", False),
                    plots=not opts.get("no_plots", False),
                    max_runs=opts.get("max_runs", sw.get("max_runs", G.MAX_RUNS)))
     for key, low in (("workers", 0), ("threads_per_run", 1), ("samples", 0),

@@ -221,12 +221,10 @@ class Rows(list):
         keys = [k for k in self.swept if k != "seed"]
         groups = {}
         for r in self:
-            cfg = dict(r.get("config") or {})
-            cfg.pop("seed", None)
-            gkey = json.dumps(cfg, sort_keys=True, default=_default)
-            groups.setdefault(gkey, []).append(r)
+            groups.setdefault(group_key(r.get("config")), []).append(r)
+        ensembles = getattr(self, "ensembles", None)
         out = []
-        for runs in groups.values():
+        for gkey, runs in groups.items():
             cfg = runs[0].get("config") or {}
             ok = [r["summary"] for r in runs if not r.get("error") and r.get("summary")]
             g = {k: _value_text(cfg.get(k)) for k in keys}
@@ -235,9 +233,22 @@ class Rows(list):
             for name, key in METRICS + TIMES:
                 g[f"{name}_median"], g[f"{name}_halfrange"] = _spread([s[key] for s in ok])
             g["error"] = next((r["error"] for r in runs if r.get("error")), "")
+            if ensembles is not None:  # the mean of the seeds' probabilities (ensemble.py)
+                e = ensembles.get(gkey) or {}
+                g["ensemble_members"] = e.get("members", 0)
+                for name, _ in METRICS:
+                    g[f"ensemble_{name}"] = e.get(name, float("nan"))
             out.append(g)
         out.sort(key=lambda g: float("inf") if math.isnan(g["val_median"]) else -g["val_median"])
         return out
+
+
+def group_key(config):
+    """The key of a run's configuration with its seed left out: runs that differ only in their
+    seed share it (one row of the seed-grouped table, one ensemble)."""
+    cfg = dict(config or {})
+    cfg.pop("seed", None)
+    return json.dumps(cfg, sort_keys=True, default=_default)
 
 
 def _csv(table, path=None):
@@ -256,13 +267,21 @@ def summary_markdown(rows):
     """The seed-grouped table as Markdown: accuracies as median ± half-range (percent)."""
     groups = rows.grouped()
     keys = [k for k in rows.swept if k != "seed"]
-    head = keys + ["seeds", "val %", "test %", "test full %", "train s", "samples/s"]
+    ensembles = getattr(rows, "ensembles", None) is not None
+    head = keys + ["seeds", "val %", "test %", "test full %"] + (
+        ["ensemble of", "ens. val %", "ens. test %", "ens. test full %"] if ensembles else []
+    ) + ["train s", "samples/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
         cells = [g[k] for k in keys] + [str(g["seeds"])]
         for name, _ in METRICS:
             m, h = g[f"{name}_median"], g[f"{name}_halfrange"]
             cells.append("—" if math.isnan(m) else f"{100 * m:.2f} ± {100 * h:.2f}")
+        if ensembles:
+            cells.append(str(g["ensemble_members"]))
+            for name, _ in METRICS:
+                v = g[f"ensemble_{name}"]
+                cells.append("—" if math.isnan(v) else f"{100 * v:.2f}")
         t, sps = g["train_seconds_median"], g["samples_per_second_median"]
         cells.append("—" if math.isnan(t) else f"{t:.1f}")
         cells.append("—" if math.isnan(sps) else f"{sps / 1000:.0f}k")
