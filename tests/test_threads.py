@@ -93,3 +93,35 @@ def test_evaluation_splits_the_images_between_threads(arrays):
         np.testing.assert_allclose(probs[threads], probs[1], rtol=1e-5, atol=1e-7)
         assert results[threads][1] == results[1][1] == (results[1][2] == y).sum()
         assert results[threads][0] == pytest.approx(results[1][0], rel=1e-6)
+
+
+@pytest.mark.parametrize("triple, instruction", [("x86_64-unknown-linux-gnu", "pause"),
+                                                 ("aarch64-unknown-linux-gnu", "yield"),
+                                                 ("riscv64-unknown-linux-gnu", None)])
+def test_the_spin_wait_hint_compiles_for_each_cpu_to_its_own_instruction(triple, instruction):
+    """The barrier's hint is the target's own: x86's pause compiled for aarch64 made LLVM abort
+    the training loop's compile there. Each target's IR is compiled by LLVM for that target."""
+    import llvmlite.binding as llvm
+    import llvmlite.ir as ir
+
+    from fastmlp.kernels._sync import spin_hint
+
+    hint = spin_hint(triple)
+    assert (hint is None) == (instruction is None)
+    if hint is None:
+        return
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    module = ir.Module(name="spin")
+    module.triple = triple
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), []), name="spin")
+    builder = ir.IRBuilder(fn.append_basic_block())
+    name, arg = hint
+    i32 = ir.IntType(32)
+    callee = ir.Function(module, ir.FunctionType(ir.VoidType(), [i32] if arg is not None else []),
+                         name=name)
+    builder.call(callee, [ir.Constant(i32, arg)] if arg is not None else [])
+    builder.ret_void()
+    machine = llvm.Target.from_triple(triple).create_target_machine()
+    asm = machine.emit_assembly(llvm.parse_assembly(str(module)))
+    assert instruction in asm.split(), asm

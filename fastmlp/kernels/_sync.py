@@ -9,7 +9,7 @@ doing the work: 2-thread runs fell to 20-40k samples/s while 1-thread runs kept 
 
 Instead, ``run_workers`` starts T threads once per chunk of steps (thousands of steps), each
 running the same jitted function with its own thread index; inside it they meet at a barrier a
-couple of times per step (see loop/steps.py). The barrier spins with the CPU's ``pause`` hint for a
+couple of times per step (see loop/steps.py). The barrier spins with the CPU's spin-wait hint (x86 ``pause``, AArch64 ``yield``) for a
 few microseconds, then yields the core to the operating system between checks, so a waiting
 thread never takes the core from the one it waits for.
 
@@ -19,6 +19,7 @@ thread never takes the core from the one it waits for.
 import threading
 import time
 
+import llvmlite.binding as llvm_binding
 import llvmlite.ir as ir
 import numba
 import numpy as np
@@ -89,11 +90,34 @@ def _call_void_function(builder, name, restype):
     return builder.call(fn, [])
 
 
+def spin_hint(triple):
+    """The spin-wait hint for the target ``triple``: ``(LLVM intrinsic, its i32 argument or
+    None)``, or None where there is none. x86's ``pause``, AArch64's ``yield`` (hint #1); an
+    x86 intrinsic on another CPU would make LLVM abort the compile (it did on aarch64)."""
+    arch = triple.split("-")[0]
+    if arch in ("x86_64", "i386", "i486", "i586", "i686"):
+        return "llvm.x86.sse2.pause", None
+    if arch in ("aarch64", "arm64"):
+        return "llvm.aarch64.hint", 1
+    return None
+
+
+_SPIN_HINT = spin_hint(llvm_binding.get_process_triple())
+
+
 @intrinsic
 def _pause(typingctx):
-    # the x86 spin-wait hint
+    # the CPU's spin-wait hint (spin_hint), nothing where it has none
     def codegen(context, builder, signature, args):
-        _call_void_function(builder, "llvm.x86.sse2.pause", ir.VoidType())
+        if _SPIN_HINT is not None:
+            name, arg = _SPIN_HINT
+            if arg is None:
+                _call_void_function(builder, name, ir.VoidType())
+            else:
+                i32 = ir.IntType(32)
+                fn = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(ir.VoidType(), [i32]), name)
+                builder.call(fn, [ir.Constant(i32, arg)])
         return context.get_dummy_value()
 
     return types.void(), codegen
