@@ -50,6 +50,12 @@ def test_a_cpu_the_installed_numpy_runs_on_passes(capsys, ecx, numpy_version):
     assert capsys.readouterr().err == ""
 
 
+def test_the_check_can_be_turned_off(monkeypatch, capsys):
+    monkeypatch.setenv("FASTMLP_NO_CPU_CHECK", "1")
+    assert fastmlp._cpu_check(lambda: CORE2DUO, "2.4.6") is None
+    assert capsys.readouterr().err == ""
+
+
 def test_no_cpuid_means_no_verdict(capsys):
     def fails():
         raise PermissionError("no executable memory")
