@@ -20,9 +20,10 @@ __version__ = "0.1.0"
 # (built for x86-64-v2): `import numpy` dies of SIGILL with no message, so this stops first.
 # CPUID runs through ctypes: /proc/cpuinfo shows the host's flags under qemu-user, not the
 # emulated CPU's (docs/speed.md "Old CPUs"). Costs ~2 ms of import (ctypes), never fails.
-_CPUID_ECX = b"\x53\x89\xf8\x31\xc9\x0f\xa2\x89\xc8\x5b\xc3"  # ecx of cpuid(edi, 0)
-_NEEDS = ((0, "SSE3", ""), (9, "SSSE3", "2.4"), (19, "SSE4.1", "2.4"), (20, "SSE4.2", "2.4"),
-          (23, "POPCNT", "2.4"))  # (bit of cpuid(1).ecx, name, first NumPy needing it)
+# push rbx; mov eax, edi; xor ecx, ecx; cpuid; mov eax, ecx; pop rbx; ret: uint32 f(uint32 leaf)
+_CPUID_ECX = b"\x53\x89\xf8\x31\xc9\x0f\xa2\x89\xc8\x5b\xc3"
+_NEEDS = ((0, "SSE3", (0,)), (9, "SSSE3", (2, 4)), (19, "SSE4.1", (2, 4)),
+          (20, "SSE4.2", (2, 4)), (23, "POPCNT", (2, 4)))  # (bit of cpuid(1).ecx, name, NumPy from)
 
 
 def _cpuid_leaf1_ecx():
@@ -48,8 +49,8 @@ def _cpu_check(read_ecx=_cpuid_leaf1_ecx, numpy_version=None):
         if numpy_version is None:
             import importlib.metadata
             numpy_version = importlib.metadata.version("numpy")
-        new = tuple(int(x) for x in numpy_version.split(".")[:2]) >= (2, 4)
-        missing = [name for bit, name, since in _NEEDS if not ecx >> bit & 1 and (new or not since)]
+        version = tuple(int(x) for x in numpy_version.split(".")[:2])
+        missing = [name for bit, name, since in _NEEDS if not ecx >> bit & 1 and version >= since]
     except Exception:  # no CPUID here (not Linux, no executable memory): NumPy decides
         return
     if missing:
