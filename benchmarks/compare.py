@@ -91,6 +91,15 @@ TIERS = {
 }
 
 
+def _numpy_simd():
+    """NumPy's SIMD targets: (its baseline, its dispatch list, which are on)."""
+    try:
+        from numpy._core import _multiarray_umath as m
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as m
+    return m.__cpu_baseline__, m.__cpu_dispatch__, m.__cpu_features__
+
+
 def tier_env(tier):
     """The variables of ``tier``'s children: the tier's own, XLA's max ISA added to XLA_FLAGS,
     and NPY_DISABLE_CPU_FEATURES naming every NumPy SIMD target above the tier (read from this
@@ -101,7 +110,7 @@ def tier_env(tier):
         env["XLA_FLAGS"] = " ".join(os.environ.get("XLA_FLAGS", "").split() +
                                     [f"--xla_cpu_max_isa={t['xla_max_isa']}"])
     if t["last_numpy"]:
-        from numpy._core._multiarray_umath import __cpu_dispatch__ as targets
+        targets = _numpy_simd()[1]
         last = max((targets.index(n) for n in t["last_numpy"] if n in targets), default=-1)
         above = targets[last + 1:]
         if above:
@@ -189,13 +198,9 @@ def isa_report(framework, worker_asm=False):
 
     parts = [f"OpenBLAS {b['architecture']}" for b in threadpool_info()
              if b.get("internal_api") == "openblas"]
-    from numpy._core._multiarray_umath import (
-        __cpu_baseline__,
-        __cpu_dispatch__,
-        __cpu_features__,
-    )
-    on = [t for t in __cpu_dispatch__ if __cpu_features__.get(t)]
-    parts.append(f"NumPy SIMD up to {on[-1] if on else __cpu_baseline__[-1] + ' (its baseline)'}")
+    baseline, dispatch, features = _numpy_simd()
+    on = [t for t in dispatch if features.get(t)]
+    parts.append(f"NumPy SIMD up to {on[-1] if on else baseline[-1] + ' (its baseline)'}")
     if framework.startswith("fastmlp"):
         from numba.core.registry import cpu_target
 
@@ -221,9 +226,8 @@ def isa_report(framework, worker_asm=False):
     elif framework == "torch":
         import torch
         mkl = os.environ.get("MKL_ENABLE_INSTRUCTIONS", "not set")
-        parts.append(f"torch CPU capability {torch.backends.cpu.get_cpu_capability()}, MKL_ENABLE"
-                     f"_INSTRUCTIONS {mkl} (MKL's own choice is not checkable: it is linked into "
-                     "torch)")
+        parts.append(f"torch CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+                     f"MKL_ENABLE_INSTRUCTIONS {mkl} (which MKL reads on Intel CPUs only)")
     elif framework == "jax":
         isa = [f for f in os.environ.get("XLA_FLAGS", "").split() if "max_isa" in f]
         parts.append(f"XLA {isa[0] if isa else 'no max ISA'}")
