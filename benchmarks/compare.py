@@ -551,15 +551,15 @@ def report_tiers(meta, configs, frameworks, results, starts, book, markdown, sta
                            for k, v in info["env"].items()) or "none"
             out.append(f"- variables: {env}" if markdown else f"variables:      {env}")
             for fw, isa in info["isa"].items():
-                out.append(f"- {fw} runs: {isa}" if markdown else f"{fw + ' runs:':16s}{isa}")
+                out.append(f"- {fw} runs: {isa}" if markdown else f"{fw + ' runs:':15s} {isa}")
             for fw, why in info.get("unheld", {}).items():
                 if fw in frameworks:
                     out.append(f"- {fw}: not all held: {why}" if markdown else
-                               f"{fw + ':':16s}not all held: {why}")
+                               f"{fw + ':':15s} not all held: {why}")
             for fw, why in info["cannot"].items():
                 if fw in frameworks:
                     out.append(f"- {fw}: cannot run on such a CPU ({why})" if markdown else
-                               f"{fw + ':':16s}cannot run on such a CPU ({why})")
+                               f"{fw + ':':15s} cannot run on such a CPU ({why})")
             out.append("")
         text = report(dict(meta, blas=info.get("blas", meta.get("blas", "?"))), configs, fws,
                       mine, starts if i == 0 else [], book if i == 0 else None, markdown, stat)
