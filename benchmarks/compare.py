@@ -62,6 +62,61 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 DATA_FILES = ("train_x", "train_y", "test_x", "test_y")
 WARMUP_SAMPLES = 60000  # trained and undone before the timed epochs: one MNIST epoch
 
+# Instruction-set tiers (--tiers): every framework held, on this machine, to what an older CPU
+# has, so the timings are an old laptop's code at this machine's clock. Each child of a tier
+# gets its variables; what each framework really runs is checked in the child (isa_report).
+# NUMBA_CPU_FEATURES must be set beside NUMBA_CPU_NAME: with the name alone Numba still passes
+# the host's features to LLVM, and `nehalem` code came out with zmm registers (AVX-512).
+# NumPy's own SIMD kernels (not its BLAS) are held by NPY_DISABLE_CPU_FEATURES (see tier_env).
+TIERS = {
+    "native": dict(label="this machine's own instruction set", env={}, last_numpy=None,
+                   cannot={}),
+    "avx2": dict(label="AVX2 tier: a 2013-2019 laptop (Haswell to Coffee Lake, Zen 1-2)",
+                 env=dict(NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="",
+                          OPENBLAS_CORETYPE="Haswell", ATEN_CPU_CAPABILITY="avx2",
+                          ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2"),
+                 xla_max_isa="AVX2", last_numpy=("X86_V3", "AVX2"), cannot={}),
+    "sse42": dict(label="SSE4.2 tier: a 2008-2011 laptop (Nehalem, Westmere; no AVX)",
+                  env=dict(NUMBA_CPU_NAME="nehalem", NUMBA_CPU_FEATURES="",
+                           OPENBLAS_CORETYPE="Nehalem", ATEN_CPU_CAPABILITY="default",
+                           ONEDNN_MAX_CPU_ISA="SSE41", MKL_ENABLE_INSTRUCTIONS="SSE4_2"),
+                  last_numpy=("X86_V2", "SSE42"),
+                  cannot={"jax": "jaxlib is built with AVX and refuses to start without it"},
+                  # measured on the Zen 4 of 2026-12-05: torch's 512x1024x1024 sgemm on one
+                  # thread ran 97 GFLOP/s with MKL_ENABLE_INSTRUCTIONS or MKL_CBWR at SSE4_2,
+                  # AVX2 or unset (SSE without FMA peaks near 60 there)
+                  unheld={"torch": "its GEMMs (MKL) are not held on an AMD CPU: MKL reads "
+                                   "MKL_ENABLE_INSTRUCTIONS on Intel CPUs only; a real Nehalem "
+                                   "would run them slower"}),
+}
+
+
+def _numpy_simd():
+    """NumPy's SIMD targets: (its baseline, its dispatch list, which are on)."""
+    try:
+        from numpy._core import _multiarray_umath as m
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as m
+    return m.__cpu_baseline__, m.__cpu_dispatch__, m.__cpu_features__
+
+
+def tier_env(tier):
+    """The variables of ``tier``'s children: the tier's own, XLA's max ISA added to XLA_FLAGS,
+    and NPY_DISABLE_CPU_FEATURES naming every NumPy SIMD target above the tier (read from this
+    NumPy's dispatch list, which is in ascending order)."""
+    t = TIERS[tier]
+    env = dict(t["env"])
+    if t.get("xla_max_isa"):
+        env["XLA_FLAGS"] = " ".join(os.environ.get("XLA_FLAGS", "").split() +
+                                    [f"--xla_cpu_max_isa={t['xla_max_isa']}"])
+    if t["last_numpy"]:
+        targets = _numpy_simd()[1]
+        last = max((targets.index(n) for n in t["last_numpy"] if n in targets), default=-1)
+        above = targets[last + 1:]
+        if above:
+            env["NPY_DISABLE_CPU_FEATURES"] = " ".join(above)
+    return env
+
 # VmHWM, not ru_maxrss (which survives fork+exec); fastmlp.memory imports no Numba, so a
 # torch, jax or NumPy child measures only itself.
 from fastmlp.memory import peak_rss_mb  # noqa: E402
@@ -113,6 +168,7 @@ def child_train(args):
         samples_per_second=n * len(seconds) / sum(seconds), train_loss=losses,
         test_accuracy=acc, check=check, warmup_seconds=warmup_seconds,
         import_seconds=t_imported - _T_SCRIPT, peak_rss_mb=peak_rss_mb())
+    result["isa"] = isa_report(args.framework, worker_asm=args.worker_asm)
     if args.framework.startswith("fastmlp"):
         from fastmlp.threads import blas_info
         result["blas"] = blas_info()
@@ -123,6 +179,59 @@ def child_train(args):
     elif args.framework == "jax":
         result["compile_seconds"] = runner.compile_seconds
     _write_json(args.out, result)
+
+
+def _asm_registers(asm):
+    import re
+    counts = {r: len(re.findall(rf"%{r}\d+", asm)) for r in ("zmm", "ymm", "xmm")}
+    return ", ".join(f"{n} {r}" for r, n in counts.items())
+
+
+def isa_report(framework, worker_asm=False):
+    """What this process really runs, as one line: the OpenBLAS kernels threadpoolctl reports,
+    NumPy's SIMD targets left on, and per framework Numba's LLVM target and the registers in
+    code it compiles (the training worker itself when it was compiled in this process:
+    ``worker_asm``, Numba cannot show cached code; else a small loop compiled with fastmlp's
+    options), torch's ATen capability, XLA's max ISA flag."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    parts = [f"OpenBLAS {b['architecture']}" for b in threadpool_info()
+             if b.get("internal_api") == "openblas"]
+    baseline, dispatch, features = _numpy_simd()
+    on = [t for t in dispatch if features.get(t)]
+    parts.append(f"NumPy SIMD up to {on[-1] if on else baseline[-1] + ' (its baseline)'}")
+    if framework.startswith("fastmlp"):
+        from numba.core.registry import cpu_target
+
+        from fastmlp._jit import jit_uncached
+        codegen = cpu_target.target_context.codegen()
+        feats = codegen._get_host_cpu_features().split(",")
+        widest = next((f for f in ("avx512f", "avx2", "avx") if f"+{f}" in feats), "none")
+        parts.append(f"Numba target {codegen._get_host_cpu_name()}" +
+                     (f" with the host's features (widest: {widest})" if feats != [""] else ""))
+        if worker_asm:
+            from fastmlp.loop.steps import _train_worker
+            asm = "".join(_train_worker.inspect_asm(sig) for sig in _train_worker.signatures)
+            parts.append(f"training worker's asm: {_asm_registers(asm)}")
+        else:
+            def saxpy(y, a, x):
+                for i in range(x.shape[0]):
+                    y[i] += a * x[i]
+            probe = jit_uncached(saxpy)
+            x = np.ones(64, np.float32)
+            probe(x, np.float32(2), x)
+            parts.append("a compiled loop's asm: " +
+                         _asm_registers(probe.inspect_asm(probe.signatures[0])))
+    elif framework == "torch":
+        import torch
+        mkl = os.environ.get("MKL_ENABLE_INSTRUCTIONS", "not set")
+        parts.append(f"torch CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+                     f"MKL_ENABLE_INSTRUCTIONS {mkl} (which MKL reads on Intel CPUs only)")
+    elif framework == "jax":
+        isa = [f for f in os.environ.get("XLA_FLAGS", "").split() if "max_isa" in f]
+        parts.append(f"XLA {isa[0] if isa else 'no max ISA'}")
+    return "; ".join(parts)
 
 
 def child_start(args):
@@ -426,6 +535,38 @@ def report(meta, configs, frameworks, results, starts, book, markdown, stat="med
     return "\n".join(out)
 
 
+def report_tiers(meta, configs, frameworks, results, starts, book, markdown, stat="median"):
+    """:func:`report` for each tier of the run (one table each, the start-up and book figures
+    once, after the first), each preceded by the tier's variables and what every framework
+    reported running (:func:`isa_report`)."""
+    tiers = meta.get("tiers") or {"native": dict(label="", env={}, cannot={}, isa={})}
+    out = []
+    for i, (tier, info) in enumerate(tiers.items()):
+        mine = [r for r in results if r.get("tier", "native") == tier]
+        fws = [f for f in frameworks if f not in info["cannot"]]
+        if len(tiers) > 1 or tier != "native":
+            h = "### " if markdown else "== "
+            out += ["", f"{h}{info['label']}", ""]
+            env = " ".join(f"{k}={v!r}" if v == "" else f"{k}={v}"
+                           for k, v in info["env"].items()) or "none"
+            out.append(f"- variables: {env}" if markdown else f"variables:      {env}")
+            for fw, isa in info["isa"].items():
+                out.append(f"- {fw} runs: {isa}" if markdown else f"{fw + ' runs:':15s} {isa}")
+            for fw, why in info.get("unheld", {}).items():
+                if fw in frameworks:
+                    out.append(f"- {fw}: not all held: {why}" if markdown else
+                               f"{fw + ':':15s} not all held: {why}")
+            for fw, why in info["cannot"].items():
+                if fw in frameworks:
+                    out.append(f"- {fw}: cannot run on such a CPU ({why})" if markdown else
+                               f"{fw + ':':15s} cannot run on such a CPU ({why})")
+            out.append("")
+        text = report(dict(meta, blas=info.get("blas", meta.get("blas", "?"))), configs, fws,
+                      mine, starts if i == 0 else [], book if i == 0 else None, markdown, stat)
+        out.append(text if i == 0 else text.split("\n\n", 2)[2])  # the heading once
+    return "\n".join(out)
+
+
 def _loadavg():
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -456,6 +597,10 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=0,
                    help="train on the first N images only (0: all 60,000; the accuracy bar is "
                         "checked only for all)")
+    p.add_argument("--tiers", nargs="+", default=["native"], choices=list(TIERS),
+                   help="instruction-set tiers, interleaved in one run: every framework held to "
+                        "what an older CPU has (avx2: a 2013-2019 laptop; sse42: 2008-2011); one "
+                        "table per tier")
     p.add_argument("--markdown", action="store_true", help="print markdown tables")
     p.add_argument("--stat", choices=["median", "best"], default="median",
                    help="samples/s shown: the median repeat, or the fastest (more robust when "
@@ -473,8 +618,8 @@ def main(argv=None):
         fws = [f for f in R.ALL_FRAMEWORKS
                if any(r.get("framework") == f for r in saved["results"])]
         cfgs = list(dict.fromkeys(r["config"] for r in saved["results"]))
-        print(report(saved["meta"], cfgs, fws, saved["results"], saved["starts"],
-                     saved["book"], args.markdown, args.stat))
+        print(report_tiers(saved["meta"], cfgs, fws, saved["results"], saved["starts"],
+                           saved["book"], args.markdown, args.stat))
         return 0
     frameworks = [f for f in R.ALL_FRAMEWORKS if f in args.frameworks]
     for fw, how in R.INSTALL.items():
@@ -497,40 +642,60 @@ def main(argv=None):
                     load_before=_loadavg())
         data = prepare_data(work)
         meta["samples"] = args.samples or 60000
-        # fastmlp children share one private Numba cache: the first compiles (before its
-        # warm-up, never timed), the rest load; the repo's __pycache__ is left alone.
-        child = Child(work, args.threads, {"NUMBA_CACHE_DIR": str(work / "numba-cache")})
-        if "fastmlp" in frameworks:
+        # fastmlp children share one private Numba cache per tier: the first compiles (before
+        # its warm-up, never timed), the rest load; the repo's __pycache__ is left alone.
+        child = Child(work, args.threads)
+        tiers = list(dict.fromkeys(args.tiers))
+        envs = {t: dict(tier_env(t), NUMBA_CACHE_DIR=str(work / f"numba-cache-{t}"))
+                for t in tiers}
+        meta["tiers"] = {t: dict(label=TIERS[t]["label"], env=tier_env(t),
+                                 cannot=TIERS[t]["cannot"], unheld=TIERS[t].get("unheld", {}),
+                                 isa={}) for t in tiers}
+        for tier in tiers:
+            if "fastmlp" not in frameworks:
+                break
             # Fill that cache first, so every timed fastmlp child starts like a user's second
             # run (its peak RSS then excludes LLVM's compile-time memory; cold start is below).
-            log("[priming the Numba cache] ...")
+            # This child compiled its training worker, so it shows that worker's registers.
+            log(f"[priming the Numba cache, tier {tier}] ...")
             res = child.run(["--child", "train", "--framework", "fastmlp", "--config",
                              args.configs[0], "--data", str(data), "--threads",
-                             str(args.threads), "--samples", "2048", "--warmup-samples", "0"])
+                             str(args.threads), "--samples", "2048", "--warmup-samples", "0",
+                             "--worker-asm"], env_extra=envs[tier])
             if "error" in res:
                 log(f"    FAILED: {res['error']}")
+            else:
+                meta["tiers"][tier]["isa"]["fastmlp (priming, compiled here)"] = res["isa"]
+                log(f"    {res['isa']}")
         results = []
+        runs = [(tier, fw) for tier in tiers for fw in frameworks
+                if fw not in TIERS[tier]["cannot"]]
         for name in args.configs:
             for r in range(args.repeats):
-                k = r % len(frameworks)
-                for fw in frameworks[k:] + frameworks[:k]:
-                    log(f"[{name} repeat {r + 1}/{args.repeats}] {fw} ...")
+                k = r % len(runs)
+                for tier, fw in runs[k:] + runs[:k]:
+                    log(f"[{name} repeat {r + 1}/{args.repeats}] {fw}"
+                        f"{'' if tier == 'native' else ', tier ' + tier} ...")
                     t = 1 if fw in R.ONE_THREAD else args.threads
                     res = child.run(["--child", "train", "--framework", fw, "--config", name,
                                      "--data", str(data), "--threads", str(t),
                                      "--epochs", str(args.epochs),
                                      "--warmup-samples", str(args.warmup_samples),
                                      "--samples", str(args.samples)],
-                                    env_extra={v: str(t) for v in THREAD_VARS})
+                                    env_extra=dict(envs[tier],
+                                                   **{v: str(t) for v in THREAD_VARS}))
                     res.setdefault("framework", fw)
                     res.setdefault("config", name)
+                    res["tier"] = tier
+                    if "isa" in res:
+                        meta["tiers"][tier]["isa"].setdefault(fw, res["isa"])
                     if "error" in res:
                         log(f"    FAILED: {res['error']}")
                     else:
                         log(f"    {res['samples_per_second']:,.0f} samples/s, test accuracy "
                             f"{res['test_accuracy']:.4f}, peak RSS {res['peak_rss_mb']:.0f} MB")
-                        if "blas" in res and "blas" not in meta:
-                            meta["blas"] = ", ".join(
+                        if "blas" in res and "blas" not in meta["tiers"][tier]:
+                            meta["tiers"][tier]["blas"] = ", ".join(
                                 f"{b['internal_api']} {b['version']} {b['architecture']} "
                                 f"({Path(b['filepath']).name})" for b in res["blas"]
                                 if b["internal_api"] == "openblas")
@@ -552,9 +717,8 @@ def main(argv=None):
             log("[python -m fastmlp.train --preset book --epochs 1] ...")
             book = child.run(["--child", "book", "--threads", str(args.threads)])
         meta["load_after"] = _loadavg()
-        text = report(meta, args.configs, frameworks, results, starts, book, args.markdown,
-                      args.stat)
-        print(text)
+        print(report_tiers(meta, args.configs, frameworks, results, starts, book,
+                           args.markdown, args.stat))
         if args.json:
             Path(args.json).write_text(json.dumps(dict(meta=meta, results=results,
                                                        starts=starts, book=book), indent=2,
@@ -580,6 +744,7 @@ def child_main(argv):
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--warmup-samples", type=int, default=WARMUP_SAMPLES)
     p.add_argument("--samples", type=int, default=0)
+    p.add_argument("--worker-asm", action="store_true")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
     {"train": child_train, "start": child_start, "book": child_book}[args.child](args)
