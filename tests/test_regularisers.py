@@ -148,8 +148,11 @@ def _weights(model):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("name, fused", [(name, False) for name in OPTIMIZERS] + [
     (name, True) for name, row in OPTIMIZERS.items() if row.fuses])  # fused: inside the GEMM
-def test_each_loop_step_with_max_norm_is_the_step_then_the_twins_clip(name, fused, threads):
-    cfg, act, model, ws, X, y, tr = _setup(name, threads)
+@pytest.mark.parametrize("hidden", [(9, 7), (700,)], ids=["two-layers", "wide"])
+def test_each_loop_step_with_max_norm_is_the_step_then_the_twins_clip(name, fused, threads,
+                                                                      hidden):
+    # wide: 700 units are updated 5 rows at a time (steps.CLIP_CHUNK), the last piece shorter
+    cfg, act, model, ws, X, y, tr = _setup(name, threads, hidden=hidden)
     free = MLP(model.sizes, act, model.params.copy())
     ws_free = buffers.make_workspace(model.sizes, 32, model.params.size)
     hp = loop_hyper(cfg, act, sparse=False, threads=threads)._replace(fused=fused)

@@ -57,6 +57,9 @@ from .._jit import jit_inner, jit_worker
 from ..kernels import ADAM, MOMENTUM, SGD, _barrier, _gemm_tn_cols
 
 
+CLIP_CHUNK = 4096  # max-norm: weights updated per piece (float32: 16 KB), squares read in L1
+
+
 @jit_inner
 def _view(buf, offset, rows, cols):
     # (rows, cols) C-contiguous view of the flat buffer starting at offset
@@ -208,11 +211,13 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
             # per row of optimizers.OPTIMIZERS, on the row's code, calling the row's kernel as
             # kernel(params, *state, grads, lr, *hyper[, t]): Numba cannot call through a
             # table of functions (first-class functions break caching and cost speed). With
-            # max-norm the rows go one at a time, each row's squares added while it is in cache
-            per = H if clip else (d1 - d0) * H
-            n_w = d1 - d0 if clip else 1
+            # max-norm the rows go a few at a time (16 KB, in L1), their squares added while
+            # they are in cache
+            per = max(1, CLIP_CHUNK // H) if clip else max(1, d1 - d0)
+            n_w = -(-(d1 - d0) // per)
             for c in range(n_w + 1):
-                lo, hi = w_off + d0 * H + c * per, w_off + d0 * H + (c + 1) * per
+                lo = w_off + (d0 + c * per) * H
+                hi = w_off + min(d0 + (c + 1) * per, d1) * H
                 if c == n_w:
                     lo, hi = b_off + h0, b_off + h1
                 p, g = params[lo:hi], ws.grads[lo:hi]
@@ -224,7 +229,7 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
                     K._adam_update(p, ws.opt1[lo:hi], ws.opt2[lo:hi], g, lr, hp.beta1, hp.beta2,
                                    hp.eps, step_t)
                 if clip and c < n_w:
-                    K._add_column_squares(sq, _view(params, lo, 1, H))
+                    K._add_column_squares(sq, _view(params, lo, (hi - lo) // H, H))
         elif clip:  # the update was inside the GEMM: one pass over the rows for their squares
             K._add_column_squares(sq, _view(params, w_off + d0 * H, d1 - d0, H))
         hoff += H
