@@ -60,6 +60,10 @@ def main(argv=None):
         lock = ["flock", "-x", args.lock] if args.lock else []
         print(" ".join(point), flush=True)
         subprocess.run(lock + sweep + point, check=True)
+    missing = [v for v in itertools.product(*(doc["grid"][k] for k in keys))
+               if not _done(doc["sweep"].get("out", ""), keys, v)]
+    if missing:  # never train outside the lock: the file changed, or a run failed
+        sys.exit(f"locked.py: {len(missing)} run(s) not done; rerun to do them")
     subprocess.run(sweep, check=True)
 
 
