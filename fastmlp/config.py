@@ -120,6 +120,9 @@ class TrainConfig:
     optimizer: str = _setting("momentum", "optimisation", "the update rule", choices=OPTIMIZERS)
     momentum: float = _setting(0.9, "optimisation", "momentum: the velocity's decay")
     nesterov: bool = _setting(False, "optimisation", "momentum: Nesterov's variant")
+    momentum_final: Optional[float] = _setting(
+        None, "optimisation", "momentum: ramp the momentum linearly from --momentum (first "
+        "epoch) to this (last epoch); none: constant", metavar="MU", shown="none")
     beta1: float = _setting(0.9, "optimisation", "adam: decay of the gradient's running mean")
     beta2: float = _setting(
         0.999, "optimisation", "adam: decay of the squared gradient's running mean")
@@ -135,6 +138,11 @@ class TrainConfig:
     warmup: float = _setting(0.0, "optimisation", "epochs of linear learning-rate warm-up")
     dropout: float = _setting(0.1, "optimisation", "dropout rate of the hidden layers")
     dropout_input: float = _setting(0.0, "optimisation", "dropout rate of the input")
+    max_norm: float = _setting(
+        0.0, "optimisation", "after each update, rescale every unit's incoming weight vector "
+        "(every layer, biases excluded) to norm <= C; 0: off", metavar="C")
+    label_smoothing: float = _setting(
+        0.0, "optimisation", "train on targets (1 - E) * onehot + E / classes", metavar="E")
     augment: str = _setting(
         "none", "optimisation", "; ".join(
             f"{a.name}{':' + a.param if a.param else ''}: {a.help}"
@@ -237,6 +245,9 @@ _RANGES = {
     "warmup": (0.0, _INF, False, True),
     "dropout": (0.0, 1.0, False, True),
     "dropout_input": (0.0, 1.0, False, True),
+    "max_norm": (0.0, _INF, False, True),
+    "label_smoothing": (0.0, 1.0, False, True),
+    "momentum_final": (0.0, 1.0, False, True),
     "early_stop": (1, 1_000_000, False, False),
     "seed": (0, 2**63 - 1, False, False),
     "threads": (1, 4096, False, False),

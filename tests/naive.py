@@ -256,27 +256,38 @@ def log_softmax(logits):
     return z - (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))
 
 
-def softmax_xent_forward(logits, labels):
-    """``(mean loss, probs (B, K), n_correct)``; mean over rows of -log softmax[label]; B = 0
-    gives ``(0.0, empty, 0)``."""
+def smoothed_targets(labels, K, smoothing=0.0):
+    """(B, K) targets: ``(1 - smoothing) * onehot(labels) + smoothing / K``."""
+    labels = np.asarray(labels)
+    q = np.full((len(labels), K), smoothing / K)
+    q[np.arange(len(labels)), labels] += 1.0 - smoothing
+    return q
+
+
+def softmax_xent_forward(logits, labels, smoothing=0.0):
+    """``(mean loss, probs (B, K), n_correct)``; mean over rows of -sum_k q_k log softmax_k,
+    q the smoothed targets (one-hot for smoothing 0: -log softmax[label]); B = 0 gives
+    ``(0.0, empty, 0)``."""
     logits = _f64(logits)
     labels = np.asarray(labels)
     B = logits.shape[0]
     if B == 0:
         return 0.0, np.zeros_like(logits), 0
     logp = log_softmax(logits)
-    loss = -logp[np.arange(B), labels].mean()
+    if smoothing:
+        loss = -(smoothed_targets(labels, logits.shape[1], smoothing) * logp).sum(axis=1).mean()
+    else:
+        loss = -logp[np.arange(B), labels].mean()
     n_correct = int((logits.argmax(axis=1) == labels).sum())
     return float(loss), softmax(logits), n_correct
 
 
-def softmax_xent_backward(probs, labels):
-    """Gradient of the mean loss w.r.t. the logits: ``(probs - onehot(labels)) / B``."""
+def softmax_xent_backward(probs, labels, smoothing=0.0):
+    """Gradient of the mean loss w.r.t. the logits: ``(probs - q) / B``, q the smoothed
+    targets (``onehot(labels)`` for smoothing 0)."""
     probs = _f64(probs)
     B, K = probs.shape
-    onehot = np.zeros_like(probs)
-    onehot[np.arange(B), np.asarray(labels)] = 1.0
-    return (probs - onehot) / max(B, 1)
+    return (probs - smoothed_targets(labels, K, smoothing)) / max(B, 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,3 +383,11 @@ def add_weight_decay(grads, params, wd):
     """grads + wd params: the gradient of 0.5 wd |w|^2 added."""
     grads, params = _f64(grads, params)
     return grads + wd * params
+
+
+def max_norm(weights, c):
+    """weights (D, H) with each column (a unit's incoming weights) of norm above c rescaled to
+    norm c; the others unchanged."""
+    w = _f64(weights)
+    norms = np.sqrt((w ** 2).sum(axis=0))
+    return w * np.where(norms > c, c / np.where(norms > 0, norms, 1.0), 1.0)

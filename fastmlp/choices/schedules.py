@@ -1,4 +1,5 @@
-"""Learning-rate schedules and the batch-size ramp, as plain functions of the epoch and step."""
+"""Learning-rate schedules, the momentum ramp and the batch-size ramp, as plain functions of the
+epoch and step."""
 
 import math
 
@@ -40,3 +41,14 @@ def learning_rate(cfg, epoch, step, steps_per_epoch, batch):
     if cfg.warmup > 0 and progress < cfg.warmup:
         lr *= (progress + 1 / max(1, steps_per_epoch)) / cfg.warmup
     return lr
+
+
+def momentum_for_epoch(cfg, epoch):
+    """Momentum of 0-based ``epoch``: ``cfg.momentum`` throughout, or with
+    ``cfg.momentum_final`` set, a linear ramp from ``cfg.momentum`` in the first epoch to
+    ``cfg.momentum_final`` in the last (after Srivastava et al. 2014, who raise it over
+    training). Each epoch's steps use its value."""
+    if cfg.momentum_final is None or cfg.epochs <= 1:
+        return cfg.momentum if cfg.momentum_final is None else cfg.momentum_final
+    t = min(max(epoch / (cfg.epochs - 1), 0.0), 1.0)
+    return cfg.momentum + (cfg.momentum_final - cfg.momentum) * t

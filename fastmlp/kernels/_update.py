@@ -8,11 +8,14 @@ params and the state in place. The training loop calls them from loop/steps.py's
 
 import math
 
+import numpy as np
+
 from .._jit import jit
+from ._checks import _check_float
 
 __all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
     "ADAM", "MOMENTUM", "SGD", "_adam_update", "_add_weight_decay", "_momentum_update",
-    "_sgd_update",
+    "_sgd_update", "_add_column_squares", "_max_norm_factors", "_scale_columns", "max_norm",
 ]
 
 # the optimizer codes the compiled loop branches on (Hyper.optimizer), one per row of the table
@@ -72,3 +75,63 @@ def _add_weight_decay(grads, params, wd):
     wd = params.dtype.type(wd)
     for i in range(params.size):
         grads[i] += wd * params[i]
+
+
+# ---------------------------------------------------------------------------------------------
+# The max-norm constraint (Srivastava et al. 2014): every unit's incoming weight vector, a column
+# of its layer's weights (D, H), rescaled to norm <= c after each update (biases untouched). In
+# the loop each thread owns a block of rows, so a column's norm is summed over the threads:
+# _add_column_squares on each thread's rows (riding on its update, row by row while the row is in
+# cache), then _max_norm_factors over every thread's sums, then _scale_columns on its own rows.
+# ---------------------------------------------------------------------------------------------
+@jit
+def _add_column_squares(sq, w):
+    # sq (H,) float64 += the squares of w (R, H) summed over its R rows
+    R, H = w.shape
+    for r in range(R):
+        for j in range(H):
+            v = w[r, j]
+            sq[j] += v * v
+
+
+@jit
+def _max_norm_factors(factors, sq, c):
+    # factors (H,) = min(1, c / |w_j|) for each column j, its squared norm |w_j|^2 the sum over
+    # the rows of sq (T, H) (each thread's share). Returns whether any factor is below 1.
+    T, H = sq.shape
+    clipped = False
+    for j in range(H):
+        total = 0.0
+        for u in range(T):
+            total += sq[u, j]
+        if total > c * c:
+            factors[j] = c / math.sqrt(total)
+            clipped = True
+        else:
+            factors[j] = 1.0
+    return clipped
+
+
+@jit
+def _scale_columns(w, factors):
+    # w (R, H) *= factors (H,), column j by factors[j]
+    R, H = w.shape
+    for r in range(R):
+        for j in range(H):
+            w[r, j] *= factors[j]
+
+
+def max_norm(weights, c):
+    """Rescale, in place, each column of ``weights`` (D, H) (a unit's incoming weight vector)
+    whose Euclidean norm exceeds ``c`` > 0 to norm ``c``. Returns the number of columns
+    rescaled."""
+    _check_float("weights", weights, 2)
+    if not (isinstance(c, (int, float, np.floating)) and math.isfinite(c) and c > 0):
+        raise ValueError(f"c must be a positive finite number, got {c!r}")
+    H = weights.shape[1]
+    sq = np.zeros((1, H))
+    factors = np.ones(H, weights.dtype)
+    _add_column_squares(sq[0], weights)
+    if _max_norm_factors(factors, sq, float(c)):
+        _scale_columns(weights, factors)
+    return int((factors < 1).sum())

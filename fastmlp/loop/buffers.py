@@ -52,10 +52,15 @@ class Workspace(NamedTuple):
     opt2: np.ndarray
     act_offsets: np.ndarray
     part: np.ndarray
+    norms: np.ndarray
+    factors: np.ndarray
 
 
-def make_workspace(sizes, max_batch, n_params):
-    """Allocate the buffers for layer ``sizes`` and batches of up to ``max_batch`` rows."""
+def make_workspace(sizes, max_batch, n_params, norm_threads=0):
+    """Allocate the buffers for layer ``sizes`` and batches of up to ``max_batch`` rows; with
+    ``norm_threads`` > 0 also the max-norm constraint's (for that many threads): norms (T, sum H)
+    float64, each thread's share of every unit's squared incoming norm, and factors (T, sum H)
+    float32, each thread's copy of every unit's rescaling factor (steps.py, _clip_block)."""
     D0 = sizes[0]
     hs = np.array(sizes[1:], dtype=np.int64)
     total = int(hs.sum()) * max_batch
@@ -73,7 +78,9 @@ def make_workspace(sizes, max_batch, n_params):
         mask=np.zeros(total, f32),
         dz=np.zeros(total, f32), grads=np.zeros(n_params, f32), opt1=np.zeros(n_params, f32),
         opt2=np.zeros(n_params, f32), act_offsets=offsets,
-        part=np.zeros((MAX_THREADS, 2), np.float64))
+        part=np.zeros((MAX_THREADS, 2), np.float64),
+        norms=np.zeros((norm_threads, int(hs.sum())), np.float64),
+        factors=np.zeros((norm_threads, int(hs.sum())), f32))
 
 
 class Hyper(NamedTuple):
@@ -118,6 +125,11 @@ class Hyper(NamedTuple):
     image_width: int = 1
     rotate_max: float = 0.0
     elastic_max: float = 0.0
+    # the loss's label smoothing (kernels/_loss.py); the max-norm constraint: after each update
+    # every unit's incoming weight vector (a column of its layer's (D, H) weights, every layer)
+    # is rescaled to norm <= max_norm (0: off; steps.py, _clip_block)
+    label_smoothing: float = 0.0
+    max_norm: float = 0.0
 
 
 def activation_fields(activation):

@@ -128,6 +128,9 @@ def train_steps(model, ws, hp, images_flat, labels, order, transform, batch, fir
         raise ValueError(f"the dense first layer reads the images: {images_flat.shape[0]} "
                          f"images for {labels.shape[0]} labels (a run that freed them, "
                          "release_train_images, trains on the sparse path only)")
+    if hp.max_norm > 0.0 and ws.norms.shape[0] < T:
+        raise ValueError(f"max_norm needs the workspace's norm buffers for {T} threads: "
+                         f"make_workspace(..., norm_threads={T})")
     if (input_of_pixel is None) == moves_images(hp):
         raise ValueError("input_of_pixel must be pixel_map_arg(hp, ...): an array exactly when "
                          "hp shifts, rotates or distorts the images, else None")

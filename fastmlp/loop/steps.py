@@ -57,6 +57,9 @@ from .._jit import jit_inner, jit_worker
 from ..kernels import ADAM, MOMENTUM, SGD, _barrier, _gemm_tn_cols
 
 
+CLIP_CHUNK = 4096  # max-norm: weights updated per piece (float32: 16 KB), squares read in L1
+
+
 @jit_inner
 def _view(buf, offset, rows, cols):
     # (rows, cols) C-contiguous view of the flat buffer starting at offset
@@ -118,10 +121,12 @@ def _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp):
     Kc = layout[last, 3]
     off = ws.act_offsets[last] + r0 * Kc
     probs = _view(ws.h, off, n, Kc)
-    loss, ok = K._softmax_xent_forward(probs, _view(ws.z, off, n, Kc), ws.y[r0:r1])
+    loss, ok = K._softmax_xent_forward(probs, _view(ws.z, off, n, Kc), ws.y[r0:r1],
+                                       hp.label_smoothing)
     if not np.isfinite(loss):
         return loss, ok
-    K._softmax_xent_backward(_view(ws.dz, off, n, Kc), probs, ws.y[r0:r1], 1.0 / b)
+    K._softmax_xent_backward(_view(ws.dz, off, n, Kc), probs, ws.y[r0:r1], 1.0 / b,
+                             hp.label_smoothing)
     for l in range(last, 0, -1):
         w_off, D, H = layout[l, 0], layout[l, 2], layout[l, 3]
         prev = ws.act_offsets[l - 1] + r0 * D
@@ -162,8 +167,11 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
     # bias, so no two threads write the same parameter. With hp.fused (plain SGD, no weight
     # decay) the step is applied inside the gradient's GEMM (BLAS beta = 1), or inside the
     # sparse kernel; otherwise the gradient block is written to ws.grads and the optimizer
-    # updates that block at once, while it is in cache.
+    # updates that block at once, while it is in cache. With hp.max_norm, also this thread's
+    # share of each unit's squared incoming norm, into its row of ws.norms (_clip_block).
     L = layout.shape[0]
+    clip = hp.max_norm > 0.0
+    hoff = 0
     for l in range(L):
         w_off, b_off, D, H = layout[l, 0], layout[l, 1], layout[l, 2], layout[l, 3]
         d0, d1 = D * t // T, D * (t + 1) // T
@@ -191,16 +199,27 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
             _gemm_tn_cols(_view(target, w_off + d0 * H, d1 - d0, H), inp, d0, dout, alpha,
                           beta)
         K._bias_backward(bias_target[b_off:b_off + H], dout, alpha, beta, h0, h1)
+        if clip:  # this thread's share of each unit's squared norm, after the update
+            sq = ws.norms[t, hoff:hoff + H]
+            sq[:] = 0.0
         if not hp.fused:
             if hp.weight_decay > 0.0:
                 K._add_weight_decay(ws.grads[w_off + d0 * H:w_off + d1 * H],
                                     params[w_off + d0 * H:w_off + d1 * H], hp.weight_decay)
-            # the optimizer step on this thread's weight rows and bias columns (called here, not
-            # through a helper: each level of jitted calls costs compile time). One branch per
-            # row of optimizers.OPTIMIZERS, on the row's code, calling the row's kernel as
+            # the optimizer step on this thread's weight rows, then bias columns (called here,
+            # not through a helper: each level of jitted calls costs compile time). One branch
+            # per row of optimizers.OPTIMIZERS, on the row's code, calling the row's kernel as
             # kernel(params, *state, grads, lr, *hyper[, t]): Numba cannot call through a
-            # table of functions (first-class functions break caching and cost speed)
-            for lo, hi in ((w_off + d0 * H, w_off + d1 * H), (b_off + h0, b_off + h1)):
+            # table of functions (first-class functions break caching and cost speed). With
+            # max-norm the rows go a few at a time (16 KB, in L1), their squares added while
+            # they are in cache
+            per = max(1, CLIP_CHUNK // H) if clip else max(1, d1 - d0)
+            n_w = -(-(d1 - d0) // per)
+            for c in range(n_w + 1):
+                lo = w_off + (d0 + c * per) * H
+                hi = w_off + min(d0 + (c + 1) * per, d1) * H
+                if c == n_w:
+                    lo, hi = b_off + h0, b_off + h1
                 p, g = params[lo:hi], ws.grads[lo:hi]
                 if hp.optimizer == SGD:
                     K._sgd_update(p, g, lr)
@@ -209,6 +228,26 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
                 elif hp.optimizer == ADAM:
                     K._adam_update(p, ws.opt1[lo:hi], ws.opt2[lo:hi], g, lr, hp.beta1, hp.beta2,
                                    hp.eps, step_t)
+                if clip and c < n_w:
+                    K._add_column_squares(sq, _view(params, lo, (hi - lo) // H, H))
+        elif clip:  # the update was inside the GEMM: one pass over the rows for their squares
+            K._add_column_squares(sq, _view(params, w_off + d0 * H, d1 - d0, H))
+        hoff += H
+
+
+@jit_inner
+def _clip_block(t, T, ws, params, layout, hp):
+    # The max-norm constraint, after every thread's _update_block and a barrier: each unit's
+    # rescaling factor from all threads' shares of its squared norm (ws.norms[:T]), then thread
+    # t's rows of every layer's weights rescaled (a pass only over layers with a unit to clip)
+    hoff = 0
+    for l in range(layout.shape[0]):
+        w_off, D, H = layout[l, 0], layout[l, 2], layout[l, 3]
+        d0, d1 = D * t // T, D * (t + 1) // T
+        f = ws.factors[t, hoff:hoff + H]
+        if K._max_norm_factors(f, ws.norms[:T, hoff:hoff + H], hp.max_norm) and d1 > d0:
+            K._scale_columns(_view(params, w_off + d0 * H, d1 - d0, H), f)
+        hoff += H
 
 
 @jit_worker
@@ -282,6 +321,9 @@ def _train_worker(t, T, sync, params, ws, layout, hp, images, labels, order, pix
             return loss_sum, correct, samples, s
         _update_block(t, T, ws, params, layout, b, rows, hp, lrs[s], t0 + s - first_step + 1,
                       csr_ptr, csr_idx, csr_val, scale)
+        if hp.max_norm > 0.0:  # every thread's share of the norms is in: rescale its rows
+            sense = _barrier(sync, T, sense)
+            _clip_block(t, T, ws, params, layout, hp)
         sense = _barrier(sync, T, sense)
         loss_sum += loss
         correct += ok
@@ -322,12 +364,13 @@ def _evaluate_worker(t, T, pred, probs_out, params, ws, layout, hp, images, labe
         probs = _view(ws.h, off, n, Kc)
         if have_labels:
             loss, ok = K._softmax_xent_forward(probs, _view(ws.z, off, n, Kc),
-                                               labels[start:start + n])
+                                               labels[start:start + n], hp.label_smoothing)
             loss_sum += loss
             correct += ok
         else:  # no labels: probabilities only, scored against class 0
             ws.y[w0:w0 + n] = 0
-            K._softmax_xent_forward(probs, _view(ws.z, off, n, Kc), ws.y[w0:w0 + n])
+            K._softmax_xent_forward(probs, _view(ws.z, off, n, Kc), ws.y[w0:w0 + n],
+                                    hp.label_smoothing)
         for i in range(n):
             best = 0
             for k in range(1, Kc):

@@ -72,7 +72,8 @@ def loop_hyper(cfg, act, sparse, threads, image_width=None):
         seed=int(cfg.seed), sparse=bool(sparse),
         fused=bool(opt.fuses and cfg.weight_decay == 0),  # see loop/steps.py's docstring
         threads=int(threads), shift_max=aug.shift, image_width=int(image_width),
-        rotate_max=float(np.deg2rad(aug.rotate)), elastic_max=float(aug.elastic))
+        rotate_max=float(np.deg2rad(aug.rotate)), elastic_max=float(aug.elastic),
+        label_smoothing=float(cfg.label_smoothing), max_norm=float(cfg.max_norm))
 
 
 def _input_csr(cfg, train_x, tr_arrays):
@@ -194,7 +195,7 @@ def make_plan(cfg, data, release):
     features = () if train_x.dtype == np.uint8 else (train_x.dtype,)  # float32 rows
     helper = warmup.start_for(moves_images(hp0), *features)
     try:
-        model, ws = _network(cfg, act, sizes, transform, max_batch)
+        model, ws = _network(cfg, act, sizes, transform, max_batch, threads)
         tr_arrays = transform_arrays(model, train_x.shape[1])
         min_batch = batch_size_for_epoch(0, cfg.batch_size, cfg.batch_ramp)
         lrs = np.zeros(steps_in_epoch(N, min_batch), dtype=np.float64)
@@ -264,11 +265,13 @@ def _first_layer(cfg, act, train_x, tr_arrays, threads, width):
     return compile_seconds, csr, hyper_for
 
 
-def _network(cfg, act, sizes, transform, max_batch):
-    """The run's MLP and its workspace for batches of up to ``max_batch`` rows."""
+def _network(cfg, act, sizes, transform, max_batch, threads):
+    """The run's MLP and its workspace for batches of up to ``max_batch`` rows (and, with
+    --max-norm, its buffers for ``threads`` threads)."""
     try:
         model = MLP.create(sizes, act, seed=cfg.seed, init=cfg.init, transform=transform)
-        return model, make_workspace(model.sizes, max_batch, model.params.size)
+        return model, make_workspace(model.sizes, max_batch, model.params.size,
+                                     norm_threads=threads if cfg.max_norm > 0 else 0)
     except MemoryError:
         raise ConfigError(f"out of memory allocating the network {'-'.join(map(str, sizes))} "
                           f"at batch {max_batch} (about "

@@ -19,7 +19,8 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
-from ..choices.schedules import batch_size_for_epoch, learning_rate, steps_in_epoch
+from ..choices.schedules import (batch_size_for_epoch, learning_rate, momentum_for_epoch,
+                                 steps_in_epoch)
 from ..config import TrainConfig
 from ..errors import ConfigError, DivergenceError, OutputError
 from ..loop.calls import train_steps
@@ -183,7 +184,7 @@ def _epoch(plan, state, interrupt, on_progress, checkpoints):
     for s in range(steps):
         plan.lrs[s] = learning_rate(cfg, e, s, steps, B)
     chunk = max(1, CHUNK_SAMPLES // B)
-    hp = plan.hyper_for(B)
+    hp = plan.hyper_for(B)._replace(momentum=float(momentum_for_epoch(cfg, e)))
     t_epoch = time.perf_counter()
     while state.step < steps:
         if interrupt.requested(e, state.step):
