@@ -66,6 +66,24 @@ def load(path):
     or its arrays hold values compiled code must not see (non-finite parameters, pixel indices
     outside the image)."""
     path = os.fspath(path)
+    meta, arrays = _read(path, with_arrays=True)
+    missing = [n for n, (_, _, needed) in ARRAYS.items() if needed and n not in arrays]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} has no {', '.join(missing)} array; use "
+                              "another checkpoint")
+    _check_values(arrays, meta, path)
+    return arrays, meta
+
+
+# What reading a damaged zip file raises (RuntimeError: an encrypted member)
+_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
+            NotImplementedError, RuntimeError)
+
+
+def _read(path, with_arrays):
+    """``(meta, arrays or None)`` of the checkpoint at ``path``: its members listed, its
+    metadata read and checked (:func:`check_meta`), then, ``with_arrays``, each array read
+    after its header was checked against the metadata."""
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint {path}: no such file; check the path given to "
                               "--resume or to the model argument")
@@ -76,18 +94,12 @@ def load(path):
             members = _members(z, path)
             meta = _read_meta(z, members.pop("__meta__", None), path)
             shapes = check_meta(meta, path)
-            arrays = {name: _read_array(z, info, path, name, shapes)
-                      for name, info in members.items()}
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
-            NotImplementedError, RuntimeError) as exc:  # RuntimeError: an encrypted member
+            arrays = ({name: _read_array(z, info, path, name, shapes)
+                       for name, info in members.items()} if with_arrays else None)
+    except _CORRUPT as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc}); use an "
                               "earlier checkpoint or train again") from None
-    missing = [n for n, (_, _, needed) in ARRAYS.items() if needed and n not in arrays]
-    if missing:
-        raise CheckpointError(f"checkpoint {path} has no {', '.join(missing)} array; use "
-                              "another checkpoint")
-    _check_values(arrays, meta, path)
-    return arrays, meta
+    return meta, arrays
 
 
 def _members(z, path):
@@ -241,19 +253,7 @@ def _check_values(arrays, meta, path):
 
 def read_meta(path):
     """A checkpoint's metadata alone, checked as :func:`load` checks it (no array is read)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint {path}: no such file; check the path given to "
-                              "--resume or to the model argument")
-    try:
-        with zipfile.ZipFile(path) as z:
-            meta = _read_meta(z, _members(z, path).get("__meta__"), path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, KeyError,
-            NotImplementedError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({exc}); use an "
-                              "earlier checkpoint or train again") from None
-    check_meta(meta, path)
-    return meta
+    return _read(os.fspath(path), with_arrays=False)[0]
 
 
 def is_checkpoint(path):
