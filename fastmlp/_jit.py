@@ -67,6 +67,7 @@ import collections
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 
 try:
@@ -406,11 +407,12 @@ def temp_cache_dir():
 
 @functools.lru_cache(maxsize=None)
 def _note_temp_cache():
-    import sys
-
-    print(f"fastmlp: compiled code is cached in {temp_cache_dir()} (the package folder "
-          f"{PACKAGE_DIR} and the user cache folder are not writable); set NUMBA_CACHE_DIR to a "
-          "lasting writable folder to keep it", file=sys.stderr)
+    # a warning of the "fastmlp" logger: without a logging set-up, Python prints it as this one
+    # line on stderr; an application that sets up logging routes it like its own
+    logging.getLogger(__name__).warning(
+        "fastmlp: compiled code is cached in %s (the package folder %s and the user cache "
+        "folder are not writable); set NUMBA_CACHE_DIR to a lasting writable folder to keep it",
+        temp_cache_dir(), PACKAGE_DIR)
 
 
 _LOCATOR_LIST = _numba_class("CacheImpl")._locator_classes
