@@ -15,7 +15,6 @@ from fastmlp.predict import main as predict_main
 from fastmlp.train import main as train_main
 
 
-
 @pytest.fixture(scope="module")
 def members(mnist_slice_dir, tmp_path_factory):
     """Three checkpoints of real MNIST (a slice of the training set; seeds 0, 1, 2, the third
@@ -47,12 +46,19 @@ def test_an_ensemble_is_the_mean_of_its_members_probabilities(members, mnist):
     assert not np.array_equal(single[0], single[1])  # the members are not one model
 
 
-def test_models_of_other_images_or_classes_do_not_combine(members, tmp_path, capsys):
+def _model_of_other_data(tmp_path, capsys, k, shape):
+    """``(data folder, checkpoint)``: a learnable synthetic set of ``k`` classes of ``shape``
+    images, and a model trained on it for an epoch."""
     other = tmp_path / "other"
-    synthetic.write_idx_dir(other, k=4, shape=(6, 6))
+    synthetic.write_idx_dir(other, k=k, shape=shape)
     ck = tmp_path / "other.npz"
     assert cli(train_main, ["--data-dir", str(other), "--epochs", "1", "--save", str(ck), *TINY],
                capsys)[0] == 0
+    return other, ck
+
+
+def test_models_of_other_images_or_classes_do_not_combine(members, tmp_path, capsys):
+    other, ck = _model_of_other_data(tmp_path, capsys, k=4, shape=(6, 6))
     with pytest.raises(ConfigError, match="same images and classes"):  # 28x28 vs 6x6
         Ensemble([load_model(members[0])[0], load_model(ck)[0]])
     with pytest.raises(ConfigError):
@@ -79,11 +85,7 @@ def test_evaluate_reports_each_model_and_their_ensemble(members, capsys):
 
 
 def test_evaluate_refuses_models_trained_on_other_data(members, tmp_path, capsys):
-    other = tmp_path / "same-shape"
-    synthetic.write_idx_dir(other, k=10, shape=(28, 28))
-    ck = tmp_path / "x.npz"
-    assert cli(train_main, ["--data-dir", str(other), "--epochs", "1", "--save", str(ck), *TINY],
-               capsys)[0] == 0
+    other, ck = _model_of_other_data(tmp_path, capsys, k=10, shape=(28, 28))  # MNIST's shape
     code, _, err = cli(evaluate_main, [str(members[0]), str(ck)], capsys)
     assert code == 2 and one_line(err) and "other data" in err and "data_dir" in err, err
     code, out, err = cli(evaluate_main, [str(members[0]), str(ck), "--data-dir", str(other)],
