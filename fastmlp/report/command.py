@@ -160,6 +160,7 @@ def main(argv=None):
             res.update(name=name, mode=mode, seconds=time.perf_counter() - t0, n_runs=total,
                        runs_kept=ctx.runs_kept - kept0,
                        git_commit=machine["git_commit"],
+                       cpu=f"{machine['cpu_detail']}, {machine['cores']} cores",
                        date=datetime.datetime.now(datetime.timezone.utc).strftime(
                            "%Y-%m-%d %H:%M UTC"))
             experiments[name] = res
