@@ -531,8 +531,9 @@ def committee_verdict(ctx, groups):
     rows.append([f"committee of the {len(members)}", pct(g["committee"]["val_accuracy"]),
                  pct(g["committee"]["test_accuracy"]), pct(acc), pp(acc - best),
                  f"{total:.1f} s in all",
-                 f"each seed's command with `--save mN.npz` (N: the seed), then "
-                 f"`python -m fastmlp.evaluate {saved}`"])
+                 f"`{g['command']} --seed N --save mN.npz` (N = "
+                 f"{', '.join(map(str, g['seeds']))}), then `python -m fastmlp.evaluate "
+                 f"{saved}`"])
     return dict(claim=CLAIMS["committee"],
                 rule="confirmed if the committee's accuracy on all 10,000 beats its best "
                      "member's by more than 0.1 pp; partly confirmed if it beats the members' "

@@ -73,7 +73,8 @@ def machine_line(m, experiments=None):
             f"git {c}" for c in sorted(commits)) + "; each section names its own)")
     else:
         commit = f" (git {m['git_commit']})" if m.get("git_commit") else ""
-    return (f"Machine: {m.get('cpu_detail', m['cpu'])}, {m['cores']} cores ({m['available_cores']} available), "
+    return (f"Machine: {m.get('cpu_detail', m['cpu'])}, {m['cores']} cores "
+            f"({m['available_cores']} available), "
             f"{m['platform']}; Python {m['python']}, NumPy {m['numpy']}, Numba {m['numba']}; "
             f"fastmlp {m['fastmlp']}{commit}; {m['date']}.")
 

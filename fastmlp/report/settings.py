@@ -103,7 +103,8 @@ MAX_NORM = 2.0
 LABEL_SMOOTHING = 0.1      # Pereyra et al.'s value
 MOMENTUM_FINAL = 0.99      # from the default 0.9, over the run's epochs
 # committee: COMMITTEE_SIZE runs of preset strong (seeds 0, 1, ...) at COMMITTEE_EPOCHS, so
-# that the members, trained one after another, fit in TIME_TARGET (40 epochs took 274 s)
+# that the members, trained one after another, fit in TIME_TARGET: its 8-epoch runs took 36-51 s
+# each (4.6-6.4 s an epoch) on the project's Zen 4, so 3 x 14 epochs take 190-270 s
 COMMITTEE_SIZE = 3
 COMMITTEE_PRESET = "strong"
-COMMITTEE_EPOCHS = 13
+COMMITTEE_EPOCHS = 14
