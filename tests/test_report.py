@@ -518,8 +518,10 @@ EFFECTS = {"max_norm": dict(max_norm=report.MAX_NORM),
 
 @pytest.mark.parametrize("name", list(EFFECTS))
 def test_each_effect_changes_one_setting_on_the_default_and_the_wide_network(quick, name):
-    _, results, _ = quick
+    _, results, md = quick
     e = results["experiments"][name]
+    section = md.split(f". {report.TITLES[name]}\n", 1)[1].split("\n## ", 1)[0]
+    assert f"*Setup:* {report.NOTES[name]}." in section
     groups = e["groups"]
     assert len(groups) == 4
     nets = [(TrainConfig(), None),
@@ -547,6 +549,30 @@ def test_each_effects_verdict_follows_the_numbers(quick, name):
         better.append(want == "better")
     assert e["verdict"] == ("confirmed" if all(better) else
                             "partly confirmed" if any(better) else "not confirmed")
+
+
+def _effect_group(label, acc, spread):
+    return dict(label=label, command=PREFIX, seeds=[0, 1, 2], runs=[],
+                median=dict(test_accuracy_full=acc, train_seconds=1.0),
+                spread=dict(test_accuracy_full=spread))
+
+
+@pytest.mark.parametrize("diffs, spread, effects, verdict", [
+    ((0.003, 0.002), 0.001, ("better", "better"), "confirmed"),
+    ((0.003, 0.0005), 0.0, ("better", "within the noise"), "partly confirmed"),
+    ((0.003, 0.003), 0.004, ("within the noise", "within the noise"), "not confirmed"),
+    ((-0.002, 0.0), 0.0, ("worse", "within the noise"), "not confirmed"),
+])
+def test_an_effects_verdict_rule_on_every_branch(diffs, spread, effects, verdict):
+    # better / worse only beyond max(0.1 pp, the wider seed spread); confirmed on both networks
+    groups = []
+    for net, diff in zip(("784-100-10", "576-1024-1024-10"), diffs):
+        groups += [_effect_group(f"{net}: none", 0.98, 0.0),
+                   _effect_group(f"{net}: max-norm 2", 0.98 + diff, spread)]
+    res = report.claims.MAX_NORM_EFFECT.verdict(None, groups)
+    assert tuple(g["checks"]["effect"] for g in groups[1::2]) == effects
+    assert res["verdict"] == verdict
+    assert [r[4] for r in res["rows"][1::2]] == list(effects)
 
 
 def test_the_effects_share_the_runs_without_any_setting(quick):
@@ -606,9 +632,14 @@ def test_each_new_section_names_its_cpu_and_older_ones_are_left_as_they_were(qui
     for name in report.EXPERIMENTS:
         assert results["experiments"][name]["cpu"] == \
             f"{cpu}, {results['machine']['cores']} cores"
-    assert md.count(f" on an {cpu}, {results['machine']['cores']} cores.*") == \
+    assert md.count(f"UTC on an {cpu}, {results['machine']['cores']} cores") == \
         len(report.EXPERIMENTS)
     old = json.loads(json.dumps(results))  # sections from before the report recorded the CPU
     for e in old["experiments"].values():
         del e["cpu"]
     assert f"on an {cpu}" not in report.render_markdown(old)
+    # the header says so when some sections name their CPU and others do not
+    assert "Sections that name no CPU" not in md + report.render_markdown(old)
+    for e in list(old["experiments"].values())[1:]:
+        e["cpu"] = "a CPU"
+    assert "Sections that name no CPU were run before" in report.render_markdown(old)

@@ -13,7 +13,7 @@ from .. import __version__
 from ..files import atomic_write
 from .plots import write_plots
 from .runs import _duration
-from .settings import CLAIMS, EXPERIMENTS, TITLES
+from .settings import CLAIMS, EXPERIMENTS, NOTES, TITLES
 
 
 def machine_info():
@@ -76,7 +76,17 @@ def machine_line(m, experiments=None):
     return (f"Machine: {m.get('cpu_detail', m['cpu'])}, {m['cores']} cores "
             f"({m['available_cores']} available), "
             f"{m['platform']}; Python {m['python']}, NumPy {m['numpy']}, Numba {m['numba']}; "
-            f"fastmlp {m['fastmlp']}{commit}; {m['date']}.")
+            f"fastmlp {m['fastmlp']}{commit}; {m['date']}." + _cpu_note(experiments))
+
+
+def _cpu_note(experiments):
+    """Said when only some sections name their CPU: the others were run before the report
+    recorded it, maybe on another machine than the one above."""
+    named = [bool(e.get("cpu")) for e in (experiments or {}).values()]
+    if any(named) and not all(named):
+        return (" Sections that name no CPU were run before the report recorded it, not "
+                "necessarily on this one.")
+    return ""
 
 
 def _finite(o):
@@ -147,6 +157,8 @@ def render_markdown(results):
                   f"**Verdict: {e['verdict']}.** {e['verdict_text']}", ""]
         if e.get("rule"):
             lines += [f"*Rule:* {e['rule']}.", ""]
+        if name in NOTES:
+            lines += [f"*Setup:* {NOTES[name]}.", ""]
         if e.get("seeds_note"):
             lines += [f"*Seeds:* {e['seeds_note']}.", ""]
         if e.get("mode") and e["mode"] != results["mode"]:

@@ -96,6 +96,12 @@ TITLES = {"hidden100": "One hidden layer of 100 units", "crop": "Cropping the bo
 # networks' runs without any of them are trained once): EFFECTS_FOLDER.
 WIDE_PRESET = "strong"
 WIDE_EPOCHS = 8
+_WIDE_NOTE = (f"the wide network is preset {WIDE_PRESET}'s with its epochs cut (the rows say to "
+              "how many) so that one run takes under about a minute on the project's 2-core "
+              "machine; the default network's runs take as many threads as the wide one's, one "
+              "run at a time")
+# a line under a section's rule, on how its experiment is set up
+NOTES = {name: _WIDE_NOTE for name in ("max_norm", "label_smoothing", "momentum_ramp")}
 EFFECTS_FOLDER = "effects"
 # c = 3 (wide) and c = 4 (default) never bound in benchmarks/sweeps/ (the weights stayed the
 # same as without max-norm): 2 is the largest value tried that acts on both networks.
