@@ -306,14 +306,16 @@ def test_a_rerun_over_kept_runs_says_they_were_kept(quick, tmp_path):
     # The first report ran every run itself; a rerun of one experiment over the same runs
     # directory trains nothing, and its seconds must not read as the experiment's cost.
     out, before, _ = quick
-    assert all(e.get("runs_kept") == 0 for e in before["experiments"].values())
+    shared = {"label_smoothing", "momentum_ramp"}  # find the max-norm section's runs (below)
+    assert all(e.get("runs_kept") == 0 for name, e in before["experiments"].items()
+               if name not in shared)
     shutil.copy(out / "results.json", tmp_path / "results.json")
     shutil.copytree(out / "runs", tmp_path / "runs")
     assert run_main(report.main, ["--quick", "--out", str(tmp_path), "--only", "center"]) == 0
     e = json.loads((tmp_path / "results.json").read_text())["experiments"]["center"]
     n = len(report.CENTERS)
     assert e["n_runs"] == e["runs_kept"] == n
-    assert (f"{n} of its {n} runs were kept from an earlier invocation"
+    assert (f"{n} of its {n} runs were already recorded at that commit"
             in (tmp_path / "RESULTS.md").read_text())
 
 
@@ -458,7 +460,8 @@ def test_a_quick_report_never_replaces_the_full_one_without_being_told(full_docs
     assert run_main(report.main, ["--quick", "--only", "center"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert "docs/results.json holds full-mode results (10 experiment(s))" in err
+    n = len(json.loads((full_docs / "results.json").read_text())["experiments"])
+    assert f"docs/results.json holds full-mode results ({n} experiment(s))" in err
     assert "--out DIR" in err and "--replace" in err
     assert _files(full_docs) == before  # 211 lines of full results still there
     assert not (full_docs / "runs").exists()  # refused before anything ran
@@ -503,3 +506,140 @@ def test_a_report_output_that_is_a_folder_is_refused_before_anything_runs(tmp_pa
                         lambda ctx: pytest.fail("an experiment ran"))
     assert run_main(report.main, ["--quick", "--only", "center", "--out", str(tmp_path)]) == 2
     assert "RESULTS.md is a folder" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 34: max-norm, label smoothing and the momentum ramp, each alone; a committee
+# ---------------------------------------------------------------------------------------------
+EFFECTS = {"max_norm": dict(max_norm=report.MAX_NORM),
+           "label_smoothing": dict(label_smoothing=report.LABEL_SMOOTHING),
+           "momentum_ramp": dict(momentum_final=report.MOMENTUM_FINAL)}
+
+
+@pytest.mark.parametrize("name", list(EFFECTS))
+def test_each_effect_changes_one_setting_on_the_default_and_the_wide_network(quick, name):
+    _, results, md = quick
+    e = results["experiments"][name]
+    section = md.split(f". {report.TITLES[name]}\n", 1)[1].split("\n## ", 1)[0]
+    assert f"*Setup:* {report.NOTES[name]}." in section
+    groups = e["groups"]
+    assert len(groups) == 4
+    nets = [(TrainConfig(), None),
+            (preset(report.WIDE_PRESET, epochs=report.WIDE_EPOCHS), report.WIDE_PRESET)]
+    quick_fields = dict(hidden=None, epochs=None, threads=None)  # what quick mode scales down
+    for (want, preset_name), base, g in zip(nets, groups[::2], groups[1::2]):
+        cfg_base, cfg = _config_of(base["command"]), _config_of(g["command"])
+        assert cfg == cfg_base.replace(**EFFECTS[name])  # the one setting, nothing else
+        assert cfg_base.replace(**{k: getattr(want, k) for k in quick_fields}) == want
+        assert ("--preset" in base["command"]) == (preset_name is not None)
+
+
+@pytest.mark.parametrize("name", list(EFFECTS))
+def test_each_effects_verdict_follows_the_numbers(quick, name):
+    _, results, _ = quick
+    e = results["experiments"][name]
+    better = []
+    for base, g in zip(e["groups"][::2], e["groups"][1::2]):
+        diff = g["median"]["test_accuracy_full"] - base["median"]["test_accuracy_full"]
+        tol = max(report.MIN_TOLERANCE, base["spread"]["test_accuracy_full"],
+                  g["spread"]["test_accuracy_full"])
+        want = "better" if diff > tol else "worse" if diff < -tol else "within the noise"
+        assert g["checks"]["effect"] == want
+        assert f"{100 * diff:+.2f} pp (noise {100 * tol:.2f} pp: {want})" in e["verdict_text"]
+        better.append(want == "better")
+    assert e["verdict"] == ("confirmed" if all(better) else
+                            "partly confirmed" if any(better) else "not confirmed")
+
+
+def _effect_group(label, acc, spread):
+    return dict(label=label, command=PREFIX, seeds=[0, 1, 2], runs=[],
+                median=dict(test_accuracy_full=acc, train_seconds=1.0),
+                spread=dict(test_accuracy_full=spread))
+
+
+@pytest.mark.parametrize("diffs, spread, effects, verdict", [
+    ((0.003, 0.002), 0.001, ("better", "better"), "confirmed"),
+    ((0.003, 0.0005), 0.0, ("better", "within the noise"), "partly confirmed"),
+    ((0.003, 0.003), 0.004, ("within the noise", "within the noise"), "not confirmed"),
+    ((-0.002, 0.0), 0.0, ("worse", "within the noise"), "not confirmed"),
+])
+def test_an_effects_verdict_rule_on_every_branch(diffs, spread, effects, verdict):
+    # better / worse only beyond max(0.1 pp, the wider seed spread); confirmed on both networks
+    groups = []
+    for net, diff in zip(("784-100-10", "576-1024-1024-10"), diffs):
+        groups += [_effect_group(f"{net}: none", 0.98, 0.0),
+                   _effect_group(f"{net}: max-norm 2", 0.98 + diff, spread)]
+    res = report.claims.MAX_NORM_EFFECT.verdict(None, groups)
+    assert tuple(g["checks"]["effect"] for g in groups[1::2]) == effects
+    assert res["verdict"] == verdict
+    assert [r[4] for r in res["rows"][1::2]] == list(effects)
+
+
+def test_the_effects_share_the_runs_without_any_setting(quick):
+    # the runs without max-norm, smoothing or a ramp are one set of runs, trained once
+    _, results, md = quick
+    exps = [results["experiments"][name] for name in EFFECTS]
+    bases = [[(r["command"], r["test_accuracy_full"]) for g in e["groups"][::2]
+              for r in g["runs"]] for e in exps]
+    assert bases[0] == bases[1] == bases[2]
+    assert exps[0]["runs_kept"] == 0
+    assert exps[1]["runs_kept"] == exps[2]["runs_kept"] == len(bases[0])
+    assert md.count("runs were already recorded at that commit") == 2
+
+
+def test_the_committee_is_the_mean_of_its_members_probabilities(quick):
+    from fastmlp import load_model
+    from fastmlp.data import load_dataset
+    from fastmlp.sweep.api import model_path
+    from fastmlp.sweep.grid import run_id
+
+    out, results, _ = quick
+    e = results["experiments"]["committee"]
+    g, = e["groups"]
+    assert g["seeds"] == list(range(report.COMMITTEE_SIZE))
+    cfg = _config_of(g["command"])
+    assert cfg.replace(hidden=(1024, 1024), epochs=report.COMMITTEE_EPOCHS, threads=None) == \
+        preset(report.COMMITTEE_PRESET, epochs=report.COMMITTEE_EPOCHS)
+    ds = load_dataset("mnist")
+    images, labels = ds.test_images, ds.test_labels.astype(np.int64)
+    folder, = out.glob("runs/*/committee")
+    probs = []
+    for r in g["runs"]:
+        model, _ = load_model(model_path(str(folder), run_id(cfg.replace(seed=r["seed"])
+                                                             .to_dict())))
+        p = model.predict_proba(images).astype(np.float64)
+        assert np.mean(p.argmax(axis=1) == labels) == pytest.approx(r["test_accuracy_full"])
+        probs.append(p)
+    acc = float(np.mean(np.mean(probs, axis=0).argmax(axis=1) == labels))
+    c = g["committee"]
+    assert c["test_accuracy_full"] == pytest.approx(acc)
+    members = [r["test_accuracy_full"] for r in g["runs"]]
+    assert c["total_run_seconds"] == pytest.approx(
+        sum(r["wall_seconds"] - r["compile_seconds"] for r in g["runs"]))
+    beats_best = acc - max(members) > report.MIN_TOLERANCE
+    beats_median = acc - statistics.median(members) > max(
+        report.MIN_TOLERANCE, max(members) - min(members))
+    assert e["verdict"] == ("confirmed" if beats_best else
+                            "partly confirmed" if beats_median else "not confirmed")
+    assert ("within 5 minutes: yes" if c["total_run_seconds"] <= report.TIME_TARGET
+            else "within 5 minutes: no") in e["verdict_text"]
+
+
+def test_each_new_section_names_its_cpu_and_older_ones_are_left_as_they_were(quick):
+    _, results, md = quick
+    cpu = results["machine"]["cpu_detail"]
+    assert cpu.startswith(results["machine"]["cpu"]) and "LLVM " in cpu
+    for name in report.EXPERIMENTS:
+        assert results["experiments"][name]["cpu"] == \
+            f"{cpu}, {results['machine']['cores']} cores"
+    assert md.count(f"UTC on an {cpu}, {results['machine']['cores']} cores") == \
+        len(report.EXPERIMENTS)
+    old = json.loads(json.dumps(results))  # sections from before the report recorded the CPU
+    for e in old["experiments"].values():
+        del e["cpu"]
+    assert f"on an {cpu}" not in report.render_markdown(old)
+    # the header says so when some sections name their CPU and others do not
+    assert "Sections that name no CPU" not in md + report.render_markdown(old)
+    for e in list(old["experiments"].values())[1:]:
+        e["cpu"] = "a CPU"
+    assert "Sections that name no CPU were run before" in report.render_markdown(old)

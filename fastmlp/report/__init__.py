@@ -25,19 +25,23 @@ from .commands import command_for, train_argv
 from .plots import PLOTS, matplotlib_available, write_plots
 from .render import machine_info, machine_line, render_markdown, write_report
 from .runs import Context, Group, RunFailed, time_to
-from .settings import (ACTIVATIONS, BEST_TARGET, CENTER_TARGET, CENTERS, CLAIMS, CROPS,
-                       EXPERIMENTS, FASHION_TARGET, FIXED_BATCHES, FLOAT32_EXP_UNDERFLOW,
-                       MIN_TOLERANCE, PLOT_NAMES, RAMP_TARGETS, SHIFTED_ACTIVATIONS, SHIFTED_DEPTHS,
-                       SOFTMAX_SCALES, SPEED_MARGIN, TIME_TARGET, TITLES, VAL_TARGET)
+from .settings import (ACTIVATIONS, BEST_TARGET, CENTER_TARGET, CENTERS, CLAIMS,
+                       COMMITTEE_EPOCHS, COMMITTEE_PRESET, COMMITTEE_SIZE, CROPS, EXPERIMENTS,
+                       FASHION_TARGET, FIXED_BATCHES, FLOAT32_EXP_UNDERFLOW, LABEL_SMOOTHING,
+                       MAX_NORM, MIN_TOLERANCE, MOMENTUM_FINAL, NOTES, PLOT_NAMES, RAMP_TARGETS,
+                       SHIFTED_ACTIVATIONS, SHIFTED_DEPTHS, SOFTMAX_SCALES, SPEED_MARGIN,
+                       TIME_TARGET, TITLES, VAL_TARGET, WIDE_EPOCHS, WIDE_PRESET)
 from .softmax import forward_logits, fused_softmax_xent, naive_softmax_xent
 
 __all__ = [
-    "ACTIVATIONS", "BEST_TARGET", "CENTERS", "CENTER_TARGET", "CLAIMS", "CLAIM_ROWS", "CROPS",
-    "EXPERIMENTS", "EXPERIMENT_FUNCTIONS", "FASHION_TARGET", "FIXED_BATCHES",
-    "FLOAT32_EXP_UNDERFLOW", "MIN_TOLERANCE", "PLOTS", "PLOT_NAMES", "RAMP_TARGETS",
-    "SHIFTED_ACTIVATIONS", "SHIFTED_DEPTHS", "SOFTMAX_SCALES", "SPEED_MARGIN", "TIME_TARGET",
-    "TITLES", "VAL_TARGET", "Context", "Group", "RunFailed", "build_parser", "command_for",
-    "forward_logits", "fused_softmax_xent",
-    "machine_info", "machine_line", "main", "matplotlib_available", "naive_softmax_xent",
-    "render_markdown", "run_claim", "time_to", "train_argv", "write_plots", "write_report",
+    "ACTIVATIONS", "BEST_TARGET", "CENTERS", "CENTER_TARGET", "CLAIMS", "CLAIM_ROWS",
+    "COMMITTEE_EPOCHS", "COMMITTEE_PRESET", "COMMITTEE_SIZE", "CROPS", "EXPERIMENTS",
+    "EXPERIMENT_FUNCTIONS", "FASHION_TARGET", "FIXED_BATCHES", "FLOAT32_EXP_UNDERFLOW",
+    "LABEL_SMOOTHING", "MAX_NORM", "MIN_TOLERANCE", "MOMENTUM_FINAL", "NOTES", "PLOTS",
+    "PLOT_NAMES", "RAMP_TARGETS", "SHIFTED_ACTIVATIONS", "SHIFTED_DEPTHS", "SOFTMAX_SCALES",
+    "SPEED_MARGIN", "TIME_TARGET", "TITLES", "VAL_TARGET", "WIDE_EPOCHS", "WIDE_PRESET",
+    "Context", "Group", "RunFailed", "build_parser", "command_for", "forward_logits",
+    "fused_softmax_xent", "machine_info", "machine_line", "main", "matplotlib_available",
+    "naive_softmax_xent", "render_markdown", "run_claim", "time_to", "train_argv",
+    "write_plots", "write_report",
 ]

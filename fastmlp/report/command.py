@@ -20,8 +20,8 @@ def build_parser():
     p = argparse.ArgumentParser(
         prog="python -m fastmlp.report",
         description="Check the claims fastmlp grew from on real data and write RESULTS.md, "
-                    "results.json and plots. The full run trains 66 networks (roughly half an "
-                    "hour on two cores).")
+                    "results.json and plots. The full run trains 125 networks (about an hour on "
+                    "two cores).")
     p.add_argument("--quick", action="store_true",
                    help="a tiny version for CI: one seed, 1-2 epochs, small networks, one "
                         "thread (under a minute); its verdicts are not about the claims")
@@ -160,6 +160,7 @@ def main(argv=None):
             res.update(name=name, mode=mode, seconds=time.perf_counter() - t0, n_runs=total,
                        runs_kept=ctx.runs_kept - kept0,
                        git_commit=machine["git_commit"],
+                       cpu=f"{machine['cpu_detail']}, {machine['cores']} cores",
                        date=datetime.datetime.now(datetime.timezone.utc).strftime(
                            "%Y-%m-%d %H:%M UTC"))
             experiments[name] = res

@@ -13,7 +13,7 @@ from .. import __version__
 from ..files import atomic_write
 from .plots import write_plots
 from .runs import _duration
-from .settings import CLAIMS, EXPERIMENTS, TITLES
+from .settings import CLAIMS, EXPERIMENTS, NOTES, TITLES
 
 
 def machine_info():
@@ -42,11 +42,26 @@ def machine_info():
             commit = rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         pass
-    return dict(cpu=cpu, cores=os.cpu_count(), available_cores=available_cores(),
+    return dict(cpu=cpu, cpu_detail=_cpu_detail(cpu), cores=os.cpu_count(),
+                available_cores=available_cores(),
                 platform=platform.platform(), python=platform.python_version(),
                 numpy=np.__version__, numba=numba.__version__, fastmlp=__version__,
                 git_commit=commit,
                 date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def _cpu_detail(cpu):
+    """``cpu`` (the model name, which reads "AMD EPYC" on every Zen) as a reader can place it:
+    with LLVM's name for the host CPU (what Numba compiles for: znver4 is a Zen 4) and whether
+    it has AVX-512, e.g. "AMD EPYC Zen 4 (LLVM znver4, AVX-512)"."""
+    import llvmlite.binding as llvm
+
+    name = llvm.get_host_cpu_name()
+    features = llvm.get_host_cpu_features()
+    wide = ("AVX-512" if features.get("avx512f") else "AVX2" if features.get("avx2") else
+            "no AVX2")
+    zen = f" Zen {name[len('znver'):]}" if name.startswith("znver") else ""
+    return f"{cpu}{zen} (LLVM {name}, {wide})"
 
 
 def machine_line(m, experiments=None):
@@ -58,9 +73,20 @@ def machine_line(m, experiments=None):
             f"git {c}" for c in sorted(commits)) + "; each section names its own)")
     else:
         commit = f" (git {m['git_commit']})" if m.get("git_commit") else ""
-    return (f"Machine: {m['cpu']}, {m['cores']} cores ({m['available_cores']} available), "
+    return (f"Machine: {m.get('cpu_detail', m['cpu'])}, {m['cores']} cores "
+            f"({m['available_cores']} available), "
             f"{m['platform']}; Python {m['python']}, NumPy {m['numpy']}, Numba {m['numba']}; "
-            f"fastmlp {m['fastmlp']}{commit}; {m['date']}.")
+            f"fastmlp {m['fastmlp']}{commit}; {m['date']}." + _cpu_note(experiments))
+
+
+def _cpu_note(experiments):
+    """Said when only some sections name their CPU: the others were run before the report
+    recorded it, maybe on another machine than the one above."""
+    named = [bool(e.get("cpu")) for e in (experiments or {}).values()]
+    if any(named) and not all(named):
+        return (" Sections that name no CPU were run before the report recorded it, not "
+                "necessarily on this one.")
+    return ""
 
 
 def _finite(o):
@@ -131,6 +157,8 @@ def render_markdown(results):
                   f"**Verdict: {e['verdict']}.** {e['verdict_text']}", ""]
         if e.get("rule"):
             lines += [f"*Rule:* {e['rule']}.", ""]
+        if name in NOTES:
+            lines += [f"*Setup:* {NOTES[name]}.", ""]
         if e.get("seeds_note"):
             lines += [f"*Seeds:* {e['seeds_note']}.", ""]
         if e.get("mode") and e["mode"] != results["mode"]:
@@ -144,8 +172,11 @@ def render_markdown(results):
             lines += [f"![{TITLES[name]}]({plots['files'][name]})", ""]
         where = (f", run at git {e['git_commit']} on {e.get('date', '?')}"
                  if e.get("git_commit") else "")
-        kept = (f"; {e['runs_kept']} of its {e['n_runs']} runs were kept from an earlier "
-                "invocation at that commit, not run again" if e.get("runs_kept") else "")
+        if e.get("cpu"):  # sections run before the report recorded it name none
+            where += f" on an {e['cpu']}"
+        kept = (f"; {e['runs_kept']} of its {e['n_runs']} runs were already recorded at that "
+                "commit (by an earlier invocation, or by another section sharing them), not run "
+                "again" if e.get("runs_kept") else "")
         lines.append(f"*{e.get('seconds', 0):.0f} s for this experiment{where}{kept}.*")
     return "\n".join(lines) + "\n"
 

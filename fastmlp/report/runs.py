@@ -30,7 +30,8 @@ class RunFailed(Exception):
 @dataclass
 class Group:
     """One compared configuration: ``cfg`` trained once per seed (``None``: the report's
-    seeds); ``keep_model`` keeps the first run's weights (the group's ``"model"``)."""
+    seeds); ``keep_model`` keeps every run's weights (the group's ``"models"``, in the order
+    of its seeds)."""
 
     label: str
     cfg: TrainConfig
@@ -75,7 +76,8 @@ class Context:
         self.pool = None
         self._data = {}
         self.runs_total = 0  # runs asked for, and how many of them the sweep engine found
-        self.runs_kept = 0   # already recorded by an earlier invocation (not run again)
+        self.runs_kept = 0   # already recorded (by an earlier invocation, or by another
+        #                      experiment of the same runs folder): not run again
 
     def cfg(self, base=None, quick=None, **fields):
         """A TrainConfig: ``base`` (default TrainConfig()) with ``fields``, and in quick mode
@@ -147,7 +149,7 @@ class Context:
                 rid = run_id(config)
                 runs.append((rid, config, {"run": g.label, "seed": seed}, None))
                 ids.append(rid)
-                if g.keep_model and len(ids) == 1:
+                if g.keep_model:
                     save.add(rid)
             order.append(ids)
 
@@ -179,7 +181,8 @@ class Context:
             if g.keep_model:  # for the experiment's own measurement (not in results.json)
                 from ..training.checkpoint import load_model
 
-                d["model"], _ = load_model(model_path(os.path.join(self.runs_dir, name), ids[0]))
+                d["models"] = [load_model(model_path(os.path.join(self.runs_dir, name), rid))[0]
+                               for rid in ids]
             out.append(d)
         return out
 

@@ -74,7 +74,7 @@ def softmax_verdict(ctx, groups):
     from ..config import TrainConfig
 
     g = groups[0]
-    model = g.pop("model")
+    model, = g.pop("models")
     cfg = TrainConfig.from_dict({**g["config"], "hidden": tuple(g["config"]["hidden"])})
     return _softmax_measure(ctx, cfg, g, model)
 
