@@ -67,17 +67,21 @@ import collections
 import contextlib
 import functools
 import hashlib
+import importlib
 import logging
 import os
+from typing import NamedTuple
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: Numba's cache as it is
     fcntl = None
 
+import llvmlite.binding as llvm_binding
 import numba
 import numba.extending
-from numba.core import caching
+from numba.core import caching, cgutils, typing
+from numba.core.base import OverloadSelector
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher, cpu_target
 
@@ -179,7 +183,7 @@ def _dispatcher(func, options, cls=_Dispatcher):
     dispatcher = cls(py_func=func, locals={}, targetoptions=targetoptions)
     if cache:
         try:
-            dispatcher.enable_caching()
+            dispatcher._cache = _FunctionCache(dispatcher.py_func)  # as enable_caching() does
         except RuntimeError as exc:  # "cannot cache function ...: no locator available"
             raise CacheError(f"Numba cannot cache fastmlp's compiled code: no folder is writable "
                              f"(the package's {PACKAGE_DIR}, the user cache, "
@@ -223,12 +227,132 @@ class _InnerDispatcher(_Dispatcher):
                         "jitted function")
 
 
-def jit_inner(func):
+def jit_inner(func=None, by_address=False):
     """Like :func:`jit`, for a function that only compiled code calls: Numba makes no Python
     entry point for it, which saves that wrapper's compile time (see the docstring). With the
-    JIT off it is the plain function."""
+    JIT off it is the plain function. ``by_address``: compiled callers call it through its
+    address (:func:`jit_kernel`)."""
+    if func is None:
+        return functools.partial(jit_inner, by_address=by_address)
     options = dict(_JIT_OPTIONS, cache=True, no_cpython_wrapper=True)
-    return _dispatcher(func, options, _InnerDispatcher)
+    return _dispatcher(func, options,
+                       _InnerAddressDispatcher if by_address else _InnerDispatcher)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernels called through their address (see the docstring)
+# ---------------------------------------------------------------------------------------------
+class _CalleeChanged(Exception):
+    """A cached caller was compiled against a callee whose compiled interface has changed."""
+
+
+def _address_symbol(module, qualname, argtypes, restype):
+    # the name a caller's code gives the callee of these types: the same in every process
+    key = hashlib.sha256(repr((tuple(str(t) for t in argtypes), str(restype))).encode())
+    return f"fastmlp.by_address.{module}.{qualname}.{key.hexdigest()[:24]}"
+
+
+class _Callee(NamedTuple):
+    """What a caller's compiled code calls through an address: the callee (its module and
+    name), the types it was compiled for, and the symbol the caller's code names. Kept with the
+    caller (Numba's ``reload_init``, pickled into its cache entry and run before the caller's
+    machine code is loaded): it compiles or loads the callee as its source is now and gives
+    the symbol its address, or, if the callee's compiled interface is no longer the one the
+    caller was compiled against, makes that cache entry a miss."""
+
+    module: str
+    qualname: str
+    argtypes: tuple
+    restype: object
+    symbol: str
+
+    def __call__(self):
+        dispatcher = getattr(importlib.import_module(self.module), self.qualname, None)
+        if not isinstance(dispatcher, _AddressCalls):
+            raise _CalleeChanged(self.symbol)
+        try:
+            dispatcher.compile(self.argtypes)
+        except Exception as exc:  # it no longer compiles for these types: compile the caller
+            raise _CalleeChanged(self.symbol) from exc  # again (its typing says what is wrong)
+        cres = dispatcher.overloads.get(self.argtypes)
+        if (cres is None or tuple(cres.fndesc.argtypes) != self.argtypes
+                or cres.fndesc.restype != self.restype):
+            raise _CalleeChanged(self.symbol)
+
+
+def _call_by_address(callee):
+    # Numba's lowering of a call to `callee` (a _Callee): a call to the external symbol, with
+    # Numba's own calling convention, instead of linking the callee's code into the caller's
+    def call(context, builder, sig, args):
+        fnty = context.call_conv.get_function_type(callee.restype, callee.argtypes)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, callee.symbol)
+        status, result = context.call_conv.call_function(builder, fn, callee.restype,
+                                                         callee.argtypes, args)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        context.active_code_library._reload_init.add(callee)
+        return result
+
+    call.signature = typing.signature(callee.restype, *callee.argtypes)
+    call.libs = ()  # nothing linked
+    return call
+
+
+class _AddressCalls:
+    """Mixin for a dispatcher whose compiled callers call it through its address: each
+    overload's machine code is given a symbol of its own (its module, name and types), and
+    the caller's code calls that symbol, resolved when the caller's code is loaded."""
+
+    def add_overload(self, cres):
+        super().add_overload(cres)
+        f = self.py_func
+        callee = _Callee(f.__module__, f.__qualname__, tuple(cres.fndesc.argtypes),
+                         cres.fndesc.restype,
+                         _address_symbol(f.__module__, f.__qualname__, cres.fndesc.argtypes,
+                                         cres.fndesc.restype))
+        address = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+        if not address:  # pragma: no cover - Numba keeps every function it compiles
+            return
+        llvm_binding.add_symbol(callee.symbol, address)
+        selector = OverloadSelector()
+        impl = _call_by_address(callee)
+        selector.append(impl, impl.signature.args)
+        self.targetctx._defns[cres.entry_point] = selector
+
+
+class _AddressDispatcher(_AddressCalls, _Dispatcher):
+    pass
+
+
+class _InnerAddressDispatcher(_AddressCalls, _InnerDispatcher):
+    pass
+
+
+def jit_kernel(func=None, **overrides):
+    """Like :func:`jit`, for a kernel that compiled callers call through its address (see the
+    docstring): its code is compiled once, in its own cache entry, and an edit to it compiles
+    it again, not its callers."""
+    options = dict(_JIT_OPTIONS, cache=True, **overrides)
+    if func is None:
+        return lambda f: _dispatcher(f, dict(options), _AddressDispatcher)
+    return _dispatcher(func, options, _AddressDispatcher)
+
+
+class _FunctionCache(caching.FunctionCache):
+    """Numba's cache of a function, where an entry whose callee's compiled interface changed
+    (:class:`_Callee`) is a miss: the caller is compiled again."""
+
+    def load_overload(self, sig, target_context):
+        try:
+            cres = super().load_overload(sig, target_context)
+        except _CalleeChanged:
+            return None
+        if cres is not None:
+            # Numba gives the loaded result the callees to resolve but not its library, which
+            # a caller linking it inherits them from: without this, a cached caller of a
+            # cached function would not resolve the callees of the latter
+            cres.library._reload_init.update(cres.reload_init)
+        return cres
 
 
 def overload(func):
@@ -285,8 +409,22 @@ def source_stamp(package_dir=PACKAGE_DIR, module=None):
         todo.extend(m for m in imported if m in sources)
     digest = hashlib.sha256()
     for name in sorted(reached):
-        digest.update(name.encode() + b"\0" + sources[name])
+        data = sources[name] if module is None or name == module else _interface(sources[name])
+        digest.update(name.encode() + b"\0" + data)
     return STAMP_PREFIX + digest.hexdigest()
+
+
+def _interface(source):
+    """What of a module another module's compiled code can hold: its syntax tree without
+    comments, and without the bodies of its kernels called through their address
+    (:func:`jit_kernel`; their parameters stay). Constants, inlined and linked functions,
+    overloads: everything else counts."""
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and any(
+                "jit_kernel" in ast.unparse(d) for d in node.decorator_list):
+            node.body = [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 STAMP_PREFIX = "fastmlp-"  # marks the cache entries fastmlp stamps (and locks)
