@@ -1,8 +1,9 @@
 """The one place where fastmlp decides how Numba compiles its kernels.
 
-Every jitted function in the package is made with :func:`jit` (:func:`jit_inner` for one that
-only compiled code calls, :func:`jit_uncached` for code built at run time that Numba cannot
-cache, such as a user's scalar functions), a user activation's C callbacks with :func:`cfunc`
+Every jitted function in the package is made with :func:`jit` (:func:`jit_kernel` for a kernel
+compiled code calls through its address, :func:`jit_inner` for one that only compiled code
+calls, :func:`jit_uncached` for code built at run time that Numba cannot cache, such as a
+user's scalar functions), a user activation's C callbacks with :func:`cfunc`
 (kernels/_user_activation.py), and compiled code that cannot run as Python (kernels/_gemm.py's
 BLAS call, kernels/_user_activation.py's call through an address) is the :func:`overload` of a
 plain Python function, so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
@@ -12,14 +13,28 @@ plain Python function, so that everything also runs with the JIT off (``NUMBA_DI
   for NaN/inf losses and that check must stay meaningful.
 - ``cache=True``: compiled machine code is stored next to the source (``__pycache__``), so only
   the first run ever pays the compile time. Set ``NUMBA_CACHE_DIR`` to move it. Numba checks a
-  cached function against its own file only, but a cached training loop (loop/steps.py) holds
-  compiled copies of the kernels it calls (kernels/): after an edit to a kernel it would run
-  the old one. So each of fastmlp's functions is validated against a stamp of its module and
-  every package module that module imports, transitively (:func:`source_stamp`): an edit
-  recompiles the functions of the modules that reach the edited one, and only those. Appending
-  a line to kernels/_loss.py, _activation.py or _gemm.py recompiled 3.4-4.2 s of the default
-  run's 5.8-7.3 s cold compile (the training worker, which holds every kernel, is most of it);
-  with one stamp for the whole package, as before, every edit cost the whole 6 s.
+  cached function against its own file only, but a cached function holds compiled copies of
+  the functions it links (a constant it reads is frozen into it too): after an edit to one of
+  those it would run the old one. So each of fastmlp's functions is validated against a stamp
+  of its module's source and of what it can hold of every package module that module imports,
+  transitively (:func:`source_stamp`, :func:`_interface`: a module's syntax tree, without its
+  comments and without the bodies of its kernels called through their address).
+- Kernels called through their address (:func:`jit_kernel`; the loop's pieces,
+  ``jit_inner(by_address=True)``). Numba links the code of every function a jitted function
+  calls into the caller's own, and compiles it to machine code again there: the training
+  worker held every kernel, so an edit to any kernel recompiled the worker and every piece
+  between (appending a comment line to kernels/_loss.py, _activation.py, _gemm.py or
+  _update.py: 3.9-4.9 s of the default run's 6.1-6.4 s cold compile, Zen 4). A kernel made
+  with :func:`jit_kernel` is compiled once, alone, in its own cache entry; its callers' code
+  calls it through an external symbol named after it and its types (:func:`_address_symbol`),
+  which is given the address of its current machine code (``llvmlite.binding.add_symbol``)
+  whenever it is compiled or loaded, before any caller's code is loaded: a caller's cache entry
+  carries the callees to resolve (:class:`_Callee`, run by Numba as the entry's
+  ``reload_init``). So an edit to a kernel compiles that kernel again, and what links it, not
+  its callers; a cached caller runs the new code. If the edit changed how the kernel is called
+  (its return type, say), the caller's entry is a miss (:class:`_FunctionCache`) and the
+  caller compiles again. A call costs one indirect call; the steps are as fast
+  (benchmarks/README.md, 2026-12-05).
 - A lock on the cache (:func:`_locked`): two processes fill one cache at once (a cold start's
   helper, loop/warmup.py; sweep workers), and Numba's cache file is not safe for that: a save
   writes the index, then the data file it names, unlocked, so two saves of one function can
@@ -328,14 +343,12 @@ class _InnerAddressDispatcher(_AddressCalls, _InnerDispatcher):
     pass
 
 
-def jit_kernel(func=None, **overrides):
+def jit_kernel(func):
     """Like :func:`jit`, for a kernel that compiled callers call through its address (see the
     docstring): its code is compiled once, in its own cache entry, and an edit to it compiles
-    it again, not its callers."""
-    options = dict(_JIT_OPTIONS, cache=True, **overrides)
-    if func is None:
-        return lambda f: _dispatcher(f, dict(options), _AddressDispatcher)
-    return _dispatcher(func, options, _AddressDispatcher)
+    it again, not its callers. (No options: an inlined function, say, would be compiled into
+    its callers.)"""
+    return _dispatcher(func, dict(_JIT_OPTIONS, cache=True), _AddressDispatcher)
 
 
 class _FunctionCache(caching.FunctionCache):
@@ -422,7 +435,8 @@ def _interface(source):
     tree = ast.parse(source)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and any(
-                "jit_kernel" in ast.unparse(d) for d in node.decorator_list):
+                "jit_kernel" in ast.unparse(d) or "by_address=True" in ast.unparse(d)
+                for d in node.decorator_list):
             node.body = [ast.Pass()]
     return ast.dump(tree).encode()
 

@@ -43,6 +43,10 @@ Plain SGD without weight decay (``Hyper.fused``): each layer's update is applied
 weight gradient is computed (by BLAS with beta = 1 on dense layers, see ``kernels/_gemm.py``;
 inside the sparse kernel on the sparse first layer), so no weight gradient is written or read.
 
+Kernels and pieces: the workers call the step's pieces, and the pieces the kernels, through
+their addresses (``jit_inner(by_address=True)``, ``_jit.jit_kernel``): each is compiled once,
+on its own, and an edit to a kernel compiles that kernel again, not the loop.
+
 User activations: the loop is the same cached code for every activation. A user's activation
 arrives as ``hp.act_code == USER`` and the addresses of its own compiled pair
 (``hp.act_forward``, ``hp.act_backward``), which the activation kernels call
