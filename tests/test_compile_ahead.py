@@ -1,6 +1,6 @@
-"""A cold start's second process (loop/warmup.py): it compiles three pieces of a step and
+"""A cold start's second process (loop/warmup.py): it compiles the two big pieces of a step and
 the evaluation worker for exactly the argument types the loop calls them with, so the main
-process's cold compile loads them from the cache; it says when the pieces are ready, the
+process's cold compile loads them from the cache; it says when the two pieces are ready, the
 main process waits for that only when it comes to one of them; and it starts only when the
 cache is cold."""
 
@@ -90,7 +90,7 @@ def test_a_cold_start_shares_the_work_with_its_helper(tmp_path):
     if available_cores() < 2:
         pytest.skip("the helper starts only with two or more cores")
     stats = json.loads(_run(["-c", PROBE, "beside"], tmp_path).strip().splitlines()[-1])
-    # this process compiled the training worker and the forward pass; the helper's pieces and the
+    # this process compiled the training worker and the forward pass; the two pieces and the
     # evaluation worker came from the helper; the helper has exited (0)
     assert stats == {"loss_backward": [1, 0], "update": [1, 0], "forward": [0, 1],
                      "evaluate": [1, 0], "train": [0, 1], "helpers": [0], "augment": [0, 0, 0]}
@@ -208,9 +208,8 @@ def test_the_main_process_waits_for_the_pieces_once_then_lets_the_helper_go(monk
     helper = subprocess.Popen([sys.executable, "-c", FAKE_HELPER], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE)
     try:
-        (piece, args), (update, update_args), (clip, _) = warmup._ahead_calls()[0]
+        (piece, args), (update, update_args) = warmup._ahead_calls()[0]
         assert piece is steps._rows_loss_backward and update is steps._update_block
-        assert clip is steps._clip_block and warmup.AHEAD_PIECES == (piece, update, clip)
         with warmup.pieces_from(helper):
             assert "compile" in vars(piece) and "compile" in vars(update)
             assert helper.poll() is None

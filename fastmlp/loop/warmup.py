@@ -9,19 +9,17 @@ CSR, so that the helper's imports overlap them; :func:`compile_loop` starts it i
 not given one), which compiles, for the very argument types the loop calls them with (none of
 them depends on a value, a size or the activation; they are rebuilt here from a tiny network):
 
-1. three pieces of a step, ``_rows_loss_backward``, ``_update_block`` and ``_clip_block``
-   (the max-norm step, which this process comes to last), then says so (a line on its stdout),
-   while this process compiles the training worker's other pieces (the momentum and Adam
-   steps that ``_update_block`` calls, first, :func:`_main_calls`; the gathers; the forward
-   pass) and then waits for that line when Numba comes to one of the three
-   (:func:`pieces_from`), loading them from the cache instead of compiling them;
+1. the two largest pieces of a step, ``_rows_loss_backward`` and ``_update_block``,
+   then says so (a line on its stdout), while this process compiles the training worker's other
+   pieces (the momentum and Adam steps that ``_update_block`` calls, first, :func:`_main_calls`;
+   the gathers; the forward pass) and then waits for that line when Numba comes to one of the
+   two (:func:`pieces_from`), loading them from the cache instead of compiling them;
 2. the evaluation worker, while this process finishes the training worker (its own code: the
-   pieces and kernels it calls through their addresses are compiled on their own, _jit.py).
-   The forward pass they share is compiled once: the helper waits for this process to put it
-   in the cache (or to say, by closing the helper's stdin, that it is done) before it comes to
-   it. (The two small kernels that turn the training images into CSR, ``kernels.csr_inputs``,
-   the plan compiles before the loop, so that the CSR is built before the compiler's memory
-   comes on top.)
+   pieces and kernels it calls through their addresses are compiled on their own, _jit.py). The forward pass they share is
+   compiled once: the helper waits for this process to put it in the cache (or to say, by
+   closing the helper's stdin, that it is done) before it comes to it. (The two small kernels
+   that turn the training images into CSR, ``kernels.csr_inputs``, the plan compiles
+   before the loop, so that the CSR is built before the compiler's memory comes on top.)
 
 Nothing depends on the helper: if it fails, is slow or the types ever differ, this process
 compiles what is missing itself, as before. It is started only on a cold cache, with two or
@@ -46,7 +44,6 @@ from ..threads import available_cores
 from . import calls
 from .buffers import Hyper, make_layout, make_workspace
 from .steps import (
-    _clip_block,
     _evaluate_worker,
     _rows_forward,
     _rows_loss_backward,
@@ -54,12 +51,10 @@ from .steps import (
     _update_block,
 )
 
-# how long a cold start waits for the helper, at each of its waits (for the pieces, for the
+# how long a cold start waits for the helper, at each of its waits (for the two pieces, for the
 # evaluation worker; the helper for the forward pass), before compiling what is left itself
 WAIT_SECONDS = 120.0
-# the pieces the helper compiles first (_ahead_calls), in its order
-AHEAD_PIECES = (_rows_loss_backward, _update_block, _clip_block)
-# the line the helper writes when the training worker's pieces (_ahead_calls) are in the cache
+# the line the helper writes when the training worker's two pieces are in the cache
 READY = b"ready\n"
 # the helper's argument when a main process runs beside it (and talks to it through its pipes)
 BESIDE_MAIN = "--beside-main"
@@ -70,8 +65,8 @@ POLL_SECONDS = 0.05
 
 
 def _ahead_calls(inputs=np.uint8):
-    """``([(dispatcher, args)], (dispatcher, args))``: the pieces the helper compiles first,
-    with arguments of the types ``_train_worker`` passes (see its calls of these
+    """``([(dispatcher, args)], (dispatcher, args))``: the two pieces the helper compiles first,
+    with arguments of the types ``_train_worker`` passes (see its calls of these two
     functions; they never see the inputs), and the evaluation worker with the arguments
     :func:`compile_loop` gives it, for ``inputs`` (uint8 images or float32 features)."""
     model, ws, hp = _tiny_run()
@@ -85,8 +80,6 @@ def _ahead_calls(inputs=np.uint8):
         # (t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, csr_idx, csr_val, scale)
         (_update_block, (0, 1, ws, model.params, model.layout, 0, rows, hp, 0.0, 0,
                          *calls.NO_CSR, scale)),
-        # (t, T, ws, params, layout, hp)
-        (_clip_block, (0, 1, ws, model.params, model.layout, hp)),
     ], (_evaluate_worker, calls.evaluate_warmup_args(model, ws, hp, images, transform))
 
 
@@ -95,7 +88,7 @@ def _main_calls():
     training worker (:func:`compile_main_share`): the momentum and Adam steps, with arguments
     of the types ``_update_block`` passes them (see its optimizer branches; every loop
     compiles all of them). The helper comes to them late, inside ``_update_block``, and loads
-    them from the cache; without them its pieces took longer than this process's share."""
+    them from the cache; without them its two pieces took longer than this process's share."""
     model, ws, hp = _tiny_run()
     p, g = model.params[0:1], ws.grads[0:1]  # parameter and gradient blocks
     lr, step_t = 0.0, 0
@@ -219,12 +212,12 @@ def _compile_after(dispatcher, wait):
 
 @contextlib.contextmanager
 def pieces_from(helper):
-    """While the training worker compiles: the first time Numba comes to one of the helper's
+    """While the training worker compiles: the first time Numba comes to one of the helper's two
     pieces, wait until the helper has them in the cache (Numba then loads them from it)."""
     if helper is None:
         yield
         return
-    pieces = AHEAD_PIECES
+    pieces = (_rows_loss_backward, _update_block)
     waited = []
 
     def wait_once(sig):
@@ -287,7 +280,7 @@ def compile_loop(model, ws, hp, images_flat, labels, transform, lrs, helper=_STA
     argument types, without training: a call with no steps and one with no images. Argument
     types do not depend on values (nor on the activation), so a dense ``hp`` serves both paths.
     On a cold cache a second process compiles part of both meanwhile (see the module
-    docstring: three of the training worker's pieces, then the evaluation worker, while this
+    docstring: the training worker's two largest pieces, then the evaluation worker, while this
     process compiles the training worker's other pieces and then the worker itself).
     ``helper``: that process, when the caller started it earlier (:func:`start_for`; None:
     there is none), else it is started here if the cache is cold; either way it is stopped
