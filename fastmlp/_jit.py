@@ -430,8 +430,8 @@ def source_stamp(package_dir=PACKAGE_DIR, module=None):
 def _interface(source):
     """What of a module another module's compiled code can hold: its syntax tree without
     comments, and without the bodies of its functions called through their address
-    (:func:`jit_kernel`, ``jit_inner(by_address=True)``; their parameters stay). Constants, inlined and linked functions,
-    overloads: everything else counts."""
+    (:func:`jit_kernel`, ``jit_inner(by_address=True)``; their parameters stay). Constants,
+    inlined and linked functions, overloads: everything else counts."""
     tree = ast.parse(source)
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and any(

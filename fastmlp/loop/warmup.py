@@ -15,11 +15,12 @@ them depends on a value, a size or the activation; they are rebuilt here from a 
    the gathers; the forward pass) and then waits for that line when Numba comes to one of the
    two (:func:`pieces_from`), loading them from the cache instead of compiling them;
 2. the evaluation worker, while this process finishes the training worker (its own code: the
-   pieces and kernels it calls through their addresses are compiled on their own, _jit.py). The forward pass they share is
-   compiled once: the helper waits for this process to put it in the cache (or to say, by
-   closing the helper's stdin, that it is done) before it comes to it. (The two small kernels
-   that turn the training images into CSR, ``kernels.csr_inputs``, the plan compiles
-   before the loop, so that the CSR is built before the compiler's memory comes on top.)
+   pieces and kernels it calls through their addresses are compiled on their own, _jit.py).
+   The forward pass they share is compiled once: the helper waits for this process to put it
+   in the cache (or to say, by closing the helper's stdin, that it is done) before it comes to
+   it. (The two small kernels that turn the training images into CSR, ``kernels.csr_inputs``,
+   the plan compiles before the loop, so that the CSR is built before the compiler's memory
+   comes on top.)
 
 Nothing depends on the helper: if it fails, is slow or the types ever differ, this process
 compiles what is missing itself, as before. It is started only on a cold cache, with two or
