@@ -34,8 +34,8 @@ plain Python function, so that everything also runs with the JIT off (``NUMBA_DI
   its callers; a cached caller runs the new code. If the edit changed how the kernel is called
   (its return type, say), the caller's entry is a miss (:class:`_FunctionCache`) and the
   caller compiles again. The same edits now compile 0.4-1.2 s; a cold start 5.1-5.8 s instead
-  of 6.1-7.1 s (both processes emit each kernel once instead of in every caller). A call costs one indirect call; the steps are as fast
-  (benchmarks/README.md, 2026-12-05).
+  of 6.1-7.1 s (both processes emit each kernel once instead of in every caller). A call costs
+  one indirect call; the steps are as fast (benchmarks/README.md, 2026-12-05).
 - A lock on the cache (:func:`_locked`): two processes fill one cache at once (a cold start's
   helper, loop/warmup.py; sweep workers), and Numba's cache file is not safe for that: a save
   writes the index, then the data file it names, unlocked, so two saves of one function can
