@@ -1,8 +1,9 @@
 """The one place where fastmlp decides how Numba compiles its kernels.
 
-Every jitted function in the package is made with :func:`jit` (:func:`jit_inner` for one that
-only compiled code calls, :func:`jit_uncached` for code built at run time that Numba cannot
-cache, such as a user's scalar functions), a user activation's C callbacks with :func:`cfunc`
+Every jitted function in the package is made with :func:`jit` (:func:`jit_kernel` for a kernel
+compiled code calls through its address, :func:`jit_inner` for one that only compiled code
+calls, :func:`jit_uncached` for code built at run time that Numba cannot cache, such as a
+user's scalar functions), a user activation's C callbacks with :func:`cfunc`
 (kernels/_user_activation.py), and compiled code that cannot run as Python (kernels/_gemm.py's
 BLAS call, kernels/_user_activation.py's call through an address) is the :func:`overload` of a
 plain Python function, so that everything also runs with the JIT off (``NUMBA_DISABLE_JIT=1``).
@@ -12,14 +13,29 @@ plain Python function, so that everything also runs with the JIT off (``NUMBA_DI
   for NaN/inf losses and that check must stay meaningful.
 - ``cache=True``: compiled machine code is stored next to the source (``__pycache__``), so only
   the first run ever pays the compile time. Set ``NUMBA_CACHE_DIR`` to move it. Numba checks a
-  cached function against its own file only, but a cached training loop (loop/steps.py) holds
-  compiled copies of the kernels it calls (kernels/): after an edit to a kernel it would run
-  the old one. So each of fastmlp's functions is validated against a stamp of its module and
-  every package module that module imports, transitively (:func:`source_stamp`): an edit
-  recompiles the functions of the modules that reach the edited one, and only those. Appending
-  a line to kernels/_loss.py, _activation.py or _gemm.py recompiled 3.4-4.2 s of the default
-  run's 5.8-7.3 s cold compile (the training worker, which holds every kernel, is most of it);
-  with one stamp for the whole package, as before, every edit cost the whole 6 s.
+  cached function against its own file only, but a cached function holds compiled copies of
+  the functions it links (a constant it reads is frozen into it too): after an edit to one of
+  those it would run the old one. So each of fastmlp's functions is validated against a stamp
+  of its module's source and of what it can hold of every package module that module imports,
+  transitively (:func:`source_stamp`, :func:`_interface`: a module's syntax tree, without its
+  comments and without the bodies of its kernels called through their address).
+- Kernels called through their address (:func:`jit_kernel`; the loop's pieces,
+  ``jit_inner(by_address=True)``). Numba links the code of every function a jitted function
+  calls into the caller's own, and compiles it to machine code again there: the training
+  worker held every kernel, so an edit to any kernel recompiled the worker and every piece
+  between (appending a comment line to kernels/_loss.py, _activation.py, _gemm.py or
+  _update.py: 3.9-4.9 s of the default run's 6.1-6.4 s cold compile, Zen 4). A kernel made
+  with :func:`jit_kernel` is compiled once, alone, in its own cache entry; its callers' code
+  calls it through an external symbol named after it and its types (:func:`_address_symbol`),
+  which is given the address of its current machine code (``llvmlite.binding.add_symbol``)
+  whenever it is compiled or loaded, before any caller's code is loaded: a caller's cache entry
+  carries the callees to resolve (:class:`_Callee`, run by Numba as the entry's
+  ``reload_init``). So an edit to a kernel compiles that kernel again, and what links it, not
+  its callers; a cached caller runs the new code. If the edit changed how the kernel is called
+  (its return type, say), the caller's entry is a miss (:class:`_FunctionCache`) and the
+  caller compiles again. The same edits now compile 0.4-1.2 s; a cold start 5.1-5.8 s instead
+  of 6.1-7.1 s (both processes emit each kernel once instead of in every caller). A call costs
+  one indirect call; the steps are as fast (benchmarks/README.md, 2026-12-05).
 - A lock on the cache (:func:`_locked`): two processes fill one cache at once (a cold start's
   helper, loop/warmup.py; sweep workers), and Numba's cache file is not safe for that: a save
   writes the index, then the data file it names, unlocked, so two saves of one function can
@@ -67,17 +83,21 @@ import collections
 import contextlib
 import functools
 import hashlib
+import importlib
 import logging
 import os
+from typing import NamedTuple
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: Numba's cache as it is
     fcntl = None
 
+import llvmlite.binding as llvm_binding
 import numba
 import numba.extending
-from numba.core import caching
+from numba.core import caching, cgutils, typing
+from numba.core.base import OverloadSelector
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher, cpu_target
 
@@ -179,7 +199,7 @@ def _dispatcher(func, options, cls=_Dispatcher):
     dispatcher = cls(py_func=func, locals={}, targetoptions=targetoptions)
     if cache:
         try:
-            dispatcher.enable_caching()
+            dispatcher._cache = _FunctionCache(dispatcher.py_func)  # as enable_caching() does
         except RuntimeError as exc:  # "cannot cache function ...: no locator available"
             raise CacheError(f"Numba cannot cache fastmlp's compiled code: no folder is writable "
                              f"(the package's {PACKAGE_DIR}, the user cache, "
@@ -223,12 +243,130 @@ class _InnerDispatcher(_Dispatcher):
                         "jitted function")
 
 
-def jit_inner(func):
+def jit_inner(func=None, by_address=False):
     """Like :func:`jit`, for a function that only compiled code calls: Numba makes no Python
     entry point for it, which saves that wrapper's compile time (see the docstring). With the
-    JIT off it is the plain function."""
+    JIT off it is the plain function. ``by_address``: compiled callers call it through its
+    address (:func:`jit_kernel`)."""
+    if func is None:
+        return functools.partial(jit_inner, by_address=by_address)
     options = dict(_JIT_OPTIONS, cache=True, no_cpython_wrapper=True)
-    return _dispatcher(func, options, _InnerDispatcher)
+    return _dispatcher(func, options,
+                       _InnerAddressDispatcher if by_address else _InnerDispatcher)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernels called through their address (see the docstring)
+# ---------------------------------------------------------------------------------------------
+class _CalleeChanged(Exception):
+    """A cached caller was compiled against a callee whose compiled interface has changed."""
+
+
+def _address_symbol(module, qualname, argtypes, restype):
+    # the name a caller's code gives the callee of these types: the same in every process
+    key = hashlib.sha256(repr((tuple(str(t) for t in argtypes), str(restype))).encode())
+    return f"fastmlp.by_address.{module}.{qualname}.{key.hexdigest()[:24]}"
+
+
+class _Callee(NamedTuple):
+    """What a caller's compiled code calls through an address: the callee (its module and
+    name), the types it was compiled for, and the symbol the caller's code names. Kept with the
+    caller (Numba's ``reload_init``, pickled into its cache entry and run before the caller's
+    machine code is loaded): it compiles or loads the callee as its source is now and gives
+    the symbol its address, or, if the callee's compiled interface is no longer the one the
+    caller was compiled against, makes that cache entry a miss."""
+
+    module: str
+    qualname: str
+    argtypes: tuple
+    restype: object
+    symbol: str
+
+    def __call__(self):
+        dispatcher = getattr(importlib.import_module(self.module), self.qualname, None)
+        if not isinstance(dispatcher, _AddressCalls):
+            raise _CalleeChanged(self.symbol)
+        try:
+            dispatcher.compile(self.argtypes)
+        except Exception as exc:  # it no longer compiles for these types: compile the caller
+            raise _CalleeChanged(self.symbol) from exc  # again (its typing says what is wrong)
+        cres = dispatcher.overloads.get(self.argtypes)
+        if (cres is None or tuple(cres.fndesc.argtypes) != self.argtypes
+                or cres.fndesc.restype != self.restype):
+            raise _CalleeChanged(self.symbol)
+
+
+def _call_by_address(callee):
+    # Numba's lowering of a call to `callee` (a _Callee): a call to the external symbol, with
+    # Numba's own calling convention, instead of linking the callee's code into the caller's
+    def call(context, builder, sig, args):
+        fnty = context.call_conv.get_function_type(callee.restype, callee.argtypes)
+        fn = cgutils.get_or_insert_function(builder.module, fnty, callee.symbol)
+        status, result = context.call_conv.call_function(builder, fn, callee.restype,
+                                                         callee.argtypes, args)
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        context.active_code_library._reload_init.add(callee)
+        return result
+
+    call.signature = typing.signature(callee.restype, *callee.argtypes)
+    call.libs = ()  # nothing linked
+    return call
+
+
+class _AddressCalls:
+    """Mixin for a dispatcher whose compiled callers call it through its address: each
+    overload's machine code is given a symbol of its own (its module, name and types), and
+    the caller's code calls that symbol, resolved when the caller's code is loaded."""
+
+    def add_overload(self, cres):
+        super().add_overload(cres)
+        f = self.py_func
+        callee = _Callee(f.__module__, f.__qualname__, tuple(cres.fndesc.argtypes),
+                         cres.fndesc.restype,
+                         _address_symbol(f.__module__, f.__qualname__, cres.fndesc.argtypes,
+                                         cres.fndesc.restype))
+        address = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+        if not address:  # pragma: no cover - Numba keeps every function it compiles
+            return
+        llvm_binding.add_symbol(callee.symbol, address)
+        selector = OverloadSelector()
+        impl = _call_by_address(callee)
+        selector.append(impl, impl.signature.args)
+        self.targetctx._defns[cres.entry_point] = selector
+
+
+class _AddressDispatcher(_AddressCalls, _Dispatcher):
+    pass
+
+
+class _InnerAddressDispatcher(_AddressCalls, _InnerDispatcher):
+    pass
+
+
+def jit_kernel(func):
+    """Like :func:`jit`, for a kernel that compiled callers call through its address (see the
+    docstring): its code is compiled once, in its own cache entry, and an edit to it compiles
+    it again, not its callers. (No options: an inlined function, say, would be compiled into
+    its callers.)"""
+    return _dispatcher(func, dict(_JIT_OPTIONS, cache=True), _AddressDispatcher)
+
+
+class _FunctionCache(caching.FunctionCache):
+    """Numba's cache of a function, where an entry whose callee's compiled interface changed
+    (:class:`_Callee`) is a miss: the caller is compiled again."""
+
+    def load_overload(self, sig, target_context):
+        try:
+            cres = super().load_overload(sig, target_context)
+        except _CalleeChanged:
+            return None
+        if cres is not None:
+            # Numba gives the loaded result the callees to resolve but not its library, which
+            # a caller linking it inherits them from: without this, a cached caller of a
+            # cached function would not resolve the callees of the latter
+            cres.library._reload_init.update(cres.reload_init)
+        return cres
 
 
 def overload(func):
@@ -285,8 +423,23 @@ def source_stamp(package_dir=PACKAGE_DIR, module=None):
         todo.extend(m for m in imported if m in sources)
     digest = hashlib.sha256()
     for name in sorted(reached):
-        digest.update(name.encode() + b"\0" + sources[name])
+        data = sources[name] if module is None or name == module else _interface(sources[name])
+        digest.update(name.encode() + b"\0" + data)
     return STAMP_PREFIX + digest.hexdigest()
+
+
+def _interface(source):
+    """What of a module another module's compiled code can hold: its syntax tree without
+    comments, and without the bodies of its functions called through their address
+    (:func:`jit_kernel`, ``jit_inner(by_address=True)``; their parameters stay). Constants,
+    inlined and linked functions, overloads: everything else counts."""
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and any(
+                "jit_kernel" in ast.unparse(d) or "by_address=True" in ast.unparse(d)
+                for d in node.decorator_list):
+            node.body = [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 STAMP_PREFIX = "fastmlp-"  # marks the cache entries fastmlp stamps (and locks)

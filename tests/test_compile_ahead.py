@@ -4,7 +4,6 @@ process's cold compile loads them from the cache; it says when the two pieces ar
 main process waits for that only when it comes to one of them; and it starts only when the
 cache is cold."""
 
-import contextlib
 import json
 import os
 import select
@@ -96,25 +95,6 @@ def test_a_cold_start_shares_the_work_with_its_helper(tmp_path):
                      "evaluate": [1, 0], "train": [0, 1], "helpers": [0], "augment": [0, 0, 0]}
 
 
-# _update_block compiled alone (its optimizer steps among what Numba compiles for it), then
-# whether each of the main process's share (warmup._main_calls) is of the very types
-# _update_block called it with: else the helper would compile it again
-SHARE_PROBE = '''
-import json
-from fastmlp.loop import warmup
-update, args = warmup._ahead_calls()[0][1]
-update.compile(warmup._signature(args))
-print(json.dumps([[d.__name__, warmup._signature(a) in d.signatures]
-                  for d, a in warmup._main_calls()]))
-'''
-
-
-@pytest.mark.slow
-def test_the_main_processs_share_is_what_the_helpers_piece_calls(tmp_path):
-    share = json.loads(_run(["-c", SHARE_PROBE], tmp_path).strip().splitlines()[-1])
-    assert share == [["_momentum_update", True], ["_adam_update", True]]
-
-
 # everything a loop compiles, in one process with an empty cache (the helper's share by hand,
 # then the training worker), and fastmlp's jitted functions that Numba compiled more than once
 ONCE_PROBE = '''
@@ -145,28 +125,6 @@ def test_a_cold_compile_compiles_every_function_once(tmp_path):
     # a constant int passed to a jitted function is typed Literal[int] and compiles it again
     # (dropout_kernels.INPUT_STREAM): 0.1-0.3 s of a cold start each
     assert json.loads(_run(["-c", ONCE_PROBE], tmp_path).strip().splitlines()[-1]) == []
-
-
-def test_the_main_process_compiles_its_share_first_only_beside_a_helper(monkeypatch):
-    # compile_loop: the share (the optimizer steps the helper's _update_block calls), then the
-    # training worker; with no helper (a warm cache) the share is left to the worker
-    seen = []
-    for d, _ in warmup._main_calls():
-        monkeypatch.setattr(d, "compile", lambda sig, d=d: seen.append((d, sig)), raising=False)
-    monkeypatch.setattr(warmup, "_train_worker", lambda *a: seen.append("train worker"))
-    monkeypatch.setattr(warmup, "_evaluate_worker", lambda *a: None)
-    for helper in (None, object()):
-        monkeypatch.setattr(warmup, "pieces_from", lambda h: contextlib.nullcontext())
-        for name in ("done_with_training_worker", "wait", "stop"):
-            monkeypatch.setattr(warmup, name, lambda h: None)
-        seen.clear()
-        model = MLP.create((16, 8, 3), get_activation("relu"), seed=0, init="auto")
-        ws = buffers.make_workspace(model.sizes, 8, model.params.size)
-        warmup.compile_loop(model, ws, calls.eval_hyper(model.activation),
-                            np.zeros((4, 16), np.uint8), np.zeros(4, np.int64),
-                            calls.transform_arrays(model, 16), np.zeros(4), helper)
-        share = [(d, warmup._signature(a)) for d, a in warmup._main_calls()]
-        assert seen == (["train worker"] if helper is None else share + ["train worker"])
 
 
 def _compile_loop(monkeypatch):

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -103,48 +104,149 @@ def test_the_stamp_follows_imports_into_subpackages_at_any_depth(tmp_path):
     assert _jit.source_stamp(str(other)) == stamp
 
 
-# A kernel of kernels/_loss.py called in a new process with a copy of the package; prints its
-# cache statistics (hits, misses)
+# A kernel of kernels/_layers.py called in a new process with a copy of the package; prints its
+# cache statistics (hits, misses) and what it wrote
 KERNEL_PROBE = """
 import json
 import numpy as np
 from fastmlp import kernels
-logits = np.arange(6, dtype=np.float32).reshape(2, 3)
-kernels.softmax_xent_forward(np.empty_like(logits), logits, np.array([0, 2]))
-stats = kernels._softmax_xent_forward.stats
+ptr = np.array([0, 40], np.int64)
+idx = np.arange(40, dtype=np.uint16)
+val = np.full(40, 7, np.uint8)
+bptr, bidx, bval = np.zeros(2, np.int64), np.zeros(40, np.uint16), np.zeros(40, np.uint8)
+kernels._gather_sparse(bptr, bidx, bval, ptr, idx, val, np.zeros(1, np.int64), 0.5,
+                       np.uint64(5), 0)
+stats = kernels._gather_sparse.stats
 print(json.dumps([kernels.__file__, sum(stats.cache_hits.values()),
-                  sum(stats.cache_misses.values())]))
+                  sum(stats.cache_misses.values()), bidx[:bptr[1]].tolist()]))
 """
 
 
-def test_an_edit_to_a_kernel_in_a_subpackage_misses_the_cache_of_the_code_that_calls_it(
-        tmp_path):
-    # _softmax_xent_forward (kernels/_loss.py) holds a compiled copy of _exp_inplace
-    # (kernels/_activation.py): an edit to _activation.py alone must make it compile again,
-    # though its own file and its line did not change (Numba's own stamp would load the stale
-    # copy). Real Numba caches, in a copy of the package, in new processes.
+def _package_copy(tmp_path):
+    # a copy of the package and the environment of a process that imports it (its Numba cache
+    # beside its sources)
     copy = tmp_path / "site" / "fastmlp"
     shutil.copytree(_jit.PACKAGE_DIR, copy,
                     ignore=shutil.ignore_patterns("__pycache__", "bundled"))
     env = {**os.environ, "PYTHONPATH": str(copy.parent)}
-    env.pop("NUMBA_CACHE_DIR", None)  # the cache beside the copy's sources
+    env.pop("NUMBA_CACHE_DIR", None)
+    return copy, env
+
+
+def _probe(code, env, cwd):
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300, cwd=cwd)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _edit(path, old, new):
+    source = path.read_text()
+    assert source.count(old) == 1, old
+    path.write_text(source.replace(old, new))
+
+
+def test_an_edit_to_a_kernel_in_a_subpackage_misses_the_cache_of_the_code_that_holds_it(
+        tmp_path):
+    # _gather_sparse (kernels/_layers.py) holds a compiled copy of _row_seed
+    # (kernels/_dropout.py): an edit to _row_seed alone must make it compile again, though its
+    # own file and its line did not change (Numba's own stamp would load the stale copy). Real
+    # Numba caches, in a copy of the package, in new processes.
+    copy, env = _package_copy(tmp_path)
 
     def probe():
-        run = subprocess.run([sys.executable, "-c", KERNEL_PROBE], capture_output=True,
-                             text=True, env=env, timeout=300, cwd=tmp_path)
-        assert run.returncode == 0, run.stderr[-2000:]
-        where, hits, misses = json.loads(run.stdout.strip().splitlines()[-1])
+        where, hits, misses, kept = _probe(KERNEL_PROBE, env, tmp_path)
         assert where == str(copy / "kernels" / "__init__.py")
-        return hits, misses
+        return hits, misses, kept
 
-    assert probe() == (0, 1)  # compiled, and cached
-    assert probe() == (1, 0)  # loaded from the cache
-    activation = copy / "kernels" / "_activation.py"
-    activation.write_text(activation.read_text() + "\n# an edit\n")
-    assert probe() == (0, 1)  # the stamp changed: compiled again
+    hits, misses, kept = probe()
+    assert (hits, misses) == (0, 1) and 0 < len(kept) < 40  # compiled, and cached
+    assert probe() == (1, 0, kept)  # loaded from the cache
+    dropout = copy / "kernels" / "_dropout.py"
+    dropout.write_text(dropout.read_text() + "\n# an edit\n")
+    assert probe() == (1, 0, kept)  # a comment: nothing _gather_sparse holds changed
+    _edit(dropout, "return _splitmix64(state ^ _U64(row))",
+          "return _splitmix64(state ^ _U64(row + 1))")
+    hits, misses, other = probe()
+    assert (hits, misses) == (0, 1) and other != kept  # compiled again, with the edit
     gemm = copy / "kernels" / "_gemm.py"
-    gemm.write_text(gemm.read_text() + "\n# an edit\n")
-    assert probe() == (1, 0)  # _loss.py does not reach _gemm.py: still valid, loaded
+    _edit(gemm, 'ord("t")', 'ord("n")')
+    assert probe() == (1, 0, other)  # _layers.py does not reach _gemm.py: still valid, loaded
+
+
+# _softmax_xent_forward (kernels/_loss.py), which calls _exp_inplace (kernels/_activation.py)
+# through its address, in a new process: the cache statistics of both (hits, misses) and the
+# probabilities
+ADDRESS_PROBE = """
+import json
+import numpy as np
+from fastmlp import kernels
+logits = np.array([[0.0, 1.0, 2.0]], np.float32)
+probs = np.empty_like(logits)
+kernels._softmax_xent_forward(probs, logits, np.array([0]), 0.0)
+stats = [kernels._softmax_xent_forward.stats, kernels._exp_inplace.stats]
+print(json.dumps([[sum(s.cache_hits.values()), sum(s.cache_misses.values())] for s in stats]
+                 + [probs[0].tolist()]))
+"""
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+def test_a_cached_caller_runs_the_edited_kernel_it_calls_through_its_address(tmp_path):
+    # a kernel called through its address (_jit.jit_kernel) is compiled again after an edit,
+    # its cached callers are not, and they run the new code; if the edit changes what the
+    # kernel returns (its calling convention), the callers are compiled again too
+    copy, env = _package_copy(tmp_path)
+    activation = copy / "kernels" / "_activation.py"
+
+    def softmax(add):
+        e = np.exp(np.array([0.0, 1.0, 2.0]) - 2.0) + add
+        return e / e.sum()
+
+    (caller, callee, probs) = _probe(ADDRESS_PROBE, env, tmp_path)
+    assert caller == [0, 1] and callee == [0, 1]
+    np.testing.assert_allclose(probs, softmax(0.0), rtol=1e-6)
+    _edit(activation, "        x[i] = _exp(x[i])\n", "        x[i] = _exp(x[i]) + 1.0\n")
+    (caller, callee, probs) = _probe(ADDRESS_PROBE, env, tmp_path)
+    assert caller == [1, 0] and callee == [0, 1]  # only the kernel compiled; the new code ran
+    np.testing.assert_allclose(probs, softmax(1.0), rtol=1e-6)
+    _edit(activation, "        x[i] = _exp(x[i]) + 1.0\n",
+          "        x[i] = _exp(x[i]) + 2.0\n    return 1.5\n")
+    (caller, callee, probs) = _probe(ADDRESS_PROBE, env, tmp_path)
+    assert caller == [0, 1] and callee == [0, 1]  # it returns a float now: both compiled
+    np.testing.assert_allclose(probs, softmax(2.0), rtol=1e-6)
+    assert _probe(ADDRESS_PROBE, env, tmp_path)[:2] == [[1, 0], [1, 0]]
+
+
+LINKED = {
+    "kern.py": "from fastmlp._jit import jit_kernel\n@jit_kernel\ndef k(x):\n    return x * 2.0\n",
+    "helper.py": "from fastmlp._jit import jit\nfrom kern import k\n@jit\ndef h(x):\n"
+                 "    return k(x) + 1.0\n",
+    "top.py": "from fastmlp._jit import jit\nfrom helper import h\n@jit\ndef t(x):\n"
+              "    return h(x) * 10.0\n",
+}
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled with the JIT off")
+def test_a_function_that_links_a_cached_caller_of_a_kernel_resolves_the_kernel(tmp_path):
+    # t links h (compiled into t's code), h calls k through its address. h compiled and cached
+    # in one process, t compiled in the next (h loaded from the cache and linked into t), then
+    # k edited: t, loaded from the cache, must find the new k (Numba gives a cache entry the
+    # callees it resolves but not its code library, which a linking caller inherits them from)
+    for name, text in LINKED.items():
+        (tmp_path / name).write_text(text)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(_jit.PACKAGE_DIR).parent)])}
+
+    def run(code):
+        return _probe(f"import json, numba\n{code}", env, tmp_path)
+
+    f8 = "(numba.float64,)"
+    assert run("from helper import h\nprint(json.dumps(h(1.0)))") == 3.0
+    assert run(f"from top import t\nprint(json.dumps([t(1.0), t.stats.cache_misses[{f8}]]))"
+               ) == [30.0, 1]  # compiled, h loaded from the cache and linked in
+    _edit(tmp_path / "kern.py", "x * 2.0", "x * 4.0")
+    assert run(f"from top import t\nprint(json.dumps([t(1.0), t.stats.cache_hits[{f8}]]))"
+               ) == [50.0, 1]  # loaded from the cache, running the new k
 
 
 def test_an_edit_changes_the_stamps_of_the_modules_that_reach_it_and_only_theirs(tmp_path):
@@ -154,16 +256,30 @@ def test_an_edit_changes_the_stamps_of_the_modules_that_reach_it_and_only_theirs
                "loop.steps", "choices.activations"]
     before = {m: _jit.source_stamp(str(a), m) for m in modules}
     assert len(set(before.values())) == len(modules)
-    for edited, changed in [("kernels/_gemm.py", {"kernels._gemm", "loop.steps",
-                                                  "choices.activations"}),
-                            ("kernels/_activation.py", {"kernels._loss", "kernels._activation",
-                                                        "loop.steps", "choices.activations"}),
-                            ("_jit.py", set(modules))]:
-        b = tmp_path / edited.replace("/", "-")
+    # a module's own functions are compiled again after any edit to it; the functions of the
+    # modules that import it only if what they can hold changed (_jit._interface): not after a
+    # comment, nor after an edit inside a kernel they call through its address
+    # (_activation_forward), but after one to a function compiled into them (_exp, inlined)
+    # or to a constant (SGD: the loop branches on it)
+    everyone = {"kernels._loss", "kernels._activation", "loop.steps", "choices.activations"}
+    for edited, old, new, changed in [
+            ("kernels/_gemm.py", None, "\n# an edit\n", {"kernels._gemm"}),
+            ("kernels/_activation.py", None, "\n# an edit\n", {"kernels._activation"}),
+            ("kernels/_activation.py", "out[i] = z[i]", "out[i] = -z[i]",
+             {"kernels._activation"}),
+            ("kernels/_activation.py", "    if x != x:", "    if x != x or x > 1e30:", everyone),
+            ("kernels/_update.py", "SGD, MOMENTUM, ADAM = 0, 1, 2",
+             "SGD, MOMENTUM, ADAM = 0, 2, 1", {"kernels._update", "loop.steps",
+                                                "choices.activations"}),
+            ("_jit.py", '"contract", "reassoc"', '"contract"', set(modules))]:
+        b = tmp_path / f"{edited.replace('/', '-')}-{len(old or '')}"
         shutil.copytree(a, b)
-        (b / edited).write_text((b / edited).read_text() + "\n# an edit\n")
+        if old is None:
+            (b / edited).write_text((b / edited).read_text() + new)
+        else:
+            _edit(b / edited, old, new)
         after = {m for m in modules if _jit.source_stamp(str(b), m) != before[m]}
-        assert after == changed, (edited, after)
+        assert after == changed, (edited, old, after)
 
 
 def test_fastmlp_functions_use_the_package_stamp_and_others_do_not(tmp_path):

@@ -17,7 +17,8 @@ is stored (D, H) so that the forward pass is ``out = inp @ weight`` (one BLAS ca
 
 Each public function checks dtypes, shapes and contiguity and raises ``ValueError`` naming the
 problem; the private ``_name`` kernel it calls only computes, and is what the training loop
-(loop/steps.py) calls directly inside compiled code.
+(loop/steps.py) calls inside compiled code, through its address (``_jit.jit_kernel``: an edit
+to a kernel compiles that kernel again, not the loop).
 
 The families: _layers.py (the input gather, the training images as CSR, the sparse first layer,
 the dense layers), _activation.py (the built-in activations; a user's pair is called through

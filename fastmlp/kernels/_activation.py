@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit, jit_kernel
 from ._checks import _check_elementwise
 from ._user_activation import call_backward, call_forward
 
@@ -50,7 +50,7 @@ def _exp(x):
     return float(_POW2[int(n) + 127]) * p
 
 
-@jit
+@jit_kernel
 def _exp_inplace(x):
     # x (N,) = exp(x), element-wise with _exp. A separate function on a 1-D array on purpose:
     # the same loop over a raveled 2-D array inside a bigger kernel did not vectorise.
@@ -64,7 +64,7 @@ def _exp_inplace(x):
 # the address of a user activation's compiled forward (backward) callback when code == USER,
 # else 0 and unused.
 # ---------------------------------------------------------------------------------------------
-@jit
+@jit_kernel
 def _activation_forward(out, z, code, p, fn):
     # out (n,) = f(z (n,)); for a (B, H) matrix pass .ravel() views
     n = z.size
@@ -105,7 +105,7 @@ def _activation_forward(out, z, code, p, fn):
             out[i] = 0.5 * x * (1.0 + math.tanh(_GELU_K * (x + _GELU_A * x * x * x)))
 
 
-@jit
+@jit_kernel
 def _activation_backward(dz, da, z, a, code, p, fn):
     # dz (n,) = da (n,) * f'(z) ; a = f(z) (n,) is the forward output, reused where cheaper;
     # dz may be da (the loop computes in place)

@@ -20,7 +20,7 @@ reads.
 
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit, jit_kernel
 from ._checks import _check_gather
 from ._dropout import _U64, _row_seed, _splitmix64, _stream_seed
 
@@ -44,7 +44,7 @@ def _shift_offsets(state, row, k):
     return dy, dx
 
 
-@jit
+@jit_kernel
 def _gather_shifted(out, images, rows, pixel_index, scale, shift, width, k, state, row0):
     # out[b, d] = shifted(images[rows[b]])[pixel_index[d]] * scale[d] + shift[d], the image of
     # batch row row0 + b moved by _shift_offsets(state, row0 + b, k); width: pixels per row.
@@ -113,7 +113,7 @@ def _elastic_node(seed, node, a):
             np.float64(x >> _U64(32)) * scale - a)
 
 
-@jit
+@jit_kernel
 def _gather_warped(out, images, rows, pixel_index, scale, shift, width, k, max_angle, elastic,
                    state, row0):
     # out[b, d] = moved(images[rows[b]])[pixel_index[d]] * scale[d] + shift[d], where the image
@@ -255,7 +255,7 @@ def input_of_pixel(pixel_index, n_pixels):
     return inv
 
 
-@jit
+@jit_kernel
 def _shift_sparse(bptr, bidx, bval, pixel_index, input_of_pixel, width, k, state, row0):
     # The sparse path's batch CSR (bptr (B+1,), bidx input indices, bval uint8), rewritten in
     # place so that row b holds its image moved by _shift_offsets(state, row0 + b, k): each

@@ -3,7 +3,7 @@ seeds per (seed, stream) and per batch row, xorshift64* draws). Shapes: flat (n,
 
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit, jit_kernel
 from ._checks import _check_elementwise
 
 __all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
@@ -46,7 +46,7 @@ def _row_seed(state, row):
     return _splitmix64(state ^ _U64(row))
 
 
-@jit
+@jit_kernel
 def _dropout_forward(out, mask, inp, rate, state):
     # out (n,) = inp (n,) * mask (n,); mask[i] = 0 with probability `rate`, else 1/(1-rate).
     # Randomness: xorshift64* from `state` (a 64-bit seed), 16 bits per element.
@@ -69,7 +69,7 @@ def _dropout_forward(out, mask, inp, rate, state):
         i += 4
 
 
-@jit
+@jit_kernel
 def _dropout_backward(dinp, dout, mask):
     # dinp (n,) = dout (n,) * mask (n,)
     for i in range(dout.size):

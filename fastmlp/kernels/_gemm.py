@@ -31,7 +31,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .._jit import jit, overload
+from .._jit import jit_kernel, overload
 
 __all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
     "_gemm_tn", "_gemm_tn_cols", "gemm_tn",
@@ -120,7 +120,7 @@ def _gemm_tn_cols_blas(out, a, c0, b, alpha, beta):
     return impl
 
 
-@jit
+@jit_kernel
 def _gemm_tn(out, a, c0, b, alpha, beta):
     # _gemm_tn_cols compiled, i.e. through BLAS (with the JIT off: the NumPy version)
     _gemm_tn_cols(out, a, c0, b, alpha, beta)

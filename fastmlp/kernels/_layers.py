@@ -7,7 +7,7 @@ training images as CSR and the sparse first layer that reads them, and the dense
 
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit, jit_kernel
 from ._checks import _check_array, _check_float, _check_gather, _check_shape
 from ._dropout import _U64, _row_seed
 from ._prefetch_hint import LINE, _prefetch
@@ -26,7 +26,7 @@ __all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init_
 # the first time features are trained) with the identity map, scale 1 and shift 0: the window
 # copy below, x * 1 + 0 = x exactly.
 # ---------------------------------------------------------------------------------------------
-@jit
+@jit_kernel
 def _gather_batch(out, images, rows, pixel_index, scale, shift):
     # out (B, D) float; images (N, P) uint8 or float32; rows (B,) int64; pixel_index, scale,
     # shift (D,)
@@ -92,7 +92,7 @@ def gather_batch(out, images, rows, pixel_index, scale, shift):
 MAX_SPARSE_INPUTS = 65536  # inputs a uint16 CSR index can name; more take the dense path
 
 
-@jit
+@jit_kernel
 def _csr_count(counts, images, pixel_index):
     # counts (N,) = number of nonzero kept pixels of each image (N, P) uint8
     N = images.shape[0]
@@ -106,7 +106,7 @@ def _csr_count(counts, images, pixel_index):
         counts[i] = c
 
 
-@jit
+@jit_kernel
 def _csr_fill(idx, val, ptr, images, pixel_index):
     # idx (nnz,) input index d, val (nnz,) uint8 pixel, of image i at ptr[i]:ptr[i + 1]
     N = images.shape[0]
@@ -140,7 +140,7 @@ def csr_inputs(images, pixel_index):
     return ptr, idx, val
 
 
-@jit
+@jit_kernel
 def _gather_sparse(bptr, bidx, bval, ptr, idx, val, rows, rate, state, row0):
     # Input dropout on the sparse path: batch CSR row b (bptr (B+1,), bidx, bval) holds the
     # entries of data-set row rows[b] (ptr, idx, val) that survive; each is dropped with
@@ -195,7 +195,7 @@ def _prefetch_ahead(ptr, idx, val, rows, b):
         _prefetch_row(ptr, idx, val, rows[b + PREFETCH_ROWS])
 
 
-@jit
+@jit_kernel
 def _sparse_dense_forward(out, rows, ptr, idx, val, scale, factor, weight, bias):
     # out (B, H) = X @ weight (D, H) + bias (H,), X (B, D) sparse: X[b] is CSR row rows[b] of
     # (ptr, idx, val), entry j worth val[j] * scale[idx[j]] * factor (see the section comment).
@@ -251,7 +251,7 @@ def _lower_bound(idx, lo, hi, d):
     return lo
 
 
-@jit
+@jit_kernel
 def _sparse_dense_backward_params(dweight, dout, rows, ptr, idx, val, scale, factor, alpha,
                                   d0, d1):
     # dweight[d0:d1] (rows of (D, H)) += alpha * (X.T @ dout (B, H))[d0:d1]; X as in
@@ -295,7 +295,7 @@ def _sparse_dense_backward_params(dweight, dout, rows, ptr, idx, val, scale, fac
 # ---------------------------------------------------------------------------------------------
 # Dense layer
 # ---------------------------------------------------------------------------------------------
-@jit
+@jit_kernel
 def _dense_forward(out, inp, weight, bias):
     # out (B, H) = inp (B, D) @ weight (D, H) + bias (H,)
     np.dot(inp, weight, out)
@@ -305,7 +305,7 @@ def _dense_forward(out, inp, weight, bias):
             out[b, h] += bias[h]
 
 
-@jit
+@jit_kernel
 def _dense_backward_params(dweight, dbias, dout, inp):
     # dweight (D, H) = inp.T (D, B) @ dout (B, H); dbias (H,) = sum_b dout (B, H). Overwrites.
     np.dot(inp.T, dout, dweight)
@@ -317,13 +317,13 @@ def _dense_backward_params(dweight, dbias, dout, inp):
             dbias[h] += dout[b, h]
 
 
-@jit
+@jit_kernel
 def _dense_backward_input(dinp, dout, weight):
     # dinp (B, D) = dout (B, H) @ weight.T (H, D). Overwrites.
     np.dot(dout, weight.T, dinp)
 
 
-@jit
+@jit_kernel
 def _bias_backward(dbias, dout, alpha, beta, h0, h1):
     # dbias[h] = beta * dbias[h] + alpha * sum_b dout[b, h] (dout (B, H)) for h in [h0, h1):
     # the bias gradient (alpha 1, beta 0), or plain SGD's bias step applied to the bias itself

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit_kernel
 from ._activation import _exp_inplace
 from ._checks import _check_array, _check_float, _check_shape
 
@@ -23,7 +23,7 @@ __all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init_
 # Fused softmax + cross-entropy. Each row's max is subtracted (never the batch's), so exp never
 # overflows and the row's largest term is exactly 1: the sum is >= 1 and its log is finite.
 # ---------------------------------------------------------------------------------------------
-@jit
+@jit_kernel
 def _softmax_xent_forward(probs, logits, labels, smoothing=0.0):
     # probs (B, K) = softmax(logits (B, K)) row by row; labels (B,) int class indices.
     # Returns (sum over rows of -sum_k q_k log p_k, number of rows whose argmax equals the
@@ -77,7 +77,7 @@ def _softmax_xent_forward(probs, logits, labels, smoothing=0.0):
     return loss, correct
 
 
-@jit
+@jit_kernel
 def _softmax_xent_backward(dlogits, probs, labels, scale, smoothing=0.0):
     # dlogits (B, K) = (probs (B, K) - q) * scale, q = onehot(labels (B,)) smoothed by
     # `smoothing` (the module docstring); scale is 1/B for a mean loss

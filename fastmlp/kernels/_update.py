@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .._jit import jit
+from .._jit import jit_kernel
 from ._checks import _check_float
 
 __all__ = [  # what the package namespace fastmlp.kernels gives (kernels/__init__.py)
@@ -26,7 +26,7 @@ SGD, MOMENTUM, ADAM = 0, 1, 2
 # ---------------------------------------------------------------------------------------------
 # Parameter updates, on the flat parameter and gradient buffers (views of one allocation)
 # ---------------------------------------------------------------------------------------------
-@jit
+@jit_kernel
 def _sgd_update(params, grads, lr):
     # row "sgd": no state, no hyperparameters. params (P,) -= lr * grads (P,). Scalars are
     # cast to the arrays' dtype throughout: a float64 scalar would make a float32 loop convert
@@ -36,7 +36,7 @@ def _sgd_update(params, grads, lr):
         params[i] -= step * grads[i]
 
 
-@jit
+@jit_kernel
 def _momentum_update(params, velocity, grads, lr, mu, nesterov):
     # row "momentum": state velocity (opt1); mu, nesterov are TrainConfig's momentum, nesterov.
     # velocity (P,) = mu * velocity + grads; params -= lr * (velocity, or grads + mu * velocity)
@@ -51,7 +51,7 @@ def _momentum_update(params, velocity, grads, lr, mu, nesterov):
             params[i] -= lr * v
 
 
-@jit
+@jit_kernel
 def _adam_update(params, m, v, grads, lr, beta1, beta2, eps, t):
     # row "adam": state m, v (opt1, opt2); beta1, beta2, eps. Adam (Kingma & Ba) with bias
     # correction; t is the 1-based step count
@@ -69,7 +69,7 @@ def _adam_update(params, m, v, grads, lr, beta1, beta2, eps, t):
         params[i] -= lr * (mi * c1) / (math.sqrt(vi * c2) + eps)
 
 
-@jit
+@jit_kernel
 def _add_weight_decay(grads, params, wd):
     # grads (n,) += wd * params (n,): the gradient of 0.5 * wd * |w|^2, for weight matrices only
     wd = params.dtype.type(wd)
@@ -84,7 +84,7 @@ def _add_weight_decay(grads, params, wd):
 # _add_column_squares on each thread's rows (riding on its update, row by row while the row is in
 # cache), then _max_norm_factors over every thread's sums, then _scale_columns on its own rows.
 # ---------------------------------------------------------------------------------------------
-@jit
+@jit_kernel
 def _add_column_squares(sq, w):
     # sq (H,) float64 += the squares of w (R, H) summed over its R rows
     R, H = w.shape
@@ -94,7 +94,7 @@ def _add_column_squares(sq, w):
             sq[j] += v * v
 
 
-@jit
+@jit_kernel
 def _max_norm_factors(factors, sq, c):
     # factors (H,) = min(1, c / |w_j|) for each column j, its squared norm |w_j|^2 the sum over
     # the rows of sq (T, H) (each thread's share). Returns whether any factor is below 1.
@@ -112,7 +112,7 @@ def _max_norm_factors(factors, sq, c):
     return clipped
 
 
-@jit
+@jit_kernel
 def _scale_columns(w, factors):
     # w (R, H) *= factors (H,), column j by factors[j]
     R, H = w.shape

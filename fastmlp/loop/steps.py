@@ -43,6 +43,10 @@ Plain SGD without weight decay (``Hyper.fused``): each layer's update is applied
 weight gradient is computed (by BLAS with beta = 1 on dense layers, see ``kernels/_gemm.py``;
 inside the sparse kernel on the sparse first layer), so no weight gradient is written or read.
 
+Kernels and pieces: the workers call the step's pieces, and the pieces the kernels, through
+their addresses (``jit_inner(by_address=True)``, ``_jit.jit_kernel``): each is compiled once,
+on its own, and an edit to a kernel compiles that kernel again, not the loop.
+
 User activations: the loop is the same cached code for every activation. A user's activation
 arrives as ``hp.act_code == USER`` and the addresses of its own compiled pair
 (``hp.act_forward``, ``hp.act_backward``), which the activation kernels call
@@ -54,7 +58,7 @@ import numpy as np
 
 from .. import kernels as K
 from .._jit import jit_inner, jit_worker
-from ..kernels import ADAM, MOMENTUM, SGD, _barrier, _gemm_tn_cols
+from ..kernels import ADAM, MOMENTUM, SGD, _barrier, _gemm_tn
 
 
 CLIP_CHUNK = 4096  # max-norm: weights updated per piece (float32: 16 KB), squares read in L1
@@ -66,7 +70,7 @@ def _view(buf, offset, rows, cols):
     return buf[offset:offset + rows * cols].reshape((rows, cols))
 
 
-@jit_inner
+@jit_inner(by_address=True)
 def _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src):
     # Forward pass of batch rows r0 .. r1-1, already gathered into ws.x, or if hp.sparse read
     # through src = (rows, ptr, idx, val, scale, factor) for exactly these rows. Dropout masks
@@ -111,7 +115,7 @@ def _rows_forward(ws, params, layout, r0, r1, hp, epoch, step, src):
     return L - 1
 
 
-@jit_inner
+@jit_inner(by_address=True)
 def _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp):
     # Phase 1, after _rows_forward, for batch rows r0 .. r1-1 of a batch of b (labels in ws.y):
     # the loss and every layer's output gradient dz (the weights are not touched, so all threads
@@ -141,7 +145,7 @@ def _rows_loss_backward(ws, params, layout, last, r0, r1, b, hp):
     return loss, ok
 
 
-@jit_inner
+@jit_inner(by_address=True)
 def _segment(ws, u, T, b, rows, csr_ptr, csr_idx, csr_val, scale, hp):
     # The sparse first layer's source for thread u's block of rows, with the block's bounds:
     # the data set's CSR read in place, or with input dropout or a shift the block's own copy
@@ -159,7 +163,7 @@ def _segment(ws, u, T, b, rows, csr_ptr, csr_idx, csr_val, scale, hp):
     return src, r0, r1
 
 
-@jit_inner
+@jit_inner(by_address=True)
 def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, csr_idx, csr_val,
                   scale):
     # Phase 2 of a step: thread t's share of every layer's update, from the dz of phase 1. It
@@ -196,7 +200,7 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
                 K._sparse_dense_backward_params(block, dout[r0:r1], rws, ptr, idx, val, sc,
                                                 factor, alpha, d0, d1)
         else:
-            _gemm_tn_cols(_view(target, w_off + d0 * H, d1 - d0, H), inp, d0, dout, alpha,
+            _gemm_tn(_view(target, w_off + d0 * H, d1 - d0, H), inp, d0, dout, alpha,
                           beta)
         K._bias_backward(bias_target[b_off:b_off + H], dout, alpha, beta, h0, h1)
         if clip:  # this thread's share of each unit's squared norm, after the update
@@ -235,7 +239,7 @@ def _update_block(t, T, ws, params, layout, b, rows, hp, lr, step_t, csr_ptr, cs
         hoff += H
 
 
-@jit_inner
+@jit_inner(by_address=True)
 def _clip_block(t, T, ws, params, layout, hp):
     # The max-norm constraint, after every thread's _update_block and a barrier: each unit's
     # rescaling factor from all threads' shares of its squared norm (ws.norms[:T]), then thread

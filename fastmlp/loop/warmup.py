@@ -9,17 +9,18 @@ CSR, so that the helper's imports overlap them; :func:`compile_loop` starts it i
 not given one), which compiles, for the very argument types the loop calls them with (none of
 them depends on a value, a size or the activation; they are rebuilt here from a tiny network):
 
-1. the two largest pieces of a step, ``_rows_loss_backward`` and ``_update_block``,
-   then says so (a line on its stdout), while this process compiles the training worker's other
-   pieces (the momentum and Adam steps that ``_update_block`` calls, first, :func:`_main_calls`;
-   the gathers; the forward pass) and then waits for that line when Numba comes to one of the
-   two (:func:`pieces_from`), loading them from the cache instead of compiling them;
-2. the evaluation worker, while this process finishes the training worker (the worker's own
-   module: Numba links and optimises every callee into it). The forward pass they share is
-   compiled once: the helper waits for this process to put it in the cache (or to say, by
-   closing the helper's stdin, that it is done) before it comes to it. (The two small kernels
-   that turn the training images into CSR, ``kernels.csr_inputs``, the plan compiles
-   before the loop, so that the CSR is built before the compiler's memory comes on top.)
+1. the two largest pieces of a step, ``_rows_loss_backward`` and ``_update_block`` (with the
+   kernels they call), then says so (a line on its stdout), while this process compiles the
+   training worker's other pieces (the gathers, the forward pass) and then waits for that line
+   when Numba comes to one of the two (:func:`pieces_from`), loading them from the cache
+   instead of compiling them;
+2. the evaluation worker, while this process finishes the training worker (its own code: the
+   pieces and kernels it calls through their addresses are compiled on their own, _jit.py).
+   The forward pass they share is compiled once: the helper waits for this process to put it
+   in the cache (or to say, by closing the helper's stdin, that it is done) before it comes to
+   it. (The two small kernels that turn the training images into CSR, ``kernels.csr_inputs``,
+   the plan compiles before the loop, so that the CSR is built before the compiler's memory
+   comes on top.)
 
 Nothing depends on the helper: if it fails, is slow or the types ever differ, this process
 compiles what is missing itself, as before. It is started only on a cold cache, with two or
@@ -39,7 +40,6 @@ import numpy as np
 
 from .. import kernels as K
 from .._jit import PACKAGE_DIR
-from ..kernels import _adam_update, _momentum_update
 from ..threads import available_cores
 from . import calls
 from .buffers import Hyper, make_layout, make_workspace
@@ -81,33 +81,6 @@ def _ahead_calls(inputs=np.uint8):
         (_update_block, (0, 1, ws, model.params, model.layout, 0, rows, hp, 0.0, 0,
                          *calls.NO_CSR, scale)),
     ], (_evaluate_worker, calls.evaluate_warmup_args(model, ws, hp, images, transform))
-
-
-def _main_calls():
-    """``[(dispatcher, args)]``: what this process compiles first on a cold start, before the
-    training worker (:func:`compile_main_share`): the momentum and Adam steps, with arguments
-    of the types ``_update_block`` passes them (see its optimizer branches; every loop
-    compiles all of them). The helper comes to them late, inside ``_update_block``, and loads
-    them from the cache; without them its two pieces took longer than this process's share."""
-    model, ws, hp = _tiny_run()
-    p, g = model.params[0:1], ws.grads[0:1]  # parameter and gradient blocks
-    lr, step_t = 0.0, 0
-    return [
-        # (params, velocity, grads, lr, mu, nesterov)
-        (_momentum_update, (p, ws.opt1[0:1], g, lr, hp.momentum, hp.nesterov)),
-        # (params, m, v, grads, lr, beta1, beta2, eps, t)
-        (_adam_update, (p, ws.opt1[0:1], ws.opt2[0:1], g, lr, hp.beta1, hp.beta2, hp.eps,
-                        step_t)),
-    ]
-
-
-def compile_main_share(helper):
-    """On a cold start (``helper`` not None), compile this process's share of the helper's
-    pieces (:func:`_main_calls`) before the training worker."""
-    if helper is None:
-        return
-    for dispatcher, args in _main_calls():
-        dispatcher.compile(_signature(args))
 
 
 class _TinyModel(NamedTuple):
@@ -289,7 +262,6 @@ def compile_loop(model, ws, hp, images_flat, labels, transform, lrs, helper=_STA
     if helper is _START_HELPER:
         helper = start(train_args)
     try:
-        compile_main_share(helper)
         with pieces_from(helper):
             _train_worker(*train_args)
         done_with_training_worker(helper)
