@@ -14,8 +14,9 @@ per run) in well under a minute: it exercises every experiment and the whole rep
 its verdicts are about those small runs, not about the claims.
 
 Layout: settings.py (claims, targets, swept values) -> commands.py (train command lines) ->
-runs.py (groups of runs through the sweep engine, medians, formatting) -> claims.py (each claim:
-runs + verdict; the table of claims) and softmax.py (the softmax demonstration) -> plots.py ->
+runs.py (groups of runs through the sweep engine, medians, formatting) -> regularisers.py
+(issue 34's claims about regularisers and committees) -> claims.py (each claim: runs + verdict;
+the table of claims) and softmax.py (the softmax demonstration) -> plots.py ->
 render.py (machine line, results.json, RESULTS.md) -> command.py (the command line).
 """
 

@@ -253,3 +253,16 @@ def _duration(seconds):
 def _cmd(text):
     return f"`{text}`"
 
+
+def _net(hidden, n_inputs=784):
+    # the default data: 784 inputs (no crop), 10 classes
+    return f"{n_inputs}-" + "-".join(map(str, hidden)) + "-10"
+
+
+def _inputs(cfg):
+    """The inputs of an MNIST network trained with ``cfg``'s crop."""
+    return (28 - 2 * cfg.crop) ** 2
+
+
+def _epochs(cfg):
+    return f"{cfg.epochs} epoch" + ("" if cfg.epochs == 1 else "s")
